@@ -1,0 +1,67 @@
+//! Every error the service answers is JSON of one shape: `{"error": code, "message": text}`.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub message: String,
+}
+
+pub fn json_error(status: StatusCode, error: &'static str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error,
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A handler panicked: answer 500 and keep serving. The panic hook installed by `main` has
+/// already logged the message and location; the payload is not echoed to the client.
+pub fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server hit an unexpected error; it has been logged",
+    )
+}
+
+pub fn timeout_response(limit: std::time::Duration) -> Response {
+    json_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        format!("the request took longer than {} ms", limit.as_millis()),
+    )
+}
+
+pub fn body_too_large(limit: usize) -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request bodies are limited to {limit} bytes"),
+    )
+}

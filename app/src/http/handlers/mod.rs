@@ -1,0 +1,7 @@
+//! One file per endpoint.
+
+pub mod debug;
+pub mod health;
+pub mod info;
+pub mod metrics;
+pub mod root;

@@ -1,0 +1,95 @@
+//! `x-request-id`: kept when a caller (or the proxy in front) sends a sane one, generated
+//! otherwise, so one id follows a request through proxy logs, app logs and the response.
+
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longer ids are replaced: a header is not a place to smuggle payloads into logs.
+const MAX_LEN: usize = 128;
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII ever gets here (see `is_acceptable`), so this cannot fail.
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+/// The caller's id if acceptable, else a fresh one.
+pub fn from_headers(headers: &HeaderMap) -> RequestId {
+    headers
+        .get(&HEADER)
+        .filter(|value| is_acceptable(value))
+        .map_or_else(generate, |value| RequestId(value.clone()))
+}
+
+fn is_acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
+}
+
+/// A UUID-v4-shaped id: a process-wide counter run through `SipHash` with random keys. Unique
+/// within the process, unpredictable outside it, and no system call per request.
+pub fn generate() -> RequestId {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let keys = KEYS.get_or_init(RandomState::new);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let half = |salt: u64| {
+        let mut hasher = keys.build_hasher();
+        hasher.write_u64(n);
+        hasher.write_u64(salt);
+        hasher.finish()
+    };
+    let mut bits = (u128::from(half(0)) << 64) | u128::from(half(1));
+    bits = (bits & !(0xF << 76)) | (0x4 << 76); // version 4
+    bits = (bits & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
+    let hex = format!("{bits:032x}");
+    let text = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    );
+    RequestId(HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_uuid_v4_shaped_and_distinct() {
+        let first = generate();
+        let second = generate();
+        assert_ne!(first.as_str(), second.as_str());
+        let id = first.as_str();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4');
+        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+    }
+
+    #[test]
+    fn keeps_a_sane_incoming_id_and_replaces_a_bad_one() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&HEADER, HeaderValue::from_static("trace-abc-123"));
+        assert_eq!(from_headers(&headers).as_str(), "trace-abc-123");
+        headers.insert(&HEADER, HeaderValue::from_static("has spaces"));
+        assert_eq!(from_headers(&headers).as_str().len(), 36);
+        headers.insert(
+            &HEADER,
+            HeaderValue::from_str(&"x".repeat(129)).expect("ascii"),
+        );
+        assert_eq!(from_headers(&headers).as_str().len(), 36);
+    }
+}

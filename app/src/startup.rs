@@ -1,0 +1,135 @@
+//! The application: built from configuration (binding its port), then run until told to stop.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_appender::non_blocking::ErrorCounter;
+
+use crate::config::Config;
+use crate::http;
+use crate::metrics::http::HttpMetrics;
+use crate::shutdown::Readiness;
+use crate::state::AppState;
+use crate::system::sampler::Sampler;
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    state: AppState,
+    shutdown_delay: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Binds the listener and assembles the service. Port 0 binds a free port; see [`Self::address`].
+    pub async fn build(
+        config: &Config,
+        dropped_log_lines: Option<ErrorCounter>,
+    ) -> io::Result<Self> {
+        Self::build_with_routes(config, dropped_log_lines, http::routes()).await
+    }
+
+    /// As [`Self::build`], serving `routes` (tests add their own).
+    pub async fn build_with_routes(
+        config: &Config,
+        dropped_log_lines: Option<ErrorCounter>,
+        routes: Router<AppState>,
+    ) -> io::Result<Self> {
+        let started = Instant::now();
+        let listener = TcpListener::bind((config.host, config.port)).await?;
+        let address = listener.local_addr()?;
+        let state = AppState {
+            started,
+            readiness: Readiness::new(),
+            metrics: Arc::new(HttpMetrics::new()),
+            snapshot: Sampler::new().start(config.sampler_interval),
+            dropped_log_lines,
+            request_timeout: config.request_timeout,
+            body_limit: config.body_limit,
+        };
+        let routes = if config.debug_endpoints {
+            routes.merge(http::debug_routes())
+        } else {
+            routes
+        };
+        Ok(Self {
+            listener,
+            address,
+            router: http::app(routes, state.clone()),
+            state,
+            shutdown_delay: config.shutdown_delay,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then: readiness turns 503, the listener stays open for
+    /// the shutdown delay (so load balancers see the 503), closes, and in-flight requests get
+    /// up to the grace period to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let readiness = self.state.readiness.clone();
+        let delay = self.shutdown_delay;
+        let (closed_tx, mut closed_rx) = watch::channel(false);
+        let stop_accepting = async move {
+            shutdown.await;
+            readiness.begin_draining();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis(),
+                    "readiness is 503; still accepting during the shutdown delay"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!("listener closed; waiting for in-flight requests");
+            let _ = closed_tx.send(true);
+        };
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(stop_accepting);
+        let grace = self.shutdown_grace;
+        let metrics = Arc::clone(&self.state.metrics);
+        let grace_over = async move {
+            if closed_rx.wait_for(|closed| *closed).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server.into_future() => {
+                tracing::info!("all requests finished; exiting");
+                result
+            }
+            () = grace_over => {
+                tracing::warn!(
+                    in_flight = metrics.in_flight(),
+                    grace_ms = grace.as_millis(),
+                    "shutdown grace period over; abandoning in-flight requests"
+                );
+                Ok(())
+            }
+        }
+    }
+}
