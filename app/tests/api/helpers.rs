@@ -1,0 +1,208 @@
+//! `spawn_app()` for in-process tests and `Binary` for tests that need the real executable.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use app::config::Config;
+use app::startup::Application;
+use tokio::sync::oneshot;
+
+pub(crate) struct TestApp {
+    pub(crate) address: SocketAddr,
+    pub(crate) client: reqwest::Client,
+    pub(crate) state: app::state::AppState,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub(crate) fn test_config() -> Config {
+    Config {
+        host: "127.0.0.1".parse().expect("loopback"),
+        port: 0,
+        debug_endpoints: true,
+        ..Config::default()
+    }
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config()).await
+}
+
+pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
+    let application = Application::build(&config, None)
+        .await
+        .expect("the app binds 127.0.0.1:0");
+    let address = application.address();
+    let state = application.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        state,
+        stop: Some(stop),
+    }
+}
+
+/// The real `app` executable, its stdout collected line by line.
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) address: SocketAddr,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+pub(crate) fn app_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
+    command.env_clear();
+    command
+}
+
+impl Binary {
+    /// Starts the binary on 127.0.0.1 port 0 and waits for its "listening" line.
+    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
+        let mut command = app_command();
+        command
+            .env("APP_HOST", "127.0.0.1")
+            .env("APP_PORT", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("the app binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut binary = Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            seen: Vec::new(),
+        };
+        let listening = binary.wait_for_log(Duration::from_secs(10), |line| {
+            line["message"] == "listening"
+        });
+        binary.address = listening["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .expect("the listening line carries the bound address");
+        binary
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Every stdout line must be a JSON object: that is the log contract.
+    pub(crate) fn wait_for_log(
+        &mut self,
+        timeout: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let parse = |line: &str| -> serde_json::Value {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"))
+        };
+        if let Some(found) = self.seen.iter().map(|l| parse(l)).find(|v| matches(v)) {
+            return found;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "no matching log line within {timeout:?}; saw:\n{}",
+                    self.seen.join("\n")
+                )
+            });
+            let value = parse(&line);
+            self.seen.push(line);
+            if matches(&value) {
+                return value;
+            }
+        }
+    }
+
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait on the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a tool is on PATH. Without it, a test skips loudly; under `CI=true` it fails,
+/// because CI installs every tool the tests use.
+pub(crate) fn require_tool(tool: &str, purpose: &str) -> bool {
+    let present = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !present {
+        let message = format!(
+            "`{tool}` is not installed, so {purpose} cannot run (Debian: apt-get install prometheus)"
+        );
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{message}; CI must install it"
+        );
+        eprintln!("SKIPPED: {message}");
+    }
+    present
+}
