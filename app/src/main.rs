@@ -41,7 +41,13 @@ fn serve() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = telemetry::init(config.log_format, &config.log_level);
+    let telemetry = match telemetry::init(config.log_format, &config.log_level) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot start the log writer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     telemetry::log_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

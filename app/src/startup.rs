@@ -10,7 +10,6 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing_appender::non_blocking::ErrorCounter;
 
 use crate::config::Config;
 use crate::http;
@@ -18,6 +17,7 @@ use crate::metrics::http::HttpMetrics;
 use crate::shutdown::Readiness;
 use crate::state::AppState;
 use crate::system::sampler::Sampler;
+use crate::telemetry::log_writer::DroppedLines;
 
 #[derive(Debug)]
 pub struct Application {
@@ -33,7 +33,7 @@ impl Application {
     /// Binds the listener and assembles the service. Port 0 binds a free port; see [`Self::address`].
     pub async fn build(
         config: &Config,
-        dropped_log_lines: Option<ErrorCounter>,
+        dropped_log_lines: Option<DroppedLines>,
     ) -> io::Result<Self> {
         Self::build_with_routes(config, dropped_log_lines, http::routes()).await
     }
@@ -41,7 +41,7 @@ impl Application {
     /// As [`Self::build`], serving `routes` (tests add their own).
     pub async fn build_with_routes(
         config: &Config,
-        dropped_log_lines: Option<ErrorCounter>,
+        dropped_log_lines: Option<DroppedLines>,
         routes: Router<AppState>,
     ) -> io::Result<Self> {
         let started = Instant::now();

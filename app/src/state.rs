@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing_appender::non_blocking::ErrorCounter;
+use crate::telemetry::log_writer::DroppedLines;
 
 use crate::metrics::http::HttpMetrics;
 use crate::shutdown::Readiness;
@@ -16,7 +16,7 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     pub snapshot: SharedSnapshot,
     /// Present when logs go through the background writer.
-    pub dropped_log_lines: Option<ErrorCounter>,
+    pub dropped_log_lines: Option<DroppedLines>,
     pub request_timeout: Duration,
     pub body_limit: usize,
 }

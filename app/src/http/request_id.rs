@@ -52,16 +52,26 @@ pub fn generate() -> RequestId {
     let mut bits = (u128::from(half(0)) << 64) | u128::from(half(1));
     bits = (bits & !(0xF << 76)) | (0x4 << 76); // version 4
     bits = (bits & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-    let hex = format!("{bits:032x}");
-    let text = format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    );
-    RequestId(HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+    RequestId(
+        HeaderValue::from_bytes(&format_uuid(bits))
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+    )
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, written without intermediate strings.
+fn format_uuid(bits: u128) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut nibble = 0;
+    for (index, byte) in text.iter_mut().enumerate() {
+        if matches!(index, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let shift = 124 - 4 * nibble;
+        *byte = HEX[((bits >> shift) & 0xF) as usize];
+        nibble += 1;
+    }
+    text
 }
 
 #[cfg(test)]
@@ -77,6 +87,12 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+    }
+
+    #[test]
+    fn formats_all_128_bits_in_uuid_layout() {
+        let text = format_uuid(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(&text, b"01234567-89ab-cdef-fedc-ba9876543210");
     }
 
     #[test]

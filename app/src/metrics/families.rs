@@ -232,7 +232,7 @@ fn render_app(state: &AppState, out: &mut Exposition) {
             "app_log_lines_dropped_total",
             Kind::Counter,
             "Log lines dropped because the log writer could not keep up.",
-            counter.dropped_lines() as f64,
+            counter.count() as f64,
         );
     }
 }

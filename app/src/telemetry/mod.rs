@@ -1,38 +1,35 @@
 //! Logging: JSON lines by default (what log shippers parse), human-readable on request.
 //!
-//! Lines are formatted on the request's thread and written by a background thread, so a slow
-//! stdout (a busy log driver) never stalls a request. If that thread falls behind by more than
-//! its buffer, lines are dropped and counted rather than blocking the server; the count is
-//! exported as `app_log_lines_dropped_total`.
+//! Lines are formatted on the request's thread and written to stdout in batches by a background
+//! thread (see [`log_writer`]), so a slow stdout never stalls a request. Lines that do not fit
+//! are dropped and counted: `app_log_lines_dropped_total`.
 
-use std::io::{BufWriter, IsTerminal};
+pub mod log_writer;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
+use self::log_writer::{DroppedLines, FlushGuard};
 use crate::config::LogFormat;
 
 /// Keeps the log writer alive; dropping it flushes what is buffered.
 #[derive(Debug)]
 pub struct Telemetry {
-    _guard: WorkerGuard,
-    dropped: ErrorCounter,
+    _guard: FlushGuard,
+    dropped: DroppedLines,
 }
 
 impl Telemetry {
     /// Lines dropped because the writer could not keep up.
-    pub fn dropped_lines(&self) -> ErrorCounter {
+    pub fn dropped_lines(&self) -> DroppedLines {
         self.dropped.clone()
     }
 }
 
 /// Installs the global subscriber. `level` has been validated by the configuration.
-pub fn init(format: LogFormat, level: &str) -> Telemetry {
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(BufWriter::new(std::io::stdout()));
-    let dropped = writer.error_counter();
+pub fn init(format: LogFormat, level: &str) -> std::io::Result<Telemetry> {
+    let (writer, dropped, guard) = log_writer::spawn(std::io::stdout())?;
     let filter = EnvFilter::new(level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -46,10 +43,10 @@ pub fn init(format: LogFormat, level: &str) -> Telemetry {
             .init(),
         LogFormat::Pretty => builder.with_ansi(std::io::stdout().is_terminal()).init(),
     }
-    Telemetry {
+    Ok(Telemetry {
         _guard: guard,
         dropped,
-    }
+    })
 }
 
 /// Routes panics through the log as one structured line instead of raw stderr text.
