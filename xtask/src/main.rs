@@ -1,1 +1,58 @@
-fn main() {}
+//! The project's build tool: `cargo xtask <command>`.
+//!
+//! Plain Rust instead of shell scripts, so it runs wherever cargo does, and with few
+//! dependencies, because its first compile is time a user waits.
+
+mod bench;
+mod ci;
+mod debian;
+mod flags;
+mod http_probe;
+mod process;
+mod profiles;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use flags::Command;
+
+fn main() -> ExitCode {
+    let command = match flags::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}\n\n{}", flags::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            print!("{}", flags::USAGE);
+            Ok(())
+        }
+        Command::Bench(flags) => flags.run(),
+        Command::Ci(flags) => flags.run(),
+        Command::Profiles(flags) => flags.run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, whatever directory cargo was started from.
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Where cargo puts build output.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from)
+}

@@ -4,6 +4,7 @@
 //! thread (see [`log_writer`]), so a slow stdout never stalls a request. Lines that do not fit
 //! are dropped and counted: `app_log_lines_dropped_total`.
 
+pub mod json_lines;
 pub mod log_writer;
 
 use std::io::IsTerminal;
@@ -35,12 +36,7 @@ pub fn init(format: LogFormat, level: &str) -> std::io::Result<Telemetry> {
         .with_env_filter(filter)
         .with_writer(writer);
     match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .init(),
+        LogFormat::Json => builder.event_format(json_lines::JsonLines).init(),
         LogFormat::Pretty => builder.with_ansi(std::io::stdout().is_terminal()).init(),
     }
     Ok(Telemetry {

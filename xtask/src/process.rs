@@ -1,0 +1,46 @@
+//! Running other programs: echo the command, run it, turn failure into a clear error.
+
+use std::ffi::OsStr;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// `cargo`, the same one that runs xtask.
+pub(crate) fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(crate::project_root());
+    command
+}
+
+/// Runs `command` with inherited output; fails naming the command if it fails.
+pub(crate) fn run(command: &mut Command) -> Result<()> {
+    let line = describe(command);
+    eprintln!("$ {line}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    if !status.success() {
+        bail!("`{line}` failed with {status}");
+    }
+    Ok(())
+}
+
+/// Whether `program` can be started (it is on PATH).
+pub(crate) fn available(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// The command line as a user would type it: the program by name, not by full path.
+fn describe(command: &Command) -> String {
+    let program = std::path::Path::new(command.get_program());
+    std::iter::once(program.file_name().unwrap_or(program.as_os_str()))
+        .chain(command.get_args())
+        .map(OsStr::to_string_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

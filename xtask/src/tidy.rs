@@ -1,0 +1,82 @@
+//! Repository-wide invariants, checked by `cargo test`.
+
+use std::path::{Path, PathBuf};
+
+use crate::project_root;
+
+fn tracked_text_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![project_root()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if matches!(name.as_str(), "target" | ".git") {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if std::fs::read_to_string(&path).is_ok() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+#[test]
+fn readme_documents_every_configuration_variable() {
+    let config = read(&project_root().join("app/src/config.rs"));
+    let readme = read(&project_root().join("README.md"));
+    let variables: Vec<&str> = config
+        .split('"')
+        .filter(|token| {
+            token.starts_with("APP_") && token.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        })
+        .collect();
+    assert!(variables.len() >= 10, "found only {variables:?}");
+    for variable in variables {
+        assert!(
+            readme.contains(&format!("`{variable}`")),
+            "README.md does not document {variable}"
+        );
+    }
+}
+
+#[test]
+fn no_file_names_a_path_of_the_machine_it_was_written_on() {
+    let home = ["/ro", "ot/"].concat();
+    let work = ["/wo", "rk/"].concat();
+    for file in tracked_text_files() {
+        let text = read(&file);
+        for needle in [&home, &work] {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{} mentions {needle}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn ci_runs_exactly_the_readme_test_command() {
+    let script = read(&project_root().join(".ci/run"));
+    let readme = read(&project_root().join("README.md"));
+    assert!(
+        script.contains("cargo xtask ci"),
+        ".ci/run must run `cargo xtask ci`"
+    );
+    assert!(
+        readme.contains("cargo xtask ci"),
+        "README.md must give `cargo xtask ci` as the test command"
+    );
+}
