@@ -52,14 +52,20 @@ fn git(args: &[&str]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Re-run when HEAD moves, so the revision never goes stale in incremental builds.
+/// Re-run when HEAD moves, so the revision never goes stale in incremental builds. Only files
+/// that exist are watched: cargo re-runs the script on every build for a missing one.
 fn watch_git_head() {
     let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) else {
         return;
     };
-    println!("cargo:rerun-if-changed={git_dir}/HEAD");
+    let mut watched = vec![format!("{git_dir}/HEAD"), format!("{git_dir}/packed-refs")];
     if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed={git_dir}/{reference}");
+        watched.push(format!("{git_dir}/{reference}"));
     }
-    println!("cargo:rerun-if-changed={git_dir}/packed-refs");
+    for path in watched
+        .iter()
+        .filter(|path| std::path::Path::new(path).exists())
+    {
+        println!("cargo:rerun-if-changed={path}");
+    }
 }
