@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::flags::Bench;
-use crate::{http_probe, process};
+use crate::{http_probe, process, static_build};
 
 const STARTUP_RUNS: usize = 20;
 
@@ -36,20 +36,11 @@ impl Bench {
                 "`wrk` is not installed: `sudo apt-get install wrk` (Debian/Ubuntu), then run again"
             );
         }
-        process::run(process::cargo().args([
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "app",
-        ]))?;
-        let binary = release_binary();
-        let size = std::fs::metadata(&binary)
-            .with_context(|| format!("the release build left no binary at {}", binary.display()))?
-            .len();
+        let binary = static_build::build()?;
+        let size = std::fs::metadata(&binary)?.len();
 
         println!(
-            "\nBenchmark of {} ({:.2} MB, {size} bytes)",
+            "\nBenchmark of {} (static, as images ship it: {:.2} MB, {size} bytes)",
             display_relative(&binary),
             mb(size)
         );
@@ -120,12 +111,6 @@ fn met(ok: bool) -> &'static str {
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn release_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| crate::project_root().join("target"), PathBuf::from);
-    target.join("release").join("app")
 }
 
 fn display_relative(path: &Path) -> String {

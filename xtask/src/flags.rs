@@ -6,7 +6,7 @@ pub(crate) const USAGE: &str = "\
 cargo xtask <command> [flags]
 
 Commands:
-  bench     build the release binary, load it on loopback with wrk, print figures
+  bench     build the static release binary, load it on loopback with wrk, print figures
               --duration SECS     seconds of load per endpoint (default 10)
               --connections N     open connections (default 64)
               --threads N         wrk threads (default 2)

@@ -10,6 +10,7 @@ mod flags;
 mod http_probe;
 mod process;
 mod profiles;
+mod static_build;
 #[cfg(test)]
 mod tidy;
 
