@@ -166,7 +166,13 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(binary: &Path) -> Result<Self> {
+        Self::start_timed(binary).map(|(server, _)| server)
+    }
+
+    /// Starts the app and waits for it to answer; also returns the time from spawn to answer.
+    fn start_timed(binary: &Path) -> Result<(Self, Duration)> {
         let port = free_port()?;
+        let spawned = Instant::now();
         let child = Command::new(binary)
             .env("APP_HOST", "127.0.0.1")
             .env("APP_PORT", port.to_string())
@@ -177,14 +183,14 @@ impl Server {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let mut server = Self { child, address };
         server.wait_healthy(Duration::from_secs(10))?;
-        Ok(server)
+        Ok((server, spawned.elapsed()))
     }
 
-    fn wait_healthy(&mut self, timeout: Duration) -> Result<Duration> {
+    fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         loop {
             if http_probe::status(self.address, "/health", Duration::from_secs(1)) == Some(200) {
-                return Ok(started.elapsed());
+                return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
                 bail!("the app exited with {status} before answering /health");
@@ -217,21 +223,8 @@ struct Startup {
 fn measure_startup(binary: &Path) -> Result<Startup> {
     let mut samples = Vec::with_capacity(STARTUP_RUNS);
     for _ in 0..STARTUP_RUNS {
-        let port = free_port()?;
-        let started = Instant::now();
-        let child = Command::new(binary)
-            .env("APP_HOST", "127.0.0.1")
-            .env("APP_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut server = Server {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        server.wait_healthy(Duration::from_secs(10))?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        let (_server, elapsed) = Server::start_timed(binary)?;
+        samples.push(elapsed.as_secs_f64() * 1000.0);
     }
     samples.sort_by(f64::total_cmp);
     Ok(Startup {
