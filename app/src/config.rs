@@ -40,7 +40,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "APP_SAMPLER_INTERVAL",
         "5s",
-        "how often system and process figures are refreshed",
+        "how often system and process figures are refreshed (at least 100ms)",
     ),
     (
         "APP_BODY_LIMIT",
@@ -76,13 +76,20 @@ pub struct Config {
     pub debug_endpoints: bool,
 }
 
-/// A variable whose value cannot be used.
+/// Why the environment cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid {variable}={value:?}: expected {expected}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub expected: String,
+pub enum ConfigError {
+    /// A variable whose value cannot be used.
+    #[error("invalid {variable}={value:?}: expected {expected}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        expected: String,
+    },
+    /// An `APP_` variable the service does not know: most likely a typo that would otherwise
+    /// leave the default silently in force.
+    #[error("unknown variable {variable}: this service reads {known}; fix or remove it")]
+    Unknown { variable: String, known: String },
 }
 
 impl Default for Config {
@@ -105,13 +112,19 @@ impl Default for Config {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        reject_unknown(std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()))?;
         Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    /// An empty value counts as unset, as compose's `${VAR}` gives for an unset `VAR`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let read = |name: &'static str| lookup(name).map(|value| (name, value));
+        let read = |name: &'static str| {
+            lookup(name)
+                .filter(|value| !value.trim().is_empty())
+                .map(|value| (name, value))
+        };
         Ok(Self {
             host: read("APP_HOST").map_or(Ok(defaults.host), |(n, v)| parse_host(n, &v))?,
             port: read("APP_PORT").map_or(Ok(defaults.port), |(n, v)| parse_port(n, &v))?,
@@ -143,8 +156,30 @@ impl Config {
     }
 }
 
+/// Refuses `APP_` names that are not in [`VARIABLES`].
+pub fn reject_unknown(names: impl IntoIterator<Item = String>) -> Result<(), ConfigError> {
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            name.starts_with("APP_") && !VARIABLES.iter().any(|(known, _, _)| known == name)
+        })
+        .collect();
+    unknown.sort();
+    match unknown.into_iter().next() {
+        None => Ok(()),
+        Some(variable) => Err(ConfigError::Unknown {
+            variable,
+            known: VARIABLES
+                .iter()
+                .map(|(name, _, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
 fn invalid(variable: &'static str, value: &str, expected: impl Into<String>) -> ConfigError {
-    ConfigError {
+    ConfigError::Invalid {
         variable,
         value: value.to_owned(),
         expected: expected.into(),
@@ -338,8 +373,38 @@ mod tests {
             ("APP_DEBUG_ENDPOINTS", "maybe"),
         ] {
             let error = config(&[(variable, value)]).expect_err(value);
-            assert_eq!(error.variable, variable);
-            assert_eq!(error.value, value);
+            let ConfigError::Invalid {
+                variable: named,
+                value: shown,
+                ..
+            } = error
+            else {
+                panic!("{variable}={value}: {error}");
+            };
+            assert_eq!((named, shown.as_str()), (variable, value));
         }
+    }
+
+    #[test]
+    fn an_empty_value_means_the_default() {
+        let parsed = config(&[("APP_PORT", ""), ("APP_LOG_FORMAT", " ")]).expect("empty is unset");
+        assert_eq!(parsed.port, 8080);
+        assert_eq!(parsed.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_app_variables_are_refused_and_others_ignored() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            reject_unknown(names(&["APP_PORT", "PATH", "HOME", "APPLE"])),
+            Ok(())
+        );
+        let error = reject_unknown(names(&["APP_PORT", "APP_PROT"])).expect_err("typo");
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown variable APP_PROT: this service reads APP_HOST, APP_PORT,"),
+            "{error}"
+        );
     }
 }

@@ -60,6 +60,9 @@ fn serve() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        // Before anything else, so a signal during start-up is handled, not fatal.
+        let signals = shutdown::Signals::register()
+            .map_err(|error| format!("cannot listen for signals: {error}"))?;
         let application = Application::build(&config, Some(telemetry.dropped_lines()))
             .await
             .map_err(|error| {
@@ -75,7 +78,7 @@ fn serve() -> ExitCode {
             "listening"
         );
         application
-            .run_until_stopped(shutdown::signal())
+            .run_until_signalled(signals)
             .await
             .map_err(|error| format!("server failed: {error}"))
     });

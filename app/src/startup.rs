@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::http;
 use crate::metrics::http::HttpMetrics;
-use crate::shutdown::Readiness;
+use crate::shutdown::{Readiness, Signals};
 use crate::state::AppState;
 use crate::system::sampler::Sampler;
 use crate::telemetry::log_writer::DroppedLines;
@@ -80,12 +80,35 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then: readiness turns 503, the listener stays open for
-    /// the shutdown delay (so load balancers see the 503), closes, and in-flight requests get
-    /// up to the grace period to finish.
+    /// Serves until the first signal, then: readiness turns 503, the listener stays open for the
+    /// shutdown delay (so load balancers see the 503), closes, and in-flight requests get up to
+    /// the grace period to finish. A second signal ends the wait at once.
+    pub async fn run_until_signalled(self, mut signals: Signals) -> io::Result<()> {
+        let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+        let first = async move {
+            let name = signals.recv().await;
+            tracing::info!(signal = name, "shutdown requested");
+            tokio::spawn(async move {
+                let name = signals.recv().await;
+                tracing::warn!(
+                    signal = name,
+                    "second signal: exiting without waiting for in-flight requests"
+                );
+                let _ = second_tx.send(());
+            });
+        };
+        self.run_until_stopped(first, async move {
+            let _ = second_rx.await;
+        })
+        .await
+    }
+
+    /// Serves until `shutdown` resolves, then drains as [`Self::run_until_signalled`] describes;
+    /// `abort` cuts the draining short.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
+        abort: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let readiness = self.state.readiness.clone();
         let delay = self.shutdown_delay;
@@ -122,6 +145,7 @@ impl Application {
                 tracing::info!("all requests finished; exiting");
                 result
             }
+            () = abort => Ok(()),
             () = grace_over => {
                 tracing::warn!(
                     in_flight = metrics.in_flight(),

@@ -40,7 +40,7 @@ impl Bench {
         let size = std::fs::metadata(&binary)?.len();
 
         println!(
-            "\nBenchmark of {} (static, as images ship it: {:.2} MB, {size} bytes)",
+            "\nBenchmark of {} (static, as images ship it: {:.2} MiB, {size} bytes)",
             display_relative(&binary),
             mb(size)
         );
@@ -95,7 +95,7 @@ impl Bench {
             met(startup.median <= TARGET_STARTUP_MS)
         );
         println!(
-            "resident memory: idle {:.1} MB (≤ {TARGET_IDLE_RSS_MB} MB: {}), peak under load {:.1} MB (≤ {TARGET_LOADED_RSS_MB} MB: {})",
+            "resident memory: idle {:.1} MiB (≤ {TARGET_IDLE_RSS_MB} MiB: {}), peak under load {:.1} MiB (≤ {TARGET_LOADED_RSS_MB} MiB: {})",
             mb(idle_rss),
             met(mb(idle_rss) <= TARGET_IDLE_RSS_MB),
             mb(peak_rss),

@@ -2,10 +2,15 @@
 
 use anyhow::{Context, Result, bail};
 
+use crate::variants::Variant;
+
 pub(crate) const USAGE: &str = "\
 cargo xtask <command> [flags]
 
 Commands:
+  bases     build local equivalents of the public base images (for machines without a registry)
+  build     build images: single | scratch | distroless | all (default all)
+              --no-cache          build every step again (a cold build)
   bench     build the static release binary, load it on loopback with wrk, print figures
               --duration SECS     seconds of load per endpoint (default 10)
               --connections N     open connections (default 64)
@@ -14,20 +19,31 @@ Commands:
               --yes               install missing Debian packages (needs root; implied by CI=true)
   profiles  build the app under candidate release profiles; print size and throughput of each
               --duration SECS     seconds of load per endpoint and profile (default 5)
+  history   show recorded builds and the trend of image sizes
+              --last N            how many entries (default 15)
   help      print this text
 ";
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command {
     Help,
+    Bases,
+    Build(Build),
     Bench(Bench),
     Ci(Ci),
     Profiles(Profiles),
+    History { last: u32 },
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Profiles {
     pub(crate) duration_secs: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Build {
+    pub(crate) variants: Vec<Variant>,
+    pub(crate) no_cache: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -59,6 +75,38 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     };
     match command.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help),
+        "history" => {
+            let mut last = 15;
+            while let Some(flag) = args.next() {
+                match flag.as_str() {
+                    "--last" => last = positive(&flag, args.next())?,
+                    other => bail!("unknown flag {other:?} for `history`"),
+                }
+            }
+            Ok(Command::History { last })
+        }
+        "bases" => {
+            no_flags("bases", args)?;
+            Ok(Command::Bases)
+        }
+        "build" => {
+            let mut variants = Vec::new();
+            let mut no_cache = false;
+            for word in args {
+                match word.as_str() {
+                    "--no-cache" => no_cache = true,
+                    "all" => variants.extend(Variant::ALL),
+                    name => variants.push(Variant::parse(name).with_context(|| {
+                        format!("unknown image {name:?}: choose single, scratch, distroless or all")
+                    })?),
+                }
+            }
+            if variants.is_empty() {
+                variants.extend(Variant::ALL);
+            }
+            variants.dedup();
+            Ok(Command::Build(Build { variants, no_cache }))
+        }
         "bench" => {
             let mut flags = Bench::default();
             while let Some(flag) = args.next() {
@@ -93,6 +141,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             Ok(Command::Profiles(flags))
         }
         other => bail!("unknown command {other:?}"),
+    }
+}
+
+fn no_flags(command: &str, mut args: impl Iterator<Item = String>) -> Result<()> {
+    match args.next() {
+        Some(flag) => bail!("unknown flag {flag:?} for `{command}`"),
+        None => Ok(()),
     }
 }
 

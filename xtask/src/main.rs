@@ -3,16 +3,23 @@
 //! Plain Rust instead of shell scripts, so it runs wherever cargo does, and with few
 //! dependencies, because its first compile is time a user waits.
 
+mod base_images;
+mod bases;
 mod bench;
 mod ci;
+mod clock;
 mod debian;
+mod docker;
 mod flags;
+mod history;
 mod http_probe;
+mod image_build;
 mod process;
 mod profiles;
 mod static_build;
 #[cfg(test)]
 mod tidy;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +39,9 @@ fn main() -> ExitCode {
             print!("{}", flags::USAGE);
             Ok(())
         }
+        Command::Bases => bases::run(),
+        Command::History { last } => history::show(usize::try_from(last).unwrap_or(15)),
+        Command::Build(flags) => flags.run(),
         Command::Bench(flags) => flags.run(),
         Command::Ci(flags) => flags.run(),
         Command::Profiles(flags) => flags.run(),

@@ -44,3 +44,20 @@ fn describe(command: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Runs `command` and returns its trimmed stdout; a failure carries its stderr.
+pub(crate) fn capture(command: &mut Command) -> Result<String> {
+    let line = describe(command);
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{line}` failed with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}

@@ -58,7 +58,12 @@ pub struct FlushGuard {
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
+        // Set under the lock: the writer checks `closed` and starts waiting while holding it,
+        // so the notification cannot fall between its check and its wait.
+        {
+            let _buffer = self.shared.lock();
+            self.shared.closed.store(true, Ordering::Release);
+        }
         self.shared.pending.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

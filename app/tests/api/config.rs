@@ -6,13 +6,10 @@ use crate::helpers::app_command;
 
 #[test]
 fn an_invalid_value_exits_2_with_one_line_naming_variable_value_and_accepted_values() {
-    // Reserve a port, free it, and give it to the app with a bad log format: the port must
-    // still be free afterwards, proving nothing was bound.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Hold the port while the app runs: had it tried to bind, it would fail with exit 1 and
+    // "cannot listen"; exit 2 with the configuration message shows it stopped before binding.
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port();
     let output = app_command()
         .env("APP_HOST", "127.0.0.1")
         .env("APP_PORT", port.to_string())
@@ -30,7 +27,22 @@ fn an_invalid_value_exits_2_with_one_line_naming_variable_value_and_accepted_val
         "nothing logged: {}",
         String::from_utf8_lossy(&output.stdout)
     );
-    TcpListener::bind(("127.0.0.1", port)).expect("the port was never bound");
+    drop(held);
+}
+
+#[test]
+fn a_misspelled_variable_is_refused_rather_than_ignored() {
+    let output = app_command()
+        .env("APP_PROT", "9000")
+        .output()
+        .expect("the app runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: unknown variable APP_PROT: this service reads APP_HOST"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use app::config::Config;
 use app::startup::Application;
+use app::telemetry::log_writer::{self, FlushGuard};
 use tokio::sync::oneshot;
 
 pub(crate) struct TestApp {
@@ -15,6 +16,7 @@ pub(crate) struct TestApp {
     pub(crate) client: reqwest::Client,
     pub(crate) state: app::state::AppState,
     stop: Option<oneshot::Sender<()>>,
+    _logs: FlushGuard,
 }
 
 impl TestApp {
@@ -53,20 +55,26 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
-    let application = Application::build(&config, None)
+    // A real (discarding) log writer, so that every metric family is exported as in production.
+    let (_, dropped, logs) = log_writer::spawn(std::io::sink()).expect("log writer starts");
+    let application = Application::build(&config, Some(dropped))
         .await
         .expect("the app binds 127.0.0.1:0");
     let address = application.address();
     let state = application.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(application.run_until_stopped(
+        async move {
+            let _ = stopped.await;
+        },
+        std::future::pending(),
+    ));
     TestApp {
         address,
         client: reqwest::Client::new(),
         state,
         stop: Some(stop),
+        _logs: logs,
     }
 }
 

@@ -4,6 +4,58 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::Binary;
 
+/// Polls `/metrics` until at least `n` requests besides the scrape itself are in flight.
+async fn wait_in_flight(metrics_url: &str, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(metrics_url)
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        let in_flight = text
+            .lines()
+            .find_map(|l| l.strip_prefix("http_requests_in_flight "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if in_flight >= f64::from(n + 1) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} requests ever got in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_right_after_start_is_handled_not_fatal() {
+    // No wait for the `listening` line: the signal lands while the app is still starting.
+    let mut child = crate::helpers::app_command()
+        .env("APP_HOST", "127.0.0.1")
+        .env("APP_PORT", "0")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the app starts");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("task")
+        .expect("wait");
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "SIGTERM during start-up must be a clean exit, got {exit:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_then_finishes_in_flight_requests_and_exits_zero() {
     let mut binary = Binary::start(&[
@@ -89,7 +141,7 @@ async fn a_request_outliving_the_grace_period_is_abandoned_and_the_exit_is_clean
     ]);
     let client = reqwest::Client::new();
     let stuck = tokio::spawn(client.get(binary.url("/debug/sleep?ms=30000")).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_in_flight(&binary.url("/metrics"), 1).await;
     binary.signal("TERM");
     let status = binary.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));

@@ -1,0 +1,49 @@
+//! The Docker CLI as xtask uses it: one engine check, one way to build a command.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Result, bail};
+
+/// `docker`, from PATH.
+pub(crate) fn docker() -> Command {
+    Command::new("docker")
+}
+
+/// Fails with one line saying what to do when no engine answers.
+pub(crate) fn require_engine() -> Result<()> {
+    let output = docker()
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Err(_) => bail!(
+            "the docker CLI is not installed: install Docker (https://docs.docker.com/engine/install/) \
+             or, on Debian, `apt-get install docker.io`"
+        ),
+        Ok(output) if !output.status.success() => bail!(
+            "no Docker engine is reachable: start it (`sudo systemctl start docker`, Docker Desktop, \
+             or `sudo dockerd &`) and check that `docker info` works"
+        ),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Whether an image exists locally under `reference`.
+pub(crate) fn image_exists(reference: &str) -> bool {
+    docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether this CLI builds with BuildKit (it has buildx); otherwise the legacy builder is used.
+pub(crate) fn has_buildkit() -> bool {
+    docker()
+        .args(["buildx", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}

@@ -1,0 +1,355 @@
+//! `cargo xtask build`: builds images with the docker CLI, shows the current step, times the
+//! build, counts cache hits and records each build in the build history.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::flags::Build;
+use crate::variants::Variant;
+use crate::{base_images, clock, docker, history, process};
+
+/// Lines of build output kept to show when a build fails.
+const FAILURE_CONTEXT_LINES: usize = 60;
+
+#[derive(Debug, Clone)]
+pub(crate) struct BuildRecord {
+    pub(crate) variant: Variant,
+    pub(crate) image_id: String,
+    pub(crate) seconds: f64,
+    pub(crate) cached_steps: u32,
+    pub(crate) steps: u32,
+    pub(crate) size_bytes: u64,
+}
+
+impl BuildRecord {
+    /// A build that reused no step is cold.
+    pub(crate) fn is_cold(&self) -> bool {
+        self.cached_steps == 0
+    }
+}
+
+impl Build {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        let context = crate::project_root();
+        for variant in &self.variants {
+            let record = build(*variant, &context, self.no_cache)?;
+            record_build(&record)?;
+            println!(
+                "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
+                variant.tag(),
+                short_id(&record.image_id),
+                record.seconds,
+                if record.is_cold() { "cold" } else { "warm" },
+                record.cached_steps,
+                record.steps,
+                record.size_bytes as f64 / 1_000_000.0,
+                variant.dockerfile()
+            );
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+pub(crate) fn git_revision() -> String {
+    process::capture(
+        Command::new("git")
+            .current_dir(crate::project_root())
+            .args(["rev-parse", "--short=12", "HEAD"]),
+    )
+    .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Appends one build to the build history.
+pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
+    history::append(
+        &history::path(history::BUILDS),
+        &[json!({
+            "variant": record.variant.name(),
+            "image_id": record.image_id,
+            "revision": git_revision(),
+            "seconds": (record.seconds * 10.0).round() / 10.0,
+            "kind": if record.is_cold() { "cold" } else { "warm" },
+            "cached_steps": record.cached_steps,
+            "steps": record.steps,
+            "size_bytes": record.size_bytes,
+            "date": clock::rfc3339(clock::now_unix()),
+        })],
+    )
+}
+
+/// Builds `variant` from the build context at `context` (the repository, or a copy of it).
+pub(crate) fn build(variant: Variant, context: &Path, no_cache: bool) -> Result<BuildRecord> {
+    let dockerfile = context.join("docker").join(variant.dockerfile());
+    let mut command = docker::docker();
+    command
+        .arg("build")
+        .arg("-f")
+        .arg(&dockerfile)
+        .args(["-t", &variant.tag()]);
+    if let Some(stage) = variant.stage() {
+        command.args(["--target", stage]);
+    }
+    if no_cache {
+        command.arg("--no-cache");
+    }
+    let buildkit = uses_buildkit();
+    if buildkit {
+        command.arg("--progress=plain");
+    } else {
+        command.env("DOCKER_BUILDKIT", "0");
+    }
+    eprintln!(
+        "building {} ({}):",
+        variant.tag(),
+        if buildkit {
+            "BuildKit"
+        } else {
+            "legacy builder"
+        }
+    );
+    command.args(base_images::build_args(variant.dockerfile())?);
+    for (name, value) in metadata_args() {
+        command.arg("--build-arg").arg(format!("{name}={value}"));
+    }
+    command.arg(context);
+
+    let started = Instant::now();
+    let progress = run_with_progress(&mut command, variant)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let tag = variant.tag();
+    let image_id =
+        process::capture(docker::docker().args(["image", "inspect", "--format", "{{.Id}}", &tag]))?;
+    let size_bytes = process::capture(docker::docker().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.Size}}",
+        &tag,
+    ]))?
+    .parse()
+    .context("docker reported a non-numeric image size")?;
+    Ok(BuildRecord {
+        variant,
+        image_id,
+        seconds,
+        cached_steps: progress.cached,
+        steps: progress.steps,
+        size_bytes,
+    })
+}
+
+/// BuildKit when the CLI has it (buildx) or the user asked for it; otherwise the legacy builder.
+fn uses_buildkit() -> bool {
+    match std::env::var("DOCKER_BUILDKIT").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => docker::has_buildkit(),
+    }
+}
+
+/// Labels and values baked into the image and the binary.
+fn metadata_args() -> Vec<(&'static str, String)> {
+    let root = crate::project_root();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let field = |name: &str| {
+        manifest
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .trim_start()
+                    .strip_prefix('=')
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    let revision = git_revision();
+    let commit_time = process::capture(Command::new("git").current_dir(&root).args([
+        "log",
+        "-1",
+        "--format=%ct",
+    ]))
+    .unwrap_or_default();
+    let mut args = vec![
+        ("VERSION", field("version")),
+        ("REVISION", revision.clone()),
+        ("GIT_REVISION", revision),
+        ("CREATED", clock::rfc3339(clock::now_unix())),
+        ("SOURCE", field("repository")),
+    ];
+    if !commit_time.is_empty() {
+        args.push(("SOURCE_DATE_EPOCH", commit_time));
+    }
+    args
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    steps: u32,
+    current: u32,
+    cached: u32,
+}
+
+impl Progress {
+    /// Reads one line of legacy (`Step 3/12 : COPY …`, ` ---> Using cache`) or BuildKit plain
+    /// (`#7 [builder 3/9] COPY …`, `#7 CACHED`) output; returns the step it starts, if any.
+    fn observe(&mut self, line: &str) -> Option<String> {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("Step ") {
+            let (position, instruction) = rest.split_once(" : ")?;
+            let (current, total) = position.split_once('/')?;
+            self.current = current.parse().ok()?;
+            self.steps = total.parse().ok()?;
+            return Some(format!(
+                "step {}/{}: {instruction}",
+                self.current, self.steps
+            ));
+        }
+        if line == "---> Using cache" {
+            self.cached += 1;
+            return None;
+        }
+        if line.starts_with('#') {
+            let (_, rest) = line.split_once(' ')?;
+            if rest == "CACHED" {
+                self.cached += 1;
+                return None;
+            }
+            if let Some(inner) = rest.strip_prefix('[') {
+                let (label, instruction) = inner.split_once("] ")?;
+                let position = label.rsplit(' ').next()?;
+                if let Some((_, total)) = position.split_once('/') {
+                    self.current += 1;
+                    self.steps = self.steps.max(total.parse().ok()?).max(self.current);
+                    return Some(format!("[{label}] {instruction}"));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn run_with_progress(command: &mut Command, variant: Variant) -> Result<Progress> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run docker build")?;
+    let (sender, lines) = mpsc::channel::<String>();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(sender);
+
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let mut recent: VecDeque<String> = VecDeque::with_capacity(FAILURE_CONTEXT_LINES);
+    let mut current_step = String::new();
+    loop {
+        match lines.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                if let Some(step) = progress.observe(&line) {
+                    current_step = step;
+                    if !terminal {
+                        eprintln!("  {current_step}");
+                    }
+                }
+                if recent.len() == FAILURE_CONTEXT_LINES {
+                    recent.pop_front();
+                }
+                recent.push_back(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if terminal {
+            let mut shown: String = current_step.chars().take(100).collect();
+            if shown.len() < current_step.len() {
+                shown.push('…');
+            }
+            eprint!(
+                "\r\x1b[2K  {:>5.1} s  {shown}",
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        eprintln!("--- last lines of the {variant} build ---");
+        for line in &recent {
+            eprintln!("{line}");
+        }
+        bail!(
+            "building {} failed at {current_step:?} ({status}); its output is above",
+            variant.tag()
+        );
+    }
+    Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_steps_and_cache_hits_in_legacy_output() {
+        let mut progress = Progress::default();
+        let output = "Step 1/3 : FROM scratch\n ---> \nStep 2/3 : COPY a /a\n ---> Using cache\n ---> 1234\nStep 3/3 : USER 1\n ---> Using cache\n";
+        let steps: Vec<_> = output.lines().filter_map(|l| progress.observe(l)).collect();
+        assert_eq!(
+            steps,
+            vec![
+                "step 1/3: FROM scratch",
+                "step 2/3: COPY a /a",
+                "step 3/3: USER 1"
+            ]
+        );
+        assert_eq!((progress.steps, progress.cached), (3, 2));
+    }
+
+    #[test]
+    fn counts_steps_and_cache_hits_in_buildkit_output() {
+        let mut progress = Progress::default();
+        let output = "#1 [internal] load build definition\n#5 [builder 1/4] FROM rust\n#6 [builder 2/4] COPY a b\n#6 CACHED\n#7 [scratch 1/1] COPY --from=builder /app /app\n";
+        let steps: Vec<_> = output.lines().filter_map(|l| progress.observe(l)).collect();
+        assert_eq!(steps.len(), 3);
+        assert_eq!(progress.cached, 1);
+    }
+}
