@@ -11,6 +11,16 @@ Commands:
   bases     build local equivalents of the public base images (for machines without a registry)
   build     build images: single | scratch | distroless | all (default all)
               --no-cache          build every step again (a cold build)
+  compare   build what is missing, then measure every image side by side
+              --rebuild           build every image again, cold
+              --skip-rebuild-timing  do not time a rebuild after a source-only change
+              --json | --markdown | --csv   print the same data in that format
+              --html FILE         also write a self-contained page with SVG charts
+              --deployments N     image pulls a month for the cost estimate (default 30)
+              --storage-price USD registry storage per GB-month (default 0.10, ECR)
+              --transfer-price USD  data transfer per GB (default 0.09, ECR to the internet)
+  test-image IMAGE  check an image as production uses it; pass/fail table, non-zero on failure
+              --max-size SIZE     size budget such as 4MB (default 6MB)
   bench     build the static release binary, load it on loopback with wrk, print figures
               --duration SECS     seconds of load per endpoint (default 10)
               --connections N     open connections (default 64)
@@ -24,11 +34,13 @@ Commands:
   help      print this text
 ";
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum Command {
     Help,
     Bases,
     Build(Build),
+    Compare(Compare),
+    TestImage(TestImage),
     Bench(Bench),
     Ci(Ci),
     Profiles(Profiles),
@@ -38,6 +50,45 @@ pub(crate) enum Command {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Profiles {
     pub(crate) duration_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+    Markdown,
+    Csv,
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) struct Compare {
+    pub(crate) rebuild: bool,
+    pub(crate) skip_rebuild: bool,
+    pub(crate) format: OutputFormat,
+    pub(crate) html: Option<std::path::PathBuf>,
+    pub(crate) deployments: u32,
+    pub(crate) storage_price: f64,
+    pub(crate) transfer_price: f64,
+}
+
+impl Default for Compare {
+    fn default() -> Self {
+        Self {
+            rebuild: false,
+            skip_rebuild: false,
+            format: OutputFormat::Table,
+            html: None,
+            deployments: 30,
+            storage_price: 0.10,
+            transfer_price: 0.09,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TestImage {
+    pub(crate) image: String,
+    pub(crate) max_size_bytes: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -89,24 +140,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             no_flags("bases", args)?;
             Ok(Command::Bases)
         }
-        "build" => {
-            let mut variants = Vec::new();
-            let mut no_cache = false;
-            for word in args {
-                match word.as_str() {
-                    "--no-cache" => no_cache = true,
-                    "all" => variants.extend(Variant::ALL),
-                    name => variants.push(Variant::parse(name).with_context(|| {
-                        format!("unknown image {name:?}: choose single, scratch, distroless or all")
-                    })?),
-                }
-            }
-            if variants.is_empty() {
-                variants.extend(Variant::ALL);
-            }
-            variants.dedup();
-            Ok(Command::Build(Build { variants, no_cache }))
-        }
+        "build" => parse_build(args),
+        "compare" => parse_compare(args),
+        "test-image" => parse_test_image(args),
         "bench" => {
             let mut flags = Bench::default();
             while let Some(flag) = args.next() {
@@ -144,10 +180,98 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     }
 }
 
+fn parse_build(args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut variants = Vec::new();
+    let mut no_cache = false;
+    for word in args {
+        match word.as_str() {
+            "--no-cache" => no_cache = true,
+            "all" => variants.extend(Variant::ALL),
+            name => variants.push(Variant::parse(name).with_context(|| {
+                format!("unknown image {name:?}: choose single, scratch, distroless or all")
+            })?),
+        }
+    }
+    if variants.is_empty() {
+        variants.extend(Variant::ALL);
+    }
+    variants.dedup();
+    Ok(Command::Build(Build { variants, no_cache }))
+}
+
+fn parse_compare(mut args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut flags = Compare::default();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--rebuild" => flags.rebuild = true,
+            "--skip-rebuild-timing" => flags.skip_rebuild = true,
+            "--json" => flags.format = OutputFormat::Json,
+            "--markdown" => flags.format = OutputFormat::Markdown,
+            "--csv" => flags.format = OutputFormat::Csv,
+            "--html" => {
+                flags.html = Some(args.next().context("--html needs a file name")?.into());
+            }
+            "--deployments" => flags.deployments = positive(&flag, args.next())?,
+            "--storage-price" => flags.storage_price = price(&flag, args.next())?,
+            "--transfer-price" => flags.transfer_price = price(&flag, args.next())?,
+            other => bail!("unknown flag {other:?} for `compare`"),
+        }
+    }
+    Ok(Command::Compare(flags))
+}
+
+fn parse_test_image(mut args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut image = None;
+    let mut max_size_bytes = 6_000_000;
+    while let Some(word) = args.next() {
+        match word.as_str() {
+            "--max-size" => max_size_bytes = size(&word, args.next())?,
+            flag if flag.starts_with('-') => {
+                bail!("unknown flag {flag:?} for `test-image`")
+            }
+            _ if image.is_some() => bail!("`test-image` takes one image, got {word:?} too"),
+            _ => image = Some(word),
+        }
+    }
+    let image = image.context("`test-image` needs an image, such as app:scratch")?;
+    Ok(Command::TestImage(TestImage {
+        image,
+        max_size_bytes,
+    }))
+}
+
 fn no_flags(command: &str, mut args: impl Iterator<Item = String>) -> Result<()> {
     match args.next() {
         Some(flag) => bail!("unknown flag {flag:?} for `{command}`"),
         None => Ok(()),
+    }
+}
+
+/// `4MB`, `500kB`, `1GB` (decimal, as registries count) or a number of bytes.
+fn size(flag: &str, value: Option<String>) -> Result<u64> {
+    let value = value.with_context(|| format!("{flag} needs a value"))?;
+    let split = value
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let factor = match unit {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => 0.0,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 && factor > 0.0 => Ok((n * factor).round() as u64),
+        _ => bail!("{flag} takes a size such as 4MB or 500kB, not {value:?}"),
+    }
+}
+
+fn price(flag: &str, value: Option<String>) -> Result<f64> {
+    let value = value.with_context(|| format!("{flag} needs a value"))?;
+    match value.parse::<f64>() {
+        Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
+        _ => bail!("{flag} takes a price in US dollars such as 0.10, not {value:?}"),
     }
 }
 

@@ -40,7 +40,7 @@ impl Build {
         docker::require_engine()?;
         let context = crate::project_root();
         for variant in &self.variants {
-            let record = build(*variant, &context, self.no_cache)?;
+            let record = build(*variant, &context, &variant.tag(), self.no_cache)?;
             record_build(&record)?;
             println!(
                 "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
@@ -90,15 +90,21 @@ pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
     )
 }
 
-/// Builds `variant` from the build context at `context` (the repository, or a copy of it).
-pub(crate) fn build(variant: Variant, context: &Path, no_cache: bool) -> Result<BuildRecord> {
+/// Builds `variant` from the build context at `context` (the repository, or a copy of it) and
+/// tags it `tag`.
+pub(crate) fn build(
+    variant: Variant,
+    context: &Path,
+    tag: &str,
+    no_cache: bool,
+) -> Result<BuildRecord> {
     let dockerfile = context.join("docker").join(variant.dockerfile());
     let mut command = docker::docker();
     command
         .arg("build")
         .arg("-f")
         .arg(&dockerfile)
-        .args(["-t", &variant.tag()]);
+        .args(["-t", tag]);
     if let Some(stage) = variant.stage() {
         command.args(["--target", stage]);
     }
@@ -112,8 +118,7 @@ pub(crate) fn build(variant: Variant, context: &Path, no_cache: bool) -> Result<
         command.env("DOCKER_BUILDKIT", "0");
     }
     eprintln!(
-        "building {} ({}):",
-        variant.tag(),
+        "building {tag} ({}):",
         if buildkit {
             "BuildKit"
         } else {
@@ -127,17 +132,16 @@ pub(crate) fn build(variant: Variant, context: &Path, no_cache: bool) -> Result<
     command.arg(context);
 
     let started = Instant::now();
-    let progress = run_with_progress(&mut command, variant)?;
+    let progress = run_with_progress(&mut command, tag)?;
     let seconds = started.elapsed().as_secs_f64();
-    let tag = variant.tag();
     let image_id =
-        process::capture(docker::docker().args(["image", "inspect", "--format", "{{.Id}}", &tag]))?;
+        process::capture(docker::docker().args(["image", "inspect", "--format", "{{.Id}}", tag]))?;
     let size_bytes = process::capture(docker::docker().args([
         "image",
         "inspect",
         "--format",
         "{{.Size}}",
-        &tag,
+        tag,
     ]))?
     .parse()
     .context("docker reported a non-numeric image size")?;
@@ -241,7 +245,7 @@ impl Progress {
     }
 }
 
-fn run_with_progress(command: &mut Command, variant: Variant) -> Result<Progress> {
+fn run_with_progress(command: &mut Command, tag: &str) -> Result<Progress> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -290,7 +294,7 @@ fn run_with_progress(command: &mut Command, variant: Variant) -> Result<Progress
                 if recent.len() == FAILURE_CONTEXT_LINES {
                     recent.pop_front();
                 }
-                recent.push_back(line);
+                recent.push_back(strip_ansi(&line));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -312,21 +316,45 @@ fn run_with_progress(command: &mut Command, variant: Variant) -> Result<Progress
     }
     let status = child.wait()?;
     if !status.success() {
-        eprintln!("--- last lines of the {variant} build ---");
+        eprintln!("--- last lines of the {tag} build ---");
         for line in &recent {
             eprintln!("{line}");
         }
-        bail!(
-            "building {} failed at {current_step:?} ({status}); its output is above",
-            variant.tag()
-        );
+        bail!("building {tag} failed at {current_step:?} ({status}); its output is above");
     }
     Ok(progress)
+}
+
+/// The legacy builder colours its stderr; escape sequences are noise in a failure report.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strips_colour_codes() {
+        assert_eq!(
+            strip_ansi("\x1b[91m   Compiling app\x1b[0m"),
+            "   Compiling app"
+        );
+    }
 
     #[test]
     fn counts_steps_and_cache_hits_in_legacy_output() {

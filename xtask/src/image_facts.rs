@@ -27,13 +27,21 @@ pub(crate) struct ImageConfig {
 
 pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
     let text = process::capture(docker::docker().args(["image", "inspect", reference]))?;
-    let parsed: Value = serde_json::from_str(&text).context("docker image inspect printed no JSON")?;
-    let image = parsed.get(0).context("docker image inspect printed an empty list")?;
+    let parsed: Value =
+        serde_json::from_str(&text).context("docker image inspect printed no JSON")?;
+    let image = parsed
+        .get(0)
+        .context("docker image inspect printed an empty list")?;
     let config = &image["Config"];
     let strings = |value: &Value| -> Vec<String> {
         value
             .as_array()
-            .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut exposed_ports: Vec<String> = config["ExposedPorts"]
@@ -57,7 +65,9 @@ pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
         layers: image["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
         user: config["User"].as_str().unwrap_or_default().to_owned(),
         exposed_ports,
-        healthcheck: config["Healthcheck"]["Test"].as_array().map(|_| strings(&config["Healthcheck"]["Test"])),
+        healthcheck: config["Healthcheck"]["Test"]
+            .as_array()
+            .map(|_| strings(&config["Healthcheck"]["Test"])),
         labels,
         entrypoint: strings(&config["Entrypoint"]),
         cmd: strings(&config["Cmd"]),
@@ -74,7 +84,15 @@ pub(crate) struct Filesystem {
 }
 
 const SHELLS: &[&str] = &[
-    "bin/sh", "bin/bash", "bin/dash", "bin/ash", "bin/zsh", "bin/busybox", "usr/bin/sh", "usr/bin/bash", "usr/bin/dash",
+    "bin/sh",
+    "bin/bash",
+    "bin/dash",
+    "bin/ash",
+    "bin/zsh",
+    "bin/busybox",
+    "usr/bin/sh",
+    "usr/bin/bash",
+    "usr/bin/dash",
 ];
 
 pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
@@ -87,7 +105,10 @@ pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot run docker export")?;
-        let stdout = export.stdout.take().context("docker export has no stdout")?;
+        let stdout = export
+            .stdout
+            .take()
+            .context("docker export has no stdout")?;
         let facts = read_filesystem(stdout)?;
         let status = export.wait()?;
         if !status.success() {
@@ -104,7 +125,11 @@ pub(crate) fn read_filesystem(stream: impl Read) -> Result<Filesystem> {
     let mut facts = Filesystem::default();
     for entry in TarEntries::new(stream) {
         let entry = entry?;
-        let path = entry.path.trim_start_matches("./").trim_start_matches('/').to_owned();
+        let path = entry
+            .path
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_owned();
         if entry.kind == b'0' || entry.kind == 0 {
             facts.files += 1;
         }
@@ -125,7 +150,10 @@ pub(crate) fn read_filesystem(stream: impl Read) -> Result<Filesystem> {
 }
 
 fn count_lines(data: &[u8], matches: impl Fn(&str) -> bool) -> u64 {
-    String::from_utf8_lossy(data).lines().filter(|l| matches(l.trim_end())).count() as u64
+    String::from_utf8_lossy(data)
+        .lines()
+        .filter(|l| matches(l.trim_end()))
+        .count() as u64
 }
 
 /// One tar member. Only package databases keep their data; other contents are skipped.
@@ -162,14 +190,26 @@ impl<R: Read> TarEntries<R> {
             let name = field(&header[0..100]);
             let prefix = field(&header[345..500]);
             let path = self.long_name.take().unwrap_or_else(|| {
-                if prefix.is_empty() { name } else { format!("{prefix}/{name}") }
+                if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                }
             });
             let keep = matches!(kind, b'L' | b'x')
-                || path.trim_start_matches("./").starts_with("var/lib/dpkg/status")
+                || path
+                    .trim_start_matches("./")
+                    .starts_with("var/lib/dpkg/status")
                 || path.trim_start_matches("./") == "lib/apk/db/installed";
             let data = read_data(&mut self.reader, size, keep)?;
             match kind {
-                b'L' => self.long_name = Some(String::from_utf8_lossy(&data).trim_end_matches('\0').to_owned()),
+                b'L' => {
+                    self.long_name = Some(
+                        String::from_utf8_lossy(&data)
+                            .trim_end_matches('\0')
+                            .to_owned(),
+                    );
+                }
                 b'x' => self.long_name = pax_path(&data),
                 b'g' => {}
                 _ => return Ok(Some(TarEntry { path, kind, data })),
@@ -236,7 +276,11 @@ fn field(bytes: &[u8]) -> String {
 fn parse_octal(bytes: &[u8]) -> Option<u64> {
     // Base-256 (high bit set) encodes sizes of 8 GiB and more.
     if bytes[0] & 0x80 != 0 {
-        return Some(bytes[1..].iter().fold(0_u64, |n, b| (n << 8) | u64::from(*b)));
+        return Some(
+            bytes[1..]
+                .iter()
+                .fold(0_u64, |n, b| (n << 8) | u64::from(*b)),
+        );
     }
     let text = field(bytes);
     let text = text.trim();
@@ -311,7 +355,11 @@ mod tests {
         archive.extend(member("var/lib/dpkg/status", b'0', status));
         archive.extend(member("PaxHeaders/x", b'x', pax.as_bytes()));
         archive.extend(member("short-name", b'0', b"doc"));
-        archive.extend(member("lib/apk/db/installed", b'0', b"P:musl\nV:1\n\nP:busybox\n"));
+        archive.extend(member(
+            "lib/apk/db/installed",
+            b'0',
+            b"P:musl\nV:1\n\nP:busybox\n",
+        ));
         archive.extend(vec![0_u8; 1024]);
 
         let facts = read_filesystem(archive.as_slice()).expect("valid tar");
@@ -323,7 +371,9 @@ mod tests {
                 os_packages: 4,
             }
         );
-        let paths: Vec<String> = TarEntries::new(archive.as_slice()).map(|e| e.expect("entry").path).collect();
+        let paths: Vec<String> = TarEntries::new(archive.as_slice())
+            .map(|e| e.expect("entry").path)
+            .collect();
         assert!(paths.contains(&long), "PAX path applied: {paths:?}");
     }
 

@@ -3,20 +3,29 @@
 //! Plain Rust instead of shell scripts, so it runs wherever cargo does, and with few
 //! dependencies, because its first compile is time a user waits.
 
+// Measurements convert between integer and float units; the values are non-negative and far
+// from the limits of either type.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 mod base_images;
 mod bases;
 mod bench;
 mod ci;
 mod clock;
+mod compare;
+mod compare_html;
+mod container_probe;
 mod debian;
 mod docker;
 mod flags;
 mod history;
 mod http_probe;
 mod image_build;
+mod image_facts;
 mod process;
 mod profiles;
 mod static_build;
+mod test_image;
 #[cfg(test)]
 mod tidy;
 mod variants;
@@ -42,6 +51,8 @@ fn main() -> ExitCode {
         Command::Bases => bases::run(),
         Command::History { last } => history::show(usize::try_from(last).unwrap_or(15)),
         Command::Build(flags) => flags.run(),
+        Command::Compare(flags) => flags.run(),
+        Command::TestImage(flags) => flags.run(),
         Command::Bench(flags) => flags.run(),
         Command::Ci(flags) => flags.run(),
         Command::Profiles(flags) => flags.run(),

@@ -1,0 +1,396 @@
+//! `cargo xtask compare`: the single-stage baseline and the multi-stage images side by side,
+//! measured on this machine: size, what is inside, build and start times, memory and what the
+//! registry would cost.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::container_probe::RunningContainer;
+use crate::flags::{Compare, OutputFormat};
+use crate::history::human_bytes;
+use crate::image_build::{self, BuildRecord};
+use crate::variants::Variant;
+use crate::{clock, docker, history, image_facts, process};
+
+/// One measured image.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) variant: Variant,
+    pub(crate) image_id: String,
+    pub(crate) size_bytes: u64,
+    pub(crate) compressed_bytes: u64,
+    pub(crate) layers: usize,
+    pub(crate) files: u64,
+    pub(crate) os_packages: u64,
+    pub(crate) shells: Vec<String>,
+    pub(crate) user: String,
+    pub(crate) reduction_percent: Option<f64>,
+    pub(crate) cold_build_seconds: Option<f64>,
+    pub(crate) rebuild_seconds: Option<f64>,
+    pub(crate) startup_ms: f64,
+    pub(crate) idle_memory_bytes: u64,
+    pub(crate) monthly_cost_usd: f64,
+}
+
+impl Compare {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        let html_path = self.html.clone();
+        let mut rows = Vec::new();
+        for variant in Variant::ALL {
+            eprintln!("\n==> {variant}");
+            rows.push(self.measure(variant)?);
+        }
+        let single_size = rows
+            .iter()
+            .find(|r| r.variant == Variant::Single)
+            .map(|r| r.size_bytes);
+        for row in &mut rows {
+            row.reduction_percent = single_size
+                .filter(|single| *single > 0 && row.variant != Variant::Single)
+                .map(|single| (1.0 - row.size_bytes as f64 / single as f64) * 100.0);
+        }
+        let report = self.report_json(&rows);
+        record_sizes(&rows)?;
+
+        match self.format {
+            OutputFormat::Table => print!("{}", self.table(&rows)),
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            OutputFormat::Markdown => print!("{}", self.markdown(&rows)),
+            OutputFormat::Csv => print!("{}", csv(&rows)),
+        }
+        if let Some(path) = html_path {
+            let page = crate::compare_html::page(
+                &rows,
+                &history::read(&history::path(history::SIZES))?,
+                &self.pricing_note(),
+            );
+            write_atomically(&path, page.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+
+    fn measure(&self, variant: Variant) -> Result<Row> {
+        let tag = variant.tag();
+        let mut fresh_build: Option<BuildRecord> = None;
+        if self.rebuild || !docker::image_exists(&tag) {
+            let record = image_build::build(variant, &crate::project_root(), &tag, self.rebuild)?;
+            image_build::record_build(&record)?;
+            fresh_build = Some(record);
+        }
+        let config = image_facts::config(&tag)?;
+        eprintln!("  reading the filesystem and the compressed size");
+        let filesystem = image_facts::filesystem(&tag)?;
+        let compressed_bytes = image_facts::compressed_size(&tag)?;
+
+        eprintln!("  starting a container");
+        let container = RunningContainer::start(&tag, &[])?;
+        let startup = container.wait_http_ok("/", Duration::from_mins(1))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let idle_memory_bytes = container.memory_bytes()?;
+        drop(container);
+
+        let cold_build_seconds = fresh_build
+            .as_ref()
+            .filter(|record| record.is_cold())
+            .map(|record| record.seconds)
+            .or_else(|| last_cold_build(variant));
+        let rebuild_seconds = if self.skip_rebuild {
+            None
+        } else {
+            eprintln!(
+                "  timing a rebuild after a source-only change (in a copy of the build context)"
+            );
+            Some(rebuild_after_source_change(variant)?)
+        };
+        let gigabytes = compressed_bytes as f64 / 1e9;
+        let monthly_cost_usd = gigabytes * self.storage_price
+            + gigabytes * f64::from(self.deployments) * self.transfer_price;
+        Ok(Row {
+            variant,
+            image_id: config.id,
+            size_bytes: config.size_bytes,
+            compressed_bytes,
+            layers: config.layers,
+            files: filesystem.files,
+            os_packages: filesystem.os_packages,
+            shells: filesystem.shells,
+            user: if config.user.is_empty() {
+                "root (default)".to_owned()
+            } else {
+                config.user
+            },
+            reduction_percent: None,
+            cold_build_seconds,
+            rebuild_seconds,
+            startup_ms: startup.as_secs_f64() * 1000.0,
+            idle_memory_bytes,
+            monthly_cost_usd,
+        })
+    }
+
+    fn pricing_note(&self) -> String {
+        format!(
+            "Registry cost: compressed size × (${:.2}/GB-month storage + {} pulls × ${:.2}/GB transfer), \
+             ECR list prices; pulls inside one AWS region transfer free. Change with --deployments, \
+             --storage-price, --transfer-price.",
+            self.storage_price, self.deployments, self.transfer_price
+        )
+    }
+
+    fn report_json(&self, rows: &[Row]) -> Value {
+        json!({
+            "date": clock::rfc3339(clock::now_unix()),
+            "revision": image_build::git_revision(),
+            "pricing": {
+                "storage_usd_per_gb_month": self.storage_price,
+                "transfer_usd_per_gb": self.transfer_price,
+                "pulls_per_month": self.deployments,
+            },
+            "variants": rows.iter().map(|row| json!({
+                "variant": row.variant.name(),
+                "image": row.variant.tag(),
+                "image_id": row.image_id,
+                "size_bytes": row.size_bytes,
+                "compressed_bytes": row.compressed_bytes,
+                "layers": row.layers,
+                "files": row.files,
+                "os_packages": row.os_packages,
+                "shells": row.shells,
+                "user": row.user,
+                "reduction_percent": row.reduction_percent.map(|p| (p * 100.0).round() / 100.0),
+                "cold_build_seconds": row.cold_build_seconds,
+                "rebuild_seconds": row.rebuild_seconds,
+                "startup_ms": (row.startup_ms * 10.0).round() / 10.0,
+                "idle_memory_bytes": row.idle_memory_bytes,
+                "monthly_cost_usd": (row.monthly_cost_usd * 10_000.0).round() / 10_000.0,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn table(&self, rows: &[Row]) -> String {
+        let mut out = String::new();
+        let cells = cells(rows);
+        let widths: Vec<usize> = (0..HEADERS.len())
+            .map(|column| {
+                cells
+                    .iter()
+                    .map(|row| row[column].chars().count())
+                    .chain(std::iter::once(HEADERS[column].chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        // One variant per column: the figures line up for reading across.
+        let _ = writeln!(out);
+        for (index, header) in HEADERS.iter().enumerate() {
+            let _ = write!(out, "{header:<w$}", w = widths[0].max(24));
+            for row in &cells {
+                let _ = write!(out, "  {:>18}", row[index]);
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "\n{}", self.pricing_note());
+        out
+    }
+
+    fn markdown(&self, rows: &[Row]) -> String {
+        let cells = cells(rows);
+        let mut out = String::from("| |");
+        for row in &cells {
+            let _ = write!(out, " {} |", row[0]);
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(cells.len()));
+        out.push('\n');
+        for (index, header) in HEADERS.iter().enumerate().skip(1) {
+            let _ = write!(out, "| {header} |");
+            for row in &cells {
+                let _ = write!(out, " {} |", row[index]);
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "\n{}", self.pricing_note());
+        out
+    }
+}
+
+const HEADERS: [&str; 14] = [
+    "image",
+    "size",
+    "compressed (push) size",
+    "layers",
+    "files",
+    "OS packages",
+    "shell",
+    "user",
+    "reduction vs single-stage",
+    "cold build",
+    "rebuild after source edit",
+    "docker run → first 200",
+    "idle memory",
+    "registry cost / month",
+];
+
+fn cells(rows: &[Row]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|row| {
+            vec![
+                row.variant.tag(),
+                human_bytes(row.size_bytes),
+                human_bytes(row.compressed_bytes),
+                row.layers.to_string(),
+                row.files.to_string(),
+                row.os_packages.to_string(),
+                if row.shells.is_empty() {
+                    "none".to_owned()
+                } else {
+                    row.shells.join(" ")
+                },
+                row.user.clone(),
+                row.reduction_percent
+                    .map_or_else(|| "baseline".to_owned(), |p| format!("{p:.2} %")),
+                row.cold_build_seconds
+                    .map_or_else(|| "not measured".to_owned(), |s| format!("{s:.1} s")),
+                row.rebuild_seconds.map_or_else(
+                    || "skipped".to_owned(),
+                    |s| match row.cold_build_seconds {
+                        Some(cold) if cold > 0.0 => format!("{s:.1} s ({:.0} %)", s / cold * 100.0),
+                        _ => format!("{s:.1} s"),
+                    },
+                ),
+                format!("{:.0} ms", row.startup_ms),
+                human_bytes(row.idle_memory_bytes),
+                format!("${:.4}", row.monthly_cost_usd),
+            ]
+        })
+        .collect()
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "variant,image,size_bytes,compressed_bytes,layers,files,os_packages,shells,user,reduction_percent,cold_build_seconds,rebuild_seconds,startup_ms,idle_memory_bytes,monthly_cost_usd\n",
+    );
+    let optional = |value: Option<f64>| value.map_or_else(String::new, |v| format!("{v:.2}"));
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{:.4}",
+            row.variant.name(),
+            row.variant.tag(),
+            row.size_bytes,
+            row.compressed_bytes,
+            row.layers,
+            row.files,
+            row.os_packages,
+            row.shells.join(" "),
+            row.user,
+            optional(row.reduction_percent),
+            optional(row.cold_build_seconds),
+            optional(row.rebuild_seconds),
+            row.startup_ms,
+            row.idle_memory_bytes,
+            row.monthly_cost_usd,
+        );
+    }
+    out
+}
+
+fn last_cold_build(variant: Variant) -> Option<f64> {
+    history::read(&history::path(history::BUILDS))
+        .ok()?
+        .iter()
+        .rev()
+        .find(|b| b["variant"] == variant.name() && b["kind"] == "cold")
+        .and_then(|b| b["seconds"].as_f64())
+}
+
+fn record_sizes(rows: &[Row]) -> Result<()> {
+    let date = clock::rfc3339(clock::now_unix());
+    let revision = image_build::git_revision();
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "date": date,
+                "revision": revision,
+                "variant": row.variant.name(),
+                "image_id": row.image_id,
+                "size_bytes": row.size_bytes,
+                "compressed_bytes": row.compressed_bytes,
+                "layers": row.layers,
+                "files": row.files,
+            })
+        })
+        .collect();
+    history::append(&history::path(history::SIZES), &records)
+}
+
+/// Copies the build context (every file git would consider, ignored ones excluded) to a scratch
+/// directory, builds it once (all cached), edits one source file, and times the second build.
+/// The checkout itself is never touched.
+fn rebuild_after_source_change(variant: Variant) -> Result<f64> {
+    let copy = crate::target_dir()
+        .join("xtask")
+        .join(format!("rebuild-context-{}", variant.name()));
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy)
+            .with_context(|| format!("cannot clear {}", copy.display()))?;
+    }
+    copy_build_context(&crate::project_root(), &copy)?;
+    let probe_tag = format!("{}-rebuild-probe", variant.tag());
+    image_build::build(variant, &copy, &probe_tag, false)?;
+    let source = copy.join("app/src/main.rs");
+    let mut text = std::fs::read_to_string(&source)
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    let _ = writeln!(
+        text,
+        "// source-only change made by `cargo xtask compare` at {}",
+        clock::now_unix()
+    );
+    std::fs::write(&source, text)?;
+    let record = image_build::build(variant, &copy, &probe_tag, false)?;
+    let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
+    let _ = std::fs::remove_dir_all(&copy);
+    Ok(record.seconds)
+}
+
+fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
+    let listing = process::capture(Command::new("git").current_dir(from).args([
+        "ls-files",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        "-z",
+    ]))
+    .context("the rebuild timing copies the files git lists; is this a git checkout?")?;
+    for relative in listing.split('\0').filter(|p| !p.is_empty()) {
+        let source = from.join(relative);
+        if !source.is_file() {
+            continue; // deleted in the working tree
+        }
+        let target = to.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(&source, &target).with_context(|| format!("cannot copy {relative}"))?;
+    }
+    if !to.join("docker").is_dir() {
+        bail!("the copied build context has no docker/ directory");
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file and a rename: readers never see half a file.
+pub(crate) fn write_atomically(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}

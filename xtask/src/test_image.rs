@@ -1,0 +1,325 @@
+//! `cargo xtask test-image IMAGE`: checks an image the way production will use it, and prints a
+//! pass/fail table. Exits non-zero on any failure.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::container_probe::RunningContainer;
+use crate::flags::TestImage;
+use crate::history::human_bytes;
+use crate::{docker, http_probe, image_facts, process};
+
+const LABELS: [&str; 6] = [
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.licenses",
+];
+const ENDPOINTS: [&str; 5] = ["/", "/health", "/health/ready", "/info", "/metrics"];
+const STOP_BUDGET: Duration = Duration::from_secs(2);
+const HEALTHCHECK_CHECK: &str = "has an exec-form HEALTHCHECK";
+
+struct Check {
+    name: &'static str,
+    passed: bool,
+    detail: String,
+}
+
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &'static str, passed: bool, detail: String) {
+        self.0.push(Check {
+            name,
+            passed,
+            detail,
+        });
+    }
+}
+
+impl TestImage {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        if !docker::image_exists(&self.image) {
+            bail!(
+                "no local image {:?}: build it first (`cargo xtask build`) or pull it",
+                self.image
+            );
+        }
+        let config = image_facts::config(&self.image)?;
+        let mut checks = Checks::default();
+        metadata(&mut checks, &config, self.max_size_bytes);
+        let exec_form = checks
+            .0
+            .iter()
+            .any(|c| c.name == HEALTHCHECK_CHECK && c.passed);
+        running(&mut checks, &self.image, exec_form)?;
+        hardened(&mut checks, &self.image);
+        let checks = checks.0;
+        println!("\n{:<5} {:<34} detail", "", "check");
+        for check in &checks {
+            println!(
+                "{:<5} {:<34} {}",
+                if check.passed { "PASS" } else { "FAIL" },
+                check.name,
+                check.detail
+            );
+        }
+        let failed = checks.iter().filter(|c| !c.passed).count();
+        if failed > 0 {
+            bail!(
+                "{failed} of {} checks failed for {}",
+                checks.len(),
+                self.image
+            );
+        }
+        println!("\nall {} checks passed for {}", checks.len(), self.image);
+        Ok(())
+    }
+}
+
+fn metadata(checks: &mut Checks, config: &image_facts::ImageConfig, max_size_bytes: u64) {
+    let mut add = |name, passed, detail| checks.add(name, passed, detail);
+
+    let user = config.user.clone();
+    let root = user.is_empty() || matches!(user.split(':').next(), Some("0" | "root"));
+    add(
+        "runs as a non-root user",
+        !root,
+        if user.is_empty() {
+            "no USER: root".to_owned()
+        } else {
+            format!("USER {user}")
+        },
+    );
+    add(
+        "exposes port 8080",
+        config.exposed_ports.iter().any(|p| p == "8080/tcp"),
+        format!("EXPOSE {}", config.exposed_ports.join(" ")),
+    );
+    let exec_form = config
+        .healthcheck
+        .as_ref()
+        .is_some_and(|test| test.first().map(String::as_str) == Some("CMD"));
+    add(
+        HEALTHCHECK_CHECK,
+        exec_form,
+        config
+            .healthcheck
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |test| test.join(" ")),
+    );
+    let missing: Vec<&str> = LABELS
+        .iter()
+        .copied()
+        .filter(|label| {
+            !config
+                .labels
+                .iter()
+                .any(|(k, v)| k == label && !v.is_empty() && v != "unknown")
+        })
+        .collect();
+    add(
+        "carries the OCI labels",
+        missing.is_empty(),
+        if missing.is_empty() {
+            format!("{} labels", LABELS.len())
+        } else {
+            format!("missing: {}", missing.join(", "))
+        },
+    );
+    add(
+        "declares STOPSIGNAL SIGTERM",
+        config.stop_signal == "SIGTERM",
+        if config.stop_signal.is_empty() {
+            "none declared".to_owned()
+        } else {
+            format!("STOPSIGNAL {}", config.stop_signal)
+        },
+    );
+    add(
+        "has an exec-form entrypoint",
+        !config.entrypoint.is_empty() || !config.cmd.is_empty(),
+        format!("ENTRYPOINT {:?} CMD {:?}", config.entrypoint, config.cmd),
+    );
+    add(
+        "size within budget",
+        config.size_bytes <= max_size_bytes,
+        format!(
+            "{} (budget {})",
+            human_bytes(config.size_bytes),
+            human_bytes(max_size_bytes)
+        ),
+    );
+}
+
+/// A normal run: health, endpoints, shell, logs, stop.
+fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
+    let mut add = |name, passed, detail| checks.add(name, passed, detail);
+
+    let container = RunningContainer::start(image, &[])?;
+    let reachable = container.wait_http_ok("/health", Duration::from_secs(30));
+    add(
+        "starts and answers /health",
+        reachable.is_ok(),
+        match &reachable {
+            Ok(elapsed) => format!("first 200 after {} ms", elapsed.as_millis()),
+            Err(error) => error.to_string(),
+        },
+    );
+    if exec_form {
+        let health = wait_healthy(&container.id, Duration::from_secs(40));
+        add(
+            "reports healthy",
+            health.is_ok(),
+            health.unwrap_or_else(|e| e.to_string()),
+        );
+    } else {
+        add(
+            "reports healthy",
+            false,
+            "no HEALTHCHECK to report".to_owned(),
+        );
+    }
+    let failing: Vec<String> = ENDPOINTS
+        .iter()
+        .filter_map(|path| {
+            let status = http_probe::status(container.address, path, Duration::from_secs(2));
+            (status != Some(200)).then(|| format!("{path} → {status:?}"))
+        })
+        .collect();
+    add(
+        "every endpoint answers 200",
+        failing.is_empty(),
+        if failing.is_empty() {
+            format!("{} via {}", ENDPOINTS.join(" "), container.address)
+        } else {
+            failing.join(", ")
+        },
+    );
+    let shells: Vec<&str> = ["sh", "/bin/sh", "bash", "/bin/bash"]
+        .into_iter()
+        .filter(|shell| {
+            docker::docker()
+                .args(["exec", &container.id, shell, "-c", "true"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    add(
+        "no shell can be exec'd",
+        shells.is_empty(),
+        if shells.is_empty() {
+            "sh and bash both fail to start".to_owned()
+        } else {
+            format!("ran: {}", shells.join(", "))
+        },
+    );
+    let logs = process::capture(docker::docker().args(["logs", &container.id])).unwrap_or_default();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    let not_json: Vec<&&str> = lines
+        .iter()
+        .filter(|l| !serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))
+        .collect();
+    add(
+        "logs are JSON lines",
+        !lines.is_empty() && not_json.is_empty(),
+        if not_json.is_empty() {
+            format!("{} lines, all JSON objects", lines.len())
+        } else {
+            format!(
+                "not JSON: {}",
+                not_json[0].chars().take(80).collect::<String>()
+            )
+        },
+    );
+    let stop_started = Instant::now();
+    let stopped = process::capture(docker::docker().args(["stop", "--time", "10", &container.id]));
+    let stop_time = stop_started.elapsed();
+    drop(container);
+    add(
+        "docker stop exits promptly",
+        stopped.is_ok() && stop_time <= STOP_BUDGET,
+        format!(
+            "stopped in {} ms (budget {} ms)",
+            stop_time.as_millis(),
+            STOP_BUDGET.as_millis()
+        ),
+    );
+    Ok(())
+}
+
+/// Read-only root filesystem, no capabilities, no privilege escalation.
+fn hardened(checks: &mut Checks, image: &str) {
+    let mut add = |name, passed, detail| checks.add(name, passed, detail);
+
+    let hardened = RunningContainer::start(
+        image,
+        &[
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+        ],
+    )
+    .and_then(|c| {
+        c.wait_http_ok("/health", Duration::from_secs(30))
+            .map(|_| c)
+    });
+    let exit_code = hardened.as_ref().ok().and_then(|c| {
+        process::capture(docker::docker().args(["stop", "--time", "10", &c.id])).ok()?;
+        process::capture(docker::docker().args([
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}}",
+            &c.id,
+        ]))
+        .ok()
+    });
+    add(
+        "runs --read-only --cap-drop ALL",
+        hardened.is_ok(),
+        match &hardened {
+            Ok(_) => "answers /health with no writable root and no capabilities".to_owned(),
+            Err(error) => error.to_string(),
+        },
+    );
+    add(
+        "exits 0 on SIGTERM",
+        exit_code.as_deref() == Some("0"),
+        format!(
+            "exit code {}",
+            exit_code.unwrap_or_else(|| "unknown".to_owned())
+        ),
+    );
+}
+
+fn wait_healthy(id: &str, timeout: Duration) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        let status = process::capture(docker::docker().args([
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            id,
+        ]))?;
+        match status.as_str() {
+            "healthy" => {
+                return Ok(format!(
+                    "healthy after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            "unhealthy" => bail!("Docker reports the container unhealthy"),
+            _ if started.elapsed() > timeout => bail!("still {status:?} after {timeout:?}"),
+            _ => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
