@@ -26,9 +26,10 @@ pub(crate) fn run() -> Result<()> {
 
         ensure(&debian, || debian_base(&debian))?;
         ensure(&rust_full, || rust_toolchain(&rust_full))?;
-        if !docker::image_exists(&rust_slim) {
-            process::run(docker::docker().args(["tag", &rust_full, &rust_slim]))?;
-        }
+        // One toolchain image serves as both the full and the slim builder.
+        ensure(&rust_slim, || {
+            process::run(docker::docker().args(["tag", &rust_full, &rust_slim]))
+        })?;
         ensure(&distroless, || distroless_static(&distroless))?;
 
         println!(

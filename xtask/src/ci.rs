@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::flags::{Bench, Ci};
-use crate::{debian, process};
+use crate::flags::{Bench, Ci, Compare};
+use crate::{base_images, bases, debian, docker, engine, process};
 
 impl Ci {
     pub(crate) fn run(self) -> Result<()> {
@@ -20,8 +20,38 @@ impl Ci {
         };
 
         step("test tools", &mut || {
-            debian::ensure(debian::TEST_TOOLS, may_install)
+            // With an engine already running (Docker Desktop, a system service), dockerd is moot.
+            let engine_running = docker::require_engine().is_ok();
+            let tools: Vec<debian::Tool> = debian::TEST_TOOLS
+                .iter()
+                .copied()
+                .filter(|tool| !(engine_running && tool.program == "dockerd"))
+                .collect();
+            debian::ensure(&tools, may_install)
         })?;
+        let mut have_engine = false;
+        step("docker engine", &mut || match engine::ensure(may_install) {
+            Ok(()) => {
+                have_engine = true;
+                Ok(())
+            }
+            Err(error) if !debian::is_ci() => {
+                eprintln!("warning: {error:#}\nthe image tests will be SKIPPED");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        })?;
+        if have_engine {
+            step("local base images", &mut || {
+                // The public images where a registry answers; local equivalents where none does.
+                let unavailable = base_images::all()?.iter().any(|base| {
+                    base.default_reference().is_ok_and(|reference| {
+                        !docker::image_exists(&reference) && !docker::pull(&reference)
+                    })
+                });
+                if unavailable { bases::run() } else { Ok(()) }
+            })?;
+        }
         step("format", &mut || {
             process::run(process::cargo().args(["fmt", "--all", "--check"]))
         })?;
@@ -39,6 +69,10 @@ impl Ci {
         step("tests", &mut || {
             process::run(process::cargo().args(["test", "--workspace", "--locked"]))
         })?;
+        if have_engine {
+            // The project's main job, with its figures in the log: what multi-stage buys.
+            step("compare", &mut || Compare::default().run())?;
+        }
         // The benchmark's figures are printed, never judged; this run proves the command works.
         step("benchmark smoke run", &mut || {
             if process::available("wrk") {

@@ -26,6 +26,7 @@ pub(crate) struct Row {
     pub(crate) compressed_bytes: u64,
     pub(crate) layers: usize,
     pub(crate) files: u64,
+    pub(crate) app_binary_bytes: Option<u64>,
     pub(crate) os_packages: u64,
     pub(crate) shells: Vec<String>,
     pub(crate) user: String,
@@ -35,6 +36,15 @@ pub(crate) struct Row {
     pub(crate) startup_ms: f64,
     pub(crate) idle_memory_bytes: u64,
     pub(crate) monthly_cost_usd: f64,
+}
+
+impl Row {
+    /// How much larger the image is than the service binary it carries.
+    pub(crate) fn overhead_percent(&self) -> Option<f64> {
+        self.app_binary_bytes
+            .filter(|binary| *binary > 0)
+            .map(|binary| (self.size_bytes as f64 / binary as f64 - 1.0) * 100.0)
+    }
 }
 
 impl Compare {
@@ -119,6 +129,7 @@ impl Compare {
             compressed_bytes,
             layers: config.layers,
             files: filesystem.files,
+            app_binary_bytes: filesystem.app_binary_bytes,
             os_packages: filesystem.os_packages,
             shells: filesystem.shells,
             user: if config.user.is_empty() {
@@ -161,6 +172,8 @@ impl Compare {
                 "compressed_bytes": row.compressed_bytes,
                 "layers": row.layers,
                 "files": row.files,
+                "app_binary_bytes": row.app_binary_bytes,
+                "overhead_vs_binary_percent": row.overhead_percent().map(|p| (p * 100.0).round() / 100.0),
                 "os_packages": row.os_packages,
                 "shells": row.shells,
                 "user": row.user,
@@ -221,9 +234,10 @@ impl Compare {
     }
 }
 
-const HEADERS: [&str; 14] = [
+const HEADERS: [&str; 15] = [
     "image",
     "size",
+    "size over the binary it carries",
     "compressed (push) size",
     "layers",
     "files",
@@ -244,6 +258,15 @@ fn cells(rows: &[Row]) -> Vec<Vec<String>> {
             vec![
                 row.variant.tag(),
                 human_bytes(row.size_bytes),
+                row.overhead_percent().map_or_else(
+                    || "binary not at /app".to_owned(),
+                    |p| {
+                        format!(
+                            "+{p:.1} % ({})",
+                            human_bytes(row.app_binary_bytes.unwrap_or(0))
+                        )
+                    },
+                ),
                 human_bytes(row.compressed_bytes),
                 row.layers.to_string(),
                 row.files.to_string(),
@@ -275,16 +298,18 @@ fn cells(rows: &[Row]) -> Vec<Vec<String>> {
 
 fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
-        "variant,image,size_bytes,compressed_bytes,layers,files,os_packages,shells,user,reduction_percent,cold_build_seconds,rebuild_seconds,startup_ms,idle_memory_bytes,monthly_cost_usd\n",
+        "variant,image,size_bytes,app_binary_bytes,compressed_bytes,layers,files,os_packages,shells,user,reduction_percent,cold_build_seconds,rebuild_seconds,startup_ms,idle_memory_bytes,monthly_cost_usd\n",
     );
     let optional = |value: Option<f64>| value.map_or_else(String::new, |v| format!("{v:.2}"));
     for row in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{:.4}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{:.4}",
             row.variant.name(),
             row.variant.tag(),
             row.size_bytes,
+            row.app_binary_bytes
+                .map_or_else(String::new, |b| b.to_string()),
             row.compressed_bytes,
             row.layers,
             row.files,
@@ -393,4 +418,75 @@ pub(crate) fn write_atomically(path: &PathBuf, bytes: &[u8]) -> Result<()> {
     std::fs::write(&temporary, bytes)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(variant: Variant, size_bytes: u64, binary: Option<u64>) -> Row {
+        Row {
+            variant,
+            image_id: "sha256:0".to_owned(),
+            size_bytes,
+            compressed_bytes: size_bytes / 2,
+            layers: 1,
+            files: 1,
+            app_binary_bytes: binary,
+            os_packages: 0,
+            shells: Vec::new(),
+            user: "65532:65532".to_owned(),
+            reduction_percent: Some(99.75),
+            cold_build_seconds: Some(100.0),
+            rebuild_seconds: Some(5.0),
+            startup_ms: 120.0,
+            idle_memory_bytes: 2_000_000,
+            monthly_cost_usd: 0.0123,
+        }
+    }
+
+    #[test]
+    fn every_format_carries_the_same_figures() {
+        let rows = vec![
+            row(Variant::Scratch, 3_030_000, Some(3_000_000)),
+            row(Variant::Distroless, 5_000_000, Some(3_000_000)),
+        ];
+        let compare = Compare::default();
+
+        let csv = csv(&rows);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let scratch: Vec<&str> = lines[1].split(',').collect();
+        assert_eq!(header.len(), scratch.len(), "every row has every column");
+        assert_eq!(
+            scratch[..4],
+            ["scratch", "app:scratch", "3030000", "3000000"]
+        );
+
+        let markdown = compare.markdown(&rows);
+        assert!(
+            markdown.starts_with("| | app:scratch | app:distroless |\n|---|---:|---:|\n"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "| size over the binary it carries | +1.0 % (3.00 MB) | +66.7 % (3.00 MB) |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| rebuild after source edit | 5.0 s (5 %) | 5.0 s (5 %) |"),
+            "{markdown}"
+        );
+
+        let json = compare.report_json(&rows);
+        assert_eq!(json["variants"][0]["overhead_vs_binary_percent"], 1.0);
+        assert_eq!(json["variants"][1]["size_bytes"], 5_000_000);
+        assert_eq!(json["pricing"]["pulls_per_month"], 30);
+
+        let table = compare.table(&rows);
+        assert!(table.contains("reduction vs single-stage"));
+        assert!(table.contains("99.75 %"));
+    }
 }

@@ -25,13 +25,23 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         package: "wrk",
         used_for: "loading the service in `cargo xtask bench`",
     },
+    Tool {
+        program: "dockerd",
+        package: "docker.io",
+        used_for: "building and running the images in the image tests",
+    },
+    Tool {
+        program: "debootstrap",
+        package: "debootstrap",
+        used_for: "`cargo xtask bases`, the local base images on machines without a registry",
+    },
 ];
 
 pub(crate) fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
         status
             .lines()

@@ -47,3 +47,14 @@ pub(crate) fn has_buildkit() -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+/// Tries to pull `reference`; `false` when no registry serves it.
+pub(crate) fn pull(reference: &str) -> bool {
+    eprintln!("pulling {reference}");
+    docker()
+        .args(["pull", "--quiet", reference])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}

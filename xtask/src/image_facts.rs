@@ -81,6 +81,8 @@ pub(crate) struct Filesystem {
     pub(crate) files: u64,
     pub(crate) shells: Vec<String>,
     pub(crate) os_packages: u64,
+    /// Size of `/app`, the service binary, where the image has it at the root.
+    pub(crate) app_binary_bytes: Option<u64>,
 }
 
 const SHELLS: &[&str] = &[
@@ -93,6 +95,16 @@ const SHELLS: &[&str] = &[
     "usr/bin/sh",
     "usr/bin/bash",
     "usr/bin/dash",
+];
+
+/// Empty files Docker adds to every container (mount points for its own files); an export
+/// shows them, the image does not hold them.
+const CONTAINER_INJECTED: &[&str] = &[
+    ".dockerenv",
+    "dev/console",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
 ];
 
 pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
@@ -130,8 +142,11 @@ pub(crate) fn read_filesystem(stream: impl Read) -> Result<Filesystem> {
             .trim_start_matches("./")
             .trim_start_matches('/')
             .to_owned();
-        if entry.kind == b'0' || entry.kind == 0 {
+        if (entry.kind == b'0' || entry.kind == 0) && !CONTAINER_INJECTED.contains(&path.as_str()) {
             facts.files += 1;
+            if path == "app" {
+                facts.app_binary_bytes = Some(entry.size);
+            }
         }
         if SHELLS.contains(&path.as_str()) && matches!(entry.kind, b'0' | 0 | b'1' | b'2') {
             facts.shells.push(format!("/{path}"));
@@ -160,6 +175,7 @@ fn count_lines(data: &[u8], matches: impl Fn(&str) -> bool) -> u64 {
 pub(crate) struct TarEntry {
     pub(crate) path: String,
     pub(crate) kind: u8,
+    pub(crate) size: u64,
     pub(crate) data: Vec<u8>,
 }
 
@@ -212,7 +228,14 @@ impl<R: Read> TarEntries<R> {
                 }
                 b'x' => self.long_name = pax_path(&data),
                 b'g' => {}
-                _ => return Ok(Some(TarEntry { path, kind, data })),
+                _ => {
+                    return Ok(Some(TarEntry {
+                        path,
+                        kind,
+                        size,
+                        data,
+                    }));
+                }
             }
         }
     }
@@ -355,6 +378,9 @@ mod tests {
         archive.extend(member("var/lib/dpkg/status", b'0', status));
         archive.extend(member("PaxHeaders/x", b'x', pax.as_bytes()));
         archive.extend(member("short-name", b'0', b"doc"));
+        archive.extend(member("app", b'0', &[7_u8; 700]));
+        archive.extend(member(".dockerenv", b'0', b""));
+        archive.extend(member("etc/hosts", b'0', b""));
         archive.extend(member(
             "lib/apk/db/installed",
             b'0',
@@ -366,9 +392,10 @@ mod tests {
         assert_eq!(
             facts,
             Filesystem {
-                files: 4,
+                files: 5,
                 shells: vec!["/bin/bash".to_owned(), "/bin/sh".to_owned()],
                 os_packages: 4,
+                app_binary_bytes: Some(700),
             }
         );
         let paths: Vec<String> = TarEntries::new(archive.as_slice())

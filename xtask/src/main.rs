@@ -17,6 +17,7 @@ mod compare_html;
 mod container_probe;
 mod debian;
 mod docker;
+mod engine;
 mod flags;
 mod history;
 mod http_probe;
