@@ -186,11 +186,16 @@ fn metadata_args() -> Vec<(&'static str, String)> {
         "--format=%ct",
     ]))
     .unwrap_or_default();
+    // The commit's time, not the wall clock: the same commit builds the same image (labels
+    // included), and an unchanged rebuild is fully cached.
+    let created = commit_time
+        .parse::<u64>()
+        .map_or_else(|_| clock::rfc3339(clock::now_unix()), clock::rfc3339);
     let mut args = vec![
         ("VERSION", field("version")),
         ("REVISION", revision.clone()),
         ("GIT_REVISION", revision),
-        ("CREATED", clock::rfc3339(clock::now_unix())),
+        ("CREATED", created),
         ("SOURCE", field("repository")),
     ];
     if !commit_time.is_empty() {

@@ -40,9 +40,6 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(CatchPanicLayer::custom(errors::panic_response))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
+        .layer(observe::ObserveLayer::new(state.clone()))
         .with_state(state)
 }

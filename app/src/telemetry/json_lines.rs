@@ -5,9 +5,10 @@
 //! the service's throughput. This one writes `"key":value` pairs as it visits them. Output:
 //! `{"timestamp":"…","level":"INFO","message":"…",<fields…>,"target":"…"}`.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -29,12 +30,9 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-        write!(
-            writer,
-            r#"{{"timestamp":"{timestamp}","level":"{}""#,
-            metadata.level()
-        )?;
+        writer.write_str(r#"{"timestamp":""#)?;
+        write_timestamp(&mut writer)?;
+        write!(writer, r#"","level":"{}""#, metadata.level())?;
         let mut fields = FieldWriter {
             out: &mut writer,
             result: Ok(()),
@@ -45,6 +43,24 @@ where
         write_json_string(&mut writer, metadata.target())?;
         writer.write_str("}\n")
     }
+}
+
+/// `2026-11-22T11:21:19.149392Z`. The part up to the second is formatted once per second per
+/// thread, not once per line.
+fn write_timestamp(out: &mut impl Write) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = Utc::now();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != now.timestamp() {
+            cached.1.clear();
+            write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            cached.0 = now.timestamp();
+        }
+        write!(out, "{}.{:06}Z", cached.1, now.timestamp_subsec_micros())
+    })
 }
 
 struct FieldWriter<'a, W: Write> {

@@ -162,6 +162,17 @@ impl Binary {
         }
     }
 
+    /// A line already received that matches, if any.
+    pub(crate) fn find_log(
+        &self,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        self.seen
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .find(|value| matches(value))
+    }
+
     pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))

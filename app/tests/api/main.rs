@@ -7,6 +7,7 @@ mod endpoints;
 mod errors;
 mod healthcheck;
 mod helpers;
+mod logging;
 mod metrics;
 mod request_id;
 mod shutdown;
