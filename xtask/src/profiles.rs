@@ -121,7 +121,7 @@ impl Profiles {
         );
         for (name, description, size, root, metrics) in rows {
             println!(
-                "{name:<14} {description:<46} {:>8.2} MB {root:>10.0} {metrics:>14.0}",
+                "{name:<14} {description:<46} {:>7.2} MiB {root:>10.0} {metrics:>14.0}",
                 size as f64 / (1024.0 * 1024.0)
             );
         }
