@@ -190,24 +190,33 @@ impl Compare {
     fn table(&self, rows: &[Row]) -> String {
         let mut out = String::new();
         let cells = cells(rows);
-        let widths: Vec<usize> = (0..HEADERS.len())
+        // One image per column, one figure per line: the figures line up for reading across.
+        let label_width = HEADERS.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+        let widths: Vec<usize> = cells
+            .iter()
             .map(|column| {
-                cells
+                column
                     .iter()
-                    .map(|row| row[column].chars().count())
-                    .chain(std::iter::once(HEADERS[column].chars().count()))
+                    .map(|cell| cell.chars().count())
                     .max()
                     .unwrap_or(0)
             })
             .collect();
-        // One variant per column: the figures line up for reading across.
         let _ = writeln!(out);
         for (index, header) in HEADERS.iter().enumerate() {
-            let _ = write!(out, "{header:<w$}", w = widths[0].max(24));
-            for row in &cells {
-                let _ = write!(out, "  {:>18}", row[index]);
+            let _ = write!(out, "{header:<label_width$}");
+            for (column, width) in cells.iter().zip(&widths) {
+                let _ = write!(out, "  {:>width$}", column[index]);
             }
             let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "\nTargets:");
+        for (target, figure, met) in targets(rows) {
+            let _ = writeln!(
+                out,
+                "  {:<8} {target}: {figure}",
+                if met { "met" } else { "NOT met" }
+            );
         }
         let _ = writeln!(out, "\n{}", self.pricing_note());
         out
@@ -232,6 +241,56 @@ impl Compare {
         let _ = writeln!(out, "\n{}", self.pricing_note());
         out
     }
+}
+
+/// The project's targets for the images: (target, measured figure, met).
+fn targets(rows: &[Row]) -> Vec<(&'static str, String, bool)> {
+    let mut targets = Vec::new();
+    let find = |variant| rows.iter().find(|row| row.variant == variant);
+    if let Some(scratch) = find(Variant::Scratch) {
+        targets.push((
+            "scratch ≤ 4 MB",
+            human_bytes(scratch.size_bytes),
+            scratch.size_bytes <= 4_000_000,
+        ));
+        if let Some(overhead) = scratch.overhead_percent() {
+            targets.push((
+                "scratch ≤ 3 % over its binary",
+                format!("+{overhead:.1} %"),
+                overhead <= 3.0,
+            ));
+        }
+        if let Some(reduction) = scratch.reduction_percent {
+            targets.push((
+                "reduction ≥ 99.5 %",
+                format!("{reduction:.2} %"),
+                reduction >= 99.5,
+            ));
+        }
+    }
+    if let Some(distroless) = find(Variant::Distroless) {
+        targets.push((
+            "distroless ≤ 6 MB",
+            human_bytes(distroless.size_bytes),
+            distroless.size_bytes <= 6_000_000,
+        ));
+    }
+    for row in rows.iter().filter(|row| row.variant != Variant::Single) {
+        if let (Some(rebuild), Some(cold)) = (row.rebuild_seconds, row.cold_build_seconds) {
+            let share = rebuild / cold * 100.0;
+            targets.push((
+                "rebuild after a source edit ≤ 20 % of a cold build",
+                format!("{}: {share:.0} %", row.variant),
+                share <= 20.0,
+            ));
+        }
+        targets.push((
+            "docker run → first 200 ≤ 500 ms",
+            format!("{}: {:.0} ms", row.variant, row.startup_ms),
+            row.startup_ms <= 500.0,
+        ));
+    }
+    targets
 }
 
 const HEADERS: [&str; 15] = [
@@ -488,5 +547,19 @@ mod tests {
         let table = compare.table(&rows);
         assert!(table.contains("reduction vs single-stage"));
         assert!(table.contains("99.75 %"));
+        assert!(
+            table.contains("met      scratch ≤ 4 MB: 3.03 MB"),
+            "{table}"
+        );
+        assert!(
+            table.contains("met      scratch ≤ 3 % over its binary: +1.0 %"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "met      rebuild after a source edit ≤ 20 % of a cold build: scratch: 5 %"
+            ),
+            "{table}"
+        );
     }
 }

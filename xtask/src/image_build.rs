@@ -353,6 +353,38 @@ fn strip_ansi(line: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Needs an engine: skips loudly without one, fails under `CI=true`.
+    #[test]
+    fn a_failed_build_names_the_failing_step() {
+        if docker::require_engine().is_err() {
+            assert!(!crate::debian::is_ci(), "CI must provide a Docker engine");
+            eprintln!("SKIPPED: no Docker engine answers");
+            return;
+        }
+        let context = crate::target_dir()
+            .join("xtask")
+            .join(format!("broken-context-{}", std::process::id()));
+        std::fs::create_dir_all(context.join("docker")).expect("create context");
+        std::fs::write(
+            context.join("docker").join(Variant::Scratch.dockerfile()),
+            "FROM scratch AS scratch\nCOPY no-such-file /app\n",
+        )
+        .expect("write Dockerfile");
+        let error = build(Variant::Scratch, &context, "app:broken-build-probe", false)
+            .expect_err("a COPY of a missing file fails")
+            .to_string();
+        std::fs::remove_dir_all(&context).expect("cleanup");
+        // Legacy: `step 2/2: COPY …`; BuildKit: `[scratch 2/2] COPY …`.
+        assert!(
+            error.starts_with("building app:broken-build-probe failed at "),
+            "{error}"
+        );
+        assert!(
+            error.contains("2/2") && error.contains("COPY no-such-file /app"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn strips_colour_codes() {
         assert_eq!(
