@@ -3,6 +3,7 @@
 //! Rust toolchain and the host's CA bundle; idempotent: what exists is kept.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -31,6 +32,17 @@ pub(crate) fn run() -> Result<()> {
             process::run(docker::docker().args(["tag", &rust_full, &rust_slim]))
         })?;
         ensure(&distroless, || distroless_static(&distroless))?;
+        // The stack's proxy and metrics server, from Debian's packages.
+        ensure(crate::stack::STACK_IMAGES[0].1, || {
+            from_debian(&debian, crate::stack::STACK_IMAGES[0].1, NGINX_DOCKERFILE)
+        })?;
+        ensure(crate::stack::STACK_IMAGES[1].1, || {
+            from_debian(
+                &debian,
+                crate::stack::STACK_IMAGES[1].1,
+                PROMETHEUS_DOCKERFILE,
+            )
+        })?;
 
         println!(
             "\nLocal base images are ready. `cargo xtask build` and `compare` use them when the"
@@ -41,9 +53,62 @@ pub(crate) fn run() -> Result<()> {
         for base in base_images::all()? {
             println!("  export {}={}", base.arg, base.local);
         }
+        for (variable, local) in crate::stack::STACK_IMAGES {
+            println!("  export {variable}={local}");
+        }
         println!("  export DEBIAN_IMAGE={debian}");
         Ok(())
     }
+}
+
+/// nginx as the official image runs it: logs to the container's stdout and stderr, in the
+/// foreground, with `wget` for the compose health check.
+const NGINX_DOCKERFILE: &str = "RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx wget \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && ln -sf /dev/stdout /var/log/nginx/access.log \\
+ && ln -sf /dev/stderr /var/log/nginx/error.log
+EXPOSE 8080
+STOPSIGNAL SIGQUIT
+CMD [\"nginx\", \"-g\", \"daemon off;\"]
+";
+
+/// Prometheus laid out as prom/prometheus is: the binary as entrypoint, data in /prometheus
+/// owned by nobody.
+const PROMETHEUS_DOCKERFILE: &str = "RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus wget \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /prometheus \\
+ && chown 65534:65534 /prometheus
+USER 65534
+EXPOSE 9090
+ENTRYPOINT [\"/usr/bin/prometheus\"]
+CMD [\"--config.file=/etc/prometheus/prometheus.yml\", \"--storage.tsdb.path=/prometheus\"]
+";
+
+/// `docker build` of `FROM debian` + `instructions`, with no build context.
+fn from_debian(debian: &str, tag: &str, instructions: &str) -> Result<()> {
+    let dockerfile = format!("FROM {debian}\n{instructions}");
+    let mut build = docker::docker();
+    build.args(["build", "-t", tag, "-"]);
+    if !docker::has_buildkit() {
+        build.env("DOCKER_BUILDKIT", "0");
+    }
+    let mut child = build
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot run docker build")?;
+    child
+        .stdin
+        .take()
+        .context("docker build has no stdin")?
+        .write_all(dockerfile.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("docker build of {tag} failed with {status}; its output is above");
+    }
+    Ok(())
 }
 
 fn ensure(tag: &str, build: impl FnOnce() -> Result<()>) -> Result<()> {

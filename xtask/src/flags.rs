@@ -21,6 +21,15 @@ Commands:
               --transfer-price USD  data transfer per GB (default 0.09, ECR to the internet)
   test-image IMAGE  check an image as production uses it; pass/fail table, non-zero on failure
               --max-size SIZE     size budget such as 4MB (default 6MB)
+  up        start the stack (app behind nginx) and wait until every service is healthy
+              --monitoring        also Prometheus and Grafana (needs GRAFANA_ADMIN_PASSWORD)
+              --no-grafana        with --monitoring: Prometheus only
+              --single            also the single-stage image, on 127.0.0.1:8081
+  down      stop the stack and remove its containers and network
+              --volumes           also delete Prometheus and Grafana data
+  status    each service of the stack, its health and its URL
+  logs [SERVICE...]  the last log lines of the stack or of some services
+              --follow            keep printing
   bench     build the static release binary, load it on loopback with wrk, print figures
               --duration SECS     seconds of load per endpoint (default 10)
               --connections N     open connections (default 64)
@@ -45,6 +54,10 @@ pub(crate) enum Command {
     Ci(Ci),
     Profiles(Profiles),
     History { last: u32 },
+    Up(Up),
+    Down(Down),
+    Status,
+    Logs(Logs),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -83,6 +96,25 @@ impl Default for Compare {
             transfer_price: 0.09,
         }
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // three independent switches, as on the command line
+pub(crate) struct Up {
+    pub(crate) monitoring: bool,
+    pub(crate) grafana: bool,
+    pub(crate) single: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Down {
+    pub(crate) volumes: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Logs {
+    pub(crate) services: Vec<String>,
+    pub(crate) follow: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -136,6 +168,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             }
             Ok(Command::History { last })
         }
+        "up" | "down" | "status" | "logs" => parse_stack(&command, args),
         "bases" => {
             no_flags("bases", args)?;
             Ok(Command::Bases)
@@ -238,6 +271,56 @@ fn parse_test_image(mut args: impl Iterator<Item = String>) -> Result<Command> {
         image,
         max_size_bytes,
     }))
+}
+
+fn parse_stack(command: &str, args: impl Iterator<Item = String>) -> Result<Command> {
+    match command {
+        "up" => {
+            let mut flags = Up {
+                monitoring: false,
+                grafana: true,
+                single: false,
+            };
+            for flag in args {
+                match flag.as_str() {
+                    "--monitoring" => flags.monitoring = true,
+                    "--no-grafana" => flags.grafana = false,
+                    "--single" => flags.single = true,
+                    other => bail!("unknown flag {other:?} for `up`"),
+                }
+            }
+            Ok(Command::Up(flags))
+        }
+        "down" => {
+            let mut flags = Down { volumes: false };
+            for flag in args {
+                match flag.as_str() {
+                    "--volumes" => flags.volumes = true,
+                    other => bail!("unknown flag {other:?} for `down`"),
+                }
+            }
+            Ok(Command::Down(flags))
+        }
+        "status" => {
+            no_flags("status", args)?;
+            Ok(Command::Status)
+        }
+        "logs" => {
+            let mut flags = Logs {
+                services: Vec::new(),
+                follow: false,
+            };
+            for word in args {
+                match word.as_str() {
+                    "--follow" | "-f" => flags.follow = true,
+                    flag if flag.starts_with('-') => bail!("unknown flag {flag:?} for `logs`"),
+                    service => flags.services.push(service.to_owned()),
+                }
+            }
+            Ok(Command::Logs(flags))
+        }
+        _ => bail!("unknown command {command:?}"),
+    }
 }
 
 fn no_flags(command: &str, mut args: impl Iterator<Item = String>) -> Result<()> {

@@ -100,8 +100,10 @@ pub(crate) fn build(
 ) -> Result<BuildRecord> {
     let dockerfile = context.join("docker").join(variant.dockerfile());
     let mut command = docker::docker();
+    // --force-rm: a failed step leaves no stopped container behind.
     command
         .arg("build")
+        .arg("--force-rm")
         .arg("-f")
         .arg(&dockerfile)
         .args(["-t", tag]);

@@ -25,6 +25,7 @@ mod image_build;
 mod image_facts;
 mod process;
 mod profiles;
+mod stack;
 mod static_build;
 mod test_image;
 #[cfg(test)]
@@ -54,6 +55,10 @@ fn main() -> ExitCode {
         Command::Build(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
         Command::TestImage(flags) => flags.run(),
+        Command::Up(flags) => flags.run(),
+        Command::Down(flags) => flags.run(),
+        Command::Status => stack::status(),
+        Command::Logs(flags) => flags.run(),
         Command::Bench(flags) => flags.run(),
         Command::Ci(flags) => flags.run(),
         Command::Profiles(flags) => flags.run(),

@@ -1,0 +1,304 @@
+//! `cargo xtask up | down | status | logs`: the compose stack, with either compose CLI, the same
+//! engine check as the image commands, and a wait until every started service is healthy.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::flags::{Down, Logs, Up};
+use crate::variants::Variant;
+use crate::{docker, image_build, process};
+
+const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
+
+/// Images compose.yaml takes from the environment, and the local stand-in `bases` builds.
+pub(crate) const STACK_IMAGES: &[(&str, &str)] = &[
+    ("NGINX_IMAGE", "local/nginx:bookworm"),
+    ("PROMETHEUS_IMAGE", "local/prometheus:bookworm"),
+];
+
+/// `docker compose` (v2) when the CLI has it, Debian's `docker-compose` (v1) otherwise.
+pub(crate) fn compose() -> Result<Command> {
+    let v2 = docker::docker()
+        .args(["compose", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut command = if v2 {
+        let mut command = docker::docker();
+        command.arg("compose");
+        command
+    } else if process::available("docker-compose") {
+        Command::new("docker-compose")
+    } else {
+        bail!(
+            "neither `docker compose` nor `docker-compose` is installed: install the compose plugin or `apt-get install docker-compose`"
+        );
+    };
+    command.current_dir(crate::project_root());
+    for (variable, value) in stack_image_env()? {
+        command.env(variable, value);
+    }
+    Ok(command)
+}
+
+/// `${NAME:-default}` in compose.yaml: the default a variable falls back to.
+pub(crate) fn compose_default(name: &str) -> Result<String> {
+    let text = std::fs::read_to_string(crate::project_root().join("compose.yaml"))
+        .context("cannot read compose.yaml")?;
+    let pattern = format!("${{{name}:-");
+    let start = text
+        .find(&pattern)
+        .with_context(|| format!("compose.yaml has no ${{{name}:-...}}"))?
+        + pattern.len();
+    let end = text[start..]
+        .find('}')
+        .context("unterminated variable in compose.yaml")?;
+    Ok(text[start..start + end].to_owned())
+}
+
+/// For each image variable the user did not set: the public default when it is present locally,
+/// else the local stand-in when `bases` built it; unset (compose pulls) otherwise.
+fn stack_image_env() -> Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    for (variable, local) in STACK_IMAGES {
+        if std::env::var(variable).is_ok_and(|v| !v.is_empty()) {
+            continue;
+        }
+        let default = compose_default(variable)?;
+        if !docker::image_exists(&default) && docker::image_exists(local) {
+            env.push(((*variable).to_owned(), (*local).to_owned()));
+        }
+    }
+    Ok(env)
+}
+
+impl Up {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        if self.monitoring
+            && self.grafana
+            && std::env::var("GRAFANA_ADMIN_PASSWORD").map_or(true, |p| p.is_empty())
+        {
+            bail!(
+                "Grafana has no default password: set GRAFANA_ADMIN_PASSWORD (or pass --no-grafana)"
+            );
+        }
+        let mut variants = vec![Variant::Scratch];
+        if self.single {
+            variants.push(Variant::Single);
+        }
+        for variant in variants {
+            image_build::build(variant, &crate::project_root(), &variant.tag(), false)?;
+        }
+        let mut services = vec!["app", "nginx"];
+        let mut command = compose()?;
+        if self.monitoring {
+            command.args(["--profile", "monitoring"]);
+            services.push("prometheus");
+            if self.grafana {
+                services.push("grafana");
+            }
+        }
+        if self.single {
+            command.args(["--profile", "compare"]);
+            services.push("app-single");
+        }
+        process::run(command.args(["up", "-d", "--no-build"]).args(&services))?;
+        wait_healthy(&services)?;
+        print_status()
+    }
+}
+
+impl Down {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        let mut command = compose()?;
+        // Every profile, so that services started with one are stopped too.
+        command.args([
+            "--profile",
+            "monitoring",
+            "--profile",
+            "compare",
+            "down",
+            "--remove-orphans",
+        ]);
+        if self.volumes {
+            command.arg("--volumes");
+        }
+        process::run(&mut command)
+    }
+}
+
+impl Logs {
+    pub(crate) fn run(self) -> Result<()> {
+        docker::require_engine()?;
+        let mut command = compose()?;
+        command.args([
+            "--profile",
+            "monitoring",
+            "--profile",
+            "compare",
+            "logs",
+            "--tail",
+            "200",
+        ]);
+        if self.follow {
+            command.arg("--follow");
+        }
+        command.args(&self.services);
+        process::run(&mut command)
+    }
+}
+
+pub(crate) fn status() -> Result<()> {
+    docker::require_engine()?;
+    print_status()
+}
+
+/// Container id of each service compose has created, running or not.
+fn containers() -> Result<BTreeMap<String, String>> {
+    let ids = process::capture(compose()?.args([
+        "--profile",
+        "monitoring",
+        "--profile",
+        "compare",
+        "ps",
+        "-q",
+    ]))?;
+    let mut by_service = BTreeMap::new();
+    for id in ids.lines().filter(|l| !l.trim().is_empty()) {
+        let service = process::capture(docker::docker().args([
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"com.docker.compose.service\"}}",
+            id,
+        ]))?;
+        by_service.insert(service, id.to_owned());
+    }
+    Ok(by_service)
+}
+
+/// `running/healthy`, `exited (1)`, ...
+fn state(id: &str) -> Result<String> {
+    process::capture(docker::docker().args([
+        "inspect",
+        "--format",
+        "{{.State.Status}}{{if .State.Health}}/{{.State.Health.Status}}{{end}}{{if eq .State.Status \"exited\"}} ({{.State.ExitCode}}){{end}}",
+        id,
+    ]))
+}
+
+fn wait_healthy(services: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_line = String::new();
+    loop {
+        let containers = containers()?;
+        let mut states = Vec::new();
+        let mut failed = None;
+        for service in services {
+            let state = match containers.get(*service) {
+                Some(id) => state(id)?,
+                None => "not created".to_owned(),
+            };
+            if state.starts_with("exited")
+                || state.ends_with("/unhealthy")
+                || state.starts_with("dead")
+            {
+                failed = Some((*service, state.clone()));
+            }
+            states.push(format!("{service} {state}"));
+        }
+        let line = format!(
+            "waiting for health ({:.0} s): {}",
+            started.elapsed().as_secs_f64(),
+            states.join(", ")
+        );
+        if terminal {
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else if line[line.find(':').unwrap_or(0)..]
+            != last_line[last_line.find(':').unwrap_or(0)..]
+        {
+            eprintln!("{line}");
+        }
+        last_line = line;
+        if states.iter().all(|s| s.ends_with("running/healthy")) {
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        let timed_out = started.elapsed() > HEALTH_TIMEOUT;
+        if let Some((service, state)) = failed.or_else(|| {
+            timed_out.then(|| {
+                let slow = services
+                    .iter()
+                    .zip(&states)
+                    .find(|(_, s)| !s.ends_with("running/healthy"))
+                    .map_or("?", |(service, _)| service);
+                (slow, format!("not healthy after {HEALTH_TIMEOUT:?}"))
+            })
+        }) {
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("--- last log lines of {service} ---");
+            let _ = process::run(compose()?.args([
+                "--profile",
+                "monitoring",
+                "--profile",
+                "compare",
+                "logs",
+                "--tail",
+                "30",
+                service,
+            ]));
+            bail!("{service} failed to become healthy: {state}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn print_status() -> Result<()> {
+    let containers = containers()?;
+    if containers.is_empty() {
+        println!("no service of the stack is running (`cargo xtask up` starts it)");
+        return Ok(());
+    }
+    println!("{:<12} {:<22} url", "service", "state");
+    for (service, id) in &containers {
+        let url = match service.as_str() {
+            "nginx" => format!(
+                "http://localhost:{}/",
+                published_port(id, "8080/tcp").unwrap_or_else(|| "?".to_owned())
+            ),
+            "prometheus" => format!(
+                "http://127.0.0.1:{}/",
+                published_port(id, "9090/tcp").unwrap_or_else(|| "?".to_owned())
+            ),
+            "grafana" => format!(
+                "http://127.0.0.1:{}/",
+                published_port(id, "3000/tcp").unwrap_or_else(|| "?".to_owned())
+            ),
+            "app-single" => format!(
+                "http://127.0.0.1:{}/",
+                published_port(id, "8080/tcp").unwrap_or_else(|| "?".to_owned())
+            ),
+            _ => "internal only (through nginx)".to_owned(),
+        };
+        println!("{service:<12} {:<22} {url}", state(id)?);
+    }
+    Ok(())
+}
+
+fn published_port(id: &str, port: &str) -> Option<String> {
+    let line = process::capture(docker::docker().args(["port", id, port])).ok()?;
+    line.lines().next()?.rsplit(':').next().map(str::to_owned)
+}
