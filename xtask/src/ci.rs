@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::flags::{Bench, Ci, Compare};
-use crate::{base_images, bases, debian, docker, engine, process};
+use crate::{base_images, bases, debian, docker, engine, process, stack};
 
 impl Ci {
     pub(crate) fn run(self) -> Result<()> {
@@ -22,10 +22,12 @@ impl Ci {
         step("test tools", &mut || {
             // With an engine already running (Docker Desktop, a system service), dockerd is moot.
             let engine_running = docker::require_engine().is_ok();
+            let compose_plugin = stack::compose_plugin();
             let tools: Vec<debian::Tool> = debian::TEST_TOOLS
                 .iter()
                 .copied()
                 .filter(|tool| !(engine_running && tool.program == "dockerd"))
+                .filter(|tool| !(compose_plugin && tool.program == "docker-compose"))
                 .collect();
             debian::ensure(&tools, may_install)
         })?;

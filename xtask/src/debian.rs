@@ -31,6 +31,16 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         used_for: "building and running the images in the image tests",
     },
     Tool {
+        program: "nginx",
+        package: "nginx",
+        used_for: "running the project's nginx.conf on loopback in the stack tests",
+    },
+    Tool {
+        program: "docker-compose",
+        package: "docker-compose",
+        used_for: "the compose stack, where the docker CLI has no `compose` plugin",
+    },
+    Tool {
         program: "debootstrap",
         package: "debootstrap",
         used_for: "`cargo xtask bases`, the local base images on machines without a registry",

@@ -20,15 +20,19 @@ pub(crate) const STACK_IMAGES: &[(&str, &str)] = &[
     ("PROMETHEUS_IMAGE", "local/prometheus:bookworm"),
 ];
 
-/// `docker compose` (v2) when the CLI has it, Debian's `docker-compose` (v1) otherwise.
-pub(crate) fn compose() -> Result<Command> {
-    let v2 = docker::docker()
+/// Whether the docker CLI has the compose v2 plugin.
+pub(crate) fn compose_plugin() -> bool {
+    docker::docker()
         .args(["compose", "version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    let mut command = if v2 {
+        .is_ok_and(|s| s.success())
+}
+
+/// `docker compose` (v2) when the CLI has it, Debian's `docker-compose` (v1) otherwise.
+pub(crate) fn compose() -> Result<Command> {
+    let mut command = if compose_plugin() {
         let mut command = docker::docker();
         command.arg("compose");
         command
