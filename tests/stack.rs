@@ -311,7 +311,7 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     // The real app.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(cargo)
-        .args(["build", "--quiet", "--package", "app"])
+        .args(["build", "--quiet", "--release", "--package", "app"])
         .current_dir(project_root())
         .status()
         .expect("cargo runs");
@@ -322,7 +322,7 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     let app_address = format!("127.0.0.1:{app_port}");
     let app_log = dir.join("app.log");
     let _app = Running(
-        Command::new(target.join("debug").join("app"))
+        Command::new(target.join("release").join("app"))
             .env("APP_HOST", "127.0.0.1")
             .env("APP_PORT", app_port.to_string())
             .stdout(fs::File::create(&app_log).expect("log file"))

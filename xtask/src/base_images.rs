@@ -77,7 +77,17 @@ impl BaseImage {
                 "the local equivalent `cargo xtask bases` built",
             ));
         }
-        Ok((default, "the public image, to be pulled"))
+        if docker::pull(&default) {
+            return Ok((default, "the public image, just pulled"));
+        }
+        eprintln!(
+            "no registry serves {default}: building local equivalents with `cargo xtask bases`"
+        );
+        crate::bases::run()?;
+        Ok((
+            self.local.clone(),
+            "the local equivalent `cargo xtask bases` just built",
+        ))
     }
 }
 

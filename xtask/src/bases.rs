@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::base_images::{self, LOCAL_REPOSITORY};
-use crate::{docker, process};
+use crate::{docker, engine, process};
 
 const SUITE: &str = "bookworm";
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -18,7 +18,7 @@ const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub(crate) fn run() -> Result<()> {
     {
-        docker::require_engine()?;
+        engine::require()?;
         let rust = base_images::rust_minor_version()?;
         let debian = format!("{LOCAL_REPOSITORY}/debian:{SUITE}");
         let rust_full = format!("{LOCAL_REPOSITORY}/rust:{rust}-{SUITE}");

@@ -10,6 +10,7 @@ use crate::{base_images, bases, debian, docker, engine, process, stack};
 impl Ci {
     pub(crate) fn run(self) -> Result<()> {
         let may_install = self.yes || debian::is_ci();
+        engine::assume_yes(may_install);
         let mut timings = Vec::new();
         let mut step = |name: &'static str, action: &mut dyn FnMut() -> Result<()>| -> Result<()> {
             eprintln!("\n==> {name}");
@@ -32,7 +33,7 @@ impl Ci {
             debian::ensure(&tools, may_install)
         })?;
         let mut have_engine = false;
-        step("docker engine", &mut || match engine::ensure(may_install) {
+        step("docker engine", &mut || match engine::require() {
             Ok(()) => {
                 have_engine = true;
                 Ok(())

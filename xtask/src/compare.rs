@@ -15,7 +15,7 @@ use crate::flags::{Compare, OutputFormat};
 use crate::history::human_bytes;
 use crate::image_build::{self, BuildRecord};
 use crate::variants::Variant;
-use crate::{clock, docker, history, image_facts, process};
+use crate::{clock, docker, engine, history, image_facts, process};
 
 /// One measured image.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Row {
 
 impl Compare {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         let html_path = self.html.clone();
         let mut rows = Vec::new();
         for variant in Variant::ALL {
@@ -89,8 +89,10 @@ impl Compare {
     fn measure(&self, variant: Variant) -> Result<Row> {
         let tag = variant.tag();
         let mut fresh_build: Option<BuildRecord> = None;
-        if self.rebuild || !docker::image_exists(&tag) {
-            let record = image_build::build(variant, &crate::project_root(), &tag, self.rebuild)?;
+        let missing = !docker::image_exists(&tag);
+        if self.rebuild || missing {
+            // A missing image is built without the cache too, so its cold build time is real.
+            let record = image_build::build(variant, &crate::project_root(), &tag, true)?;
             image_build::record_build(&record)?;
             fresh_build = Some(record);
         }
@@ -164,6 +166,11 @@ impl Compare {
                 "transfer_usd_per_gb": self.transfer_price,
                 "pulls_per_month": self.deployments,
             },
+            "targets": targets(rows).into_iter().map(|(target, figure, met)| json!({
+                "target": target,
+                "figure": figure,
+                "met": met,
+            })).collect::<Vec<_>>(),
             "variants": rows.iter().map(|row| json!({
                 "variant": row.variant.name(),
                 "image": row.variant.tag(),
@@ -237,6 +244,14 @@ impl Compare {
                 let _ = write!(out, " {} |", row[index]);
             }
             out.push('\n');
+        }
+        out.push('\n');
+        for (target, figure, met) in targets(rows) {
+            let _ = writeln!(
+                out,
+                "- {} {target}: {figure}",
+                if met { "✅" } else { "❌" }
+            );
         }
         let _ = writeln!(out, "\n{}", self.pricing_note());
         out

@@ -14,6 +14,12 @@ pub(crate) struct Tool {
     pub(crate) used_for: &'static str,
 }
 
+pub(crate) const DOCKERD: Tool = Tool {
+    program: "dockerd",
+    package: "docker.io",
+    used_for: "building and running the images",
+};
+
 pub(crate) const TEST_TOOLS: &[Tool] = &[
     Tool {
         program: "promtool",
@@ -25,11 +31,7 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         package: "wrk",
         used_for: "loading the service in `cargo xtask bench`",
     },
-    Tool {
-        program: "dockerd",
-        package: "docker.io",
-        used_for: "building and running the images in the image tests",
-    },
+    DOCKERD,
     Tool {
         program: "nginx",
         package: "nginx",

@@ -1,26 +1,68 @@
-//! Getting a Docker engine for `cargo xtask ci` on a machine that has none running (a fresh CI
-//! machine): start Debian's `dockerd` in the background and wait until it answers.
+//! The one place that makes sure a Docker engine answers; every command that needs Docker goes
+//! through [`require`]. When none answers on a Debian or Ubuntu machine with root, it offers to
+//! install Debian's `docker.io` and start `dockerd` (`--yes` or `CI=true` answers for the user);
+//! anywhere else it says, in one line, what to install or start.
 
 use std::fs::{self, File};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{debian, docker};
+use crate::{debian, docker, process};
 
 const PID_FILE: &str = "/var/run/docker.pid";
 
-/// Ensures an engine answers; starts one when allowed (root, `--yes` or `CI=true`).
-pub(crate) fn ensure(may_start: bool) -> Result<()> {
-    if docker::require_engine().is_ok() {
+/// Set by the global `--yes` flag.
+static ASSUME_YES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn assume_yes(yes: bool) {
+    ASSUME_YES.store(yes, Ordering::Relaxed);
+}
+
+/// Ensures an engine answers, installing and starting one where this machine allows it.
+pub(crate) fn require() -> Result<()> {
+    let Err(unreachable) = docker::require_engine() else {
         return Ok(());
+    };
+    // A DOCKER_HOST elsewhere, or a machine we may not administer: say what to do, nothing more.
+    let local_engine = std::env::var_os("DOCKER_HOST").is_none_or(|host| host.is_empty());
+    if !local_engine || !debian::is_root() || !process::available("apt-get") {
+        return Err(unreachable);
     }
-    if !may_start || !debian::is_root() {
-        return docker::require_engine().context(
-            "the image tests need a Docker engine; `cargo xtask ci --yes` as root starts one",
-        );
+    let installed = process::available("dockerd");
+    let action = if installed {
+        "start dockerd"
+    } else {
+        "install Debian's docker.io and start dockerd"
+    };
+    if !consent(action) {
+        return Err(unreachable.context(format!("not done: {action} (pass --yes to allow it)")));
     }
+    if !installed {
+        debian::ensure(&[debian::DOCKERD], true)?;
+    }
+    start_dockerd()
+}
+
+/// `--yes` or `CI=true` answer yes; on a terminal the user is asked; otherwise the answer is no.
+fn consent(action: &str) -> bool {
+    if ASSUME_YES.load(Ordering::Relaxed) || debian::is_ci() {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("No Docker engine answers. {action} now? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+fn start_dockerd() -> Result<()> {
     // A pid file left by a daemon that is gone stops a new one from starting.
     if let Ok(pid) = fs::read_to_string(PID_FILE)
         && !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
@@ -36,7 +78,7 @@ pub(crate) fn ensure(may_start: bool) -> Result<()> {
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
-        .context("cannot start dockerd; install Docker (`apt-get install docker.io`)")?;
+        .context("cannot start dockerd")?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_mins(1) {
         if docker::require_engine().is_ok() {

@@ -41,6 +41,10 @@ Commands:
   history   show recorded builds and the trend of image sizes
               --last N            how many entries (default 15)
   help      print this text
+
+Global flag:
+  --yes     where no Docker engine answers on Debian/Ubuntu as root: install docker.io and start
+            dockerd without asking (also implied by CI=true); `ci` also installs test tools
 ";
 
 #[derive(Debug, PartialEq)]
@@ -151,7 +155,21 @@ pub(crate) struct Ci {
     pub(crate) yes: bool,
 }
 
-pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
+/// `--yes` may stand anywhere: it lets any Docker-using command install and start an engine,
+/// and `ci` install test tools.
+pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, bool)> {
+    let (yes, rest): (Vec<String>, Vec<String>) =
+        args.into_iter().partition(|a| a == "--yes" || a == "-y");
+    parse_command(rest).map(|command| {
+        let yes = !yes.is_empty();
+        match command {
+            Command::Ci(_) => (Command::Ci(Ci { yes }), yes),
+            other => (other, yes),
+        }
+    })
+}
+
+fn parse_command(args: Vec<String>) -> Result<Command> {
     let mut args = args.into_iter();
     let Some(command) = args.next() else {
         return Ok(Command::Help);
@@ -190,14 +208,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             Ok(Command::Bench(flags))
         }
         "ci" => {
-            let mut flags = Ci::default();
-            for flag in args {
-                match flag.as_str() {
-                    "--yes" | "-y" => flags.yes = true,
-                    other => bail!("unknown flag {other:?} for `ci`"),
-                }
-            }
-            Ok(Command::Ci(flags))
+            no_flags("ci", args)?;
+            Ok(Command::Ci(Ci::default()))
         }
         "profiles" => {
             let mut flags = Profiles { duration_secs: 5 };
@@ -228,6 +240,7 @@ fn parse_build(args: impl Iterator<Item = String>) -> Result<Command> {
     if variants.is_empty() {
         variants.extend(Variant::ALL);
     }
+    variants.sort_by_key(|variant| Variant::ALL.iter().position(|v| v == variant));
     variants.dedup();
     Ok(Command::Build(Build { variants, no_cache }))
 }
@@ -371,7 +384,7 @@ mod tests {
     use super::*;
 
     fn parse_words(words: &str) -> Result<Command> {
-        parse(words.split_whitespace().map(str::to_owned))
+        parse(words.split_whitespace().map(str::to_owned)).map(|(command, _)| command)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::flags::Build;
 use crate::variants::Variant;
-use crate::{base_images, clock, docker, history, process};
+use crate::{base_images, clock, docker, engine, history, process};
 
 /// Lines of build output kept to show when a build fails.
 const FAILURE_CONTEXT_LINES: usize = 60;
@@ -37,7 +37,7 @@ impl BuildRecord {
 
 impl Build {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         let context = crate::project_root();
         for variant in &self.variants {
             let record = build(*variant, &context, &variant.tag(), self.no_cache)?;
@@ -199,6 +199,8 @@ fn metadata_args() -> Vec<(&'static str, String)> {
         ("GIT_REVISION", revision),
         ("CREATED", created),
         ("SOURCE", field("repository")),
+        ("TITLE", "app".to_owned()),
+        ("LICENSES", field("license")),
     ];
     if !commit_time.is_empty() {
         args.push(("SOURCE_DATE_EPOCH", commit_time));

@@ -39,7 +39,10 @@ use flags::Command;
 
 fn main() -> ExitCode {
     let command = match flags::parse(std::env::args().skip(1)) {
-        Ok(command) => command,
+        Ok((command, yes)) => {
+            engine::assume_yes(yes);
+            command
+        }
         Err(error) => {
             eprintln!("error: {error}\n\n{}", flags::USAGE);
             return ExitCode::from(2);

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::flags::{Down, Logs, Up};
 use crate::variants::Variant;
-use crate::{docker, image_build, process};
+use crate::{docker, engine, image_build, process};
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
@@ -44,9 +44,6 @@ pub(crate) fn compose() -> Result<Command> {
         );
     };
     command.current_dir(crate::project_root());
-    for (variable, value) in stack_image_env()? {
-        command.env(variable, value);
-    }
     Ok(command)
 }
 
@@ -65,8 +62,8 @@ pub(crate) fn compose_default(name: &str) -> Result<String> {
     Ok(text[start..start + end].to_owned())
 }
 
-/// For each image variable the user did not set: the public default when it is present locally,
-/// else the local stand-in when `bases` built it; unset (compose pulls) otherwise.
+/// For each image variable the user did not set: nothing when the public default is present or
+/// can be pulled; else the local stand-in, built by `bases` when missing.
 fn stack_image_env() -> Result<Vec<(String, String)>> {
     let mut env = Vec::new();
     for (variable, local) in STACK_IMAGES {
@@ -74,7 +71,16 @@ fn stack_image_env() -> Result<Vec<(String, String)>> {
             continue;
         }
         let default = compose_default(variable)?;
-        if !docker::image_exists(&default) && docker::image_exists(local) {
+        if docker::image_exists(&default) {
+            continue;
+        }
+        if !docker::image_exists(local) && !docker::pull(&default) {
+            eprintln!(
+                "no registry serves {default}: building local equivalents with `cargo xtask bases`"
+            );
+            crate::bases::run()?;
+        }
+        if docker::image_exists(local) {
             env.push(((*variable).to_owned(), (*local).to_owned()));
         }
     }
@@ -83,7 +89,7 @@ fn stack_image_env() -> Result<Vec<(String, String)>> {
 
 impl Up {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         if self.monitoring
             && self.grafana
             && std::env::var("GRAFANA_ADMIN_PASSWORD").map_or(true, |p| p.is_empty())
@@ -101,6 +107,9 @@ impl Up {
         }
         let mut services = vec!["app", "nginx"];
         let mut command = compose()?;
+        for (variable, value) in stack_image_env()? {
+            command.env(variable, value);
+        }
         if self.monitoring {
             command.args(["--profile", "monitoring"]);
             services.push("prometheus");
@@ -120,7 +129,7 @@ impl Up {
 
 impl Down {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         let mut command = compose()?;
         // Every profile, so that services started with one are stopped too.
         command.args([
@@ -140,7 +149,7 @@ impl Down {
 
 impl Logs {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         let mut command = compose()?;
         command.args([
             "--profile",
@@ -160,7 +169,7 @@ impl Logs {
 }
 
 pub(crate) fn status() -> Result<()> {
-    docker::require_engine()?;
+    engine::require()?;
     print_status()
 }
 
@@ -172,6 +181,7 @@ fn containers() -> Result<BTreeMap<String, String>> {
         "--profile",
         "compare",
         "ps",
+        "-a",
         "-q",
     ]))?;
     let mut by_service = BTreeMap::new();
@@ -210,9 +220,10 @@ fn wait_healthy(services: &[&str]) -> Result<()> {
                 Some(id) => state(id)?,
                 None => "not created".to_owned(),
             };
-            if state.starts_with("exited")
+            if ["exited", "dead", "restarting"]
+                .iter()
+                .any(|prefix| state.starts_with(prefix))
                 || state.ends_with("/unhealthy")
-                || state.starts_with("dead")
             {
                 failed = Some((*service, state.clone()));
             }

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::container_probe::RunningContainer;
 use crate::flags::TestImage;
 use crate::history::human_bytes;
-use crate::{docker, http_probe, image_facts, process};
+use crate::{docker, engine, http_probe, image_facts, process};
 
 const LABELS: [&str; 6] = [
     "org.opencontainers.image.title",
@@ -43,7 +43,7 @@ impl Checks {
 
 impl TestImage {
     pub(crate) fn run(self) -> Result<()> {
-        docker::require_engine()?;
+        engine::require()?;
         if !docker::image_exists(&self.image) {
             bail!(
                 "no local image {:?}: build it first (`cargo xtask build`) or pull it",
