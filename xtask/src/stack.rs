@@ -47,6 +47,13 @@ pub(crate) fn compose() -> Result<Command> {
     Ok(command)
 }
 
+/// Compose with every profile enabled, so that commands see the services any profile started.
+fn every_profile() -> Result<Command> {
+    let mut command = compose()?;
+    command.args(["--profile", "monitoring", "--profile", "compare"]);
+    Ok(command)
+}
+
 /// `${NAME:-default}` in compose.yaml: the default a variable falls back to.
 pub(crate) fn compose_default(name: &str) -> Result<String> {
     let text = std::fs::read_to_string(crate::project_root().join("compose.yaml"))
@@ -130,16 +137,8 @@ impl Up {
 impl Down {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
-        let mut command = compose()?;
-        // Every profile, so that services started with one are stopped too.
-        command.args([
-            "--profile",
-            "monitoring",
-            "--profile",
-            "compare",
-            "down",
-            "--remove-orphans",
-        ]);
+        let mut command = every_profile()?;
+        command.args(["down", "--remove-orphans"]);
         if self.volumes {
             command.arg("--volumes");
         }
@@ -150,16 +149,8 @@ impl Down {
 impl Logs {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
-        let mut command = compose()?;
-        command.args([
-            "--profile",
-            "monitoring",
-            "--profile",
-            "compare",
-            "logs",
-            "--tail",
-            "200",
-        ]);
+        let mut command = every_profile()?;
+        command.args(["logs", "--tail", "200"]);
         if self.follow {
             command.arg("--follow");
         }
@@ -175,15 +166,7 @@ pub(crate) fn status() -> Result<()> {
 
 /// Container id of each service compose has created, running or not.
 fn containers() -> Result<BTreeMap<String, String>> {
-    let ids = process::capture(compose()?.args([
-        "--profile",
-        "monitoring",
-        "--profile",
-        "compare",
-        "ps",
-        "-a",
-        "-q",
-    ]))?;
+    let ids = process::capture(every_profile()?.args(["ps", "-a", "-q"]))?;
     let mut by_service = BTreeMap::new();
     for id in ids.lines().filter(|l| !l.trim().is_empty()) {
         let service = process::capture(docker::docker().args([
@@ -265,16 +248,7 @@ fn wait_healthy(services: &[&str]) -> Result<()> {
                 eprintln!();
             }
             eprintln!("--- last log lines of {service} ---");
-            let _ = process::run(compose()?.args([
-                "--profile",
-                "monitoring",
-                "--profile",
-                "compare",
-                "logs",
-                "--tail",
-                "30",
-                service,
-            ]));
+            let _ = process::run(every_profile()?.args(["logs", "--tail", "30", service]));
             bail!("{service} failed to become healthy: {state}");
         }
         std::thread::sleep(Duration::from_millis(500));
