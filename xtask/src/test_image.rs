@@ -159,11 +159,9 @@ fn metadata(checks: &mut Checks, config: &image_facts::ImageConfig, max_size_byt
 
 /// A normal run: health, endpoints, shell, logs, stop.
 fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
-    let mut add = |name, passed, detail| checks.add(name, passed, detail);
-
     let container = RunningContainer::start(image, &[])?;
     let reachable = container.wait_http_ok("/health", Duration::from_secs(30));
-    add(
+    checks.add(
         "starts and answers /health",
         reachable.is_ok(),
         match &reachable {
@@ -173,13 +171,13 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
     );
     if exec_form {
         let health = wait_healthy(&container.id, Duration::from_secs(40));
-        add(
+        checks.add(
             "reports healthy",
             health.is_ok(),
             health.unwrap_or_else(|e| e.to_string()),
         );
     } else {
-        add(
+        checks.add(
             "reports healthy",
             false,
             "no HEALTHCHECK to report".to_owned(),
@@ -192,7 +190,7 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
             (status != Some(200)).then(|| format!("{path} → {status:?}"))
         })
         .collect();
-    add(
+    checks.add(
         "every endpoint answers 200",
         failing.is_empty(),
         if failing.is_empty() {
@@ -201,33 +199,14 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
             failing.join(", ")
         },
     );
-    let shells: Vec<&str> = ["sh", "/bin/sh", "bash", "/bin/bash"]
-        .into_iter()
-        .filter(|shell| {
-            docker::docker()
-                .args(["exec", &container.id, shell, "-c", "true"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    add(
-        "no shell can be exec'd",
-        shells.is_empty(),
-        if shells.is_empty() {
-            "sh and bash both fail to start".to_owned()
-        } else {
-            format!("ran: {}", shells.join(", "))
-        },
-    );
+    no_shell(checks, &container.id);
     let logs = process::capture(docker::docker().args(["logs", &container.id])).unwrap_or_default();
     let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
     let not_json: Vec<&&str> = lines
         .iter()
         .filter(|l| !serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))
         .collect();
-    add(
+    checks.add(
         "logs are JSON lines",
         !lines.is_empty() && not_json.is_empty(),
         if not_json.is_empty() {
@@ -243,7 +222,7 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
     let stopped = process::capture(docker::docker().args(["stop", "--time", "10", &container.id]));
     let stop_time = stop_started.elapsed();
     drop(container);
-    add(
+    checks.add(
         "docker stop exits promptly",
         stopped.is_ok() && stop_time <= STOP_BUDGET,
         format!(
@@ -298,6 +277,36 @@ fn hardened(checks: &mut Checks, image: &str) {
             "exit code {}",
             exit_code.unwrap_or_else(|| "unknown".to_owned())
         ),
+    );
+}
+
+/// `docker exec` of the usual shells fails in the running container.
+fn no_shell(checks: &mut Checks, id: &str) {
+    // A failed exec only proves something while the container is running.
+    let running =
+        process::capture(docker::docker().args(["inspect", "--format", "{{.State.Running}}", id]))
+            .is_ok_and(|state| state == "true");
+    let shells: Vec<&str> = ["sh", "/bin/sh", "bash", "/bin/bash"]
+        .into_iter()
+        .filter(|shell| {
+            docker::docker()
+                .args(["exec", id, shell, "-c", "true"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    checks.add(
+        "no shell can be exec'd",
+        running && shells.is_empty(),
+        if !running {
+            "the container is not running, so nothing was proven".to_owned()
+        } else if shells.is_empty() {
+            "sh and bash both fail to start in the running container".to_owned()
+        } else {
+            format!("ran: {}", shells.join(", "))
+        },
     );
 }
 
