@@ -34,8 +34,10 @@ Commands:
               --duration SECS     seconds of load per endpoint (default 10)
               --connections N     open connections (default 64)
               --threads N         wrk threads (default 2)
-  ci        the test command: format, lint, tests, benchmark smoke run
-              --yes               install missing Debian packages (needs root; implied by CI=true)
+  ci        the test command: tools, engine, base images, format, lint, every test, compare,
+            benchmark smoke run
+              --yes               install missing Debian packages and start dockerd (root;
+                                  implied by CI=true)
   profiles  build the app under candidate release profiles; print size and throughput of each
               --duration SECS     seconds of load per endpoint and profile (default 5)
   history   show recorded builds and the trend of image sizes
