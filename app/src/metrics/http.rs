@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -70,7 +70,7 @@ type SeriesKey = (u8, u16);
 
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    series: RwLock<HashMap<String, HashMap<SeriesKey, Arc<Series>>>>,
+    series: RwLock<HashMap<String, HashMap<SeriesKey, Series>>>,
     in_flight: AtomicI64,
 }
 
@@ -91,29 +91,27 @@ impl HttpMetrics {
 
     pub fn record(&self, route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
         let key = (method_index(method), status.as_u16());
-        let existing = {
+        {
+            // The common case: the series exists. Observe under the shared lock, without
+            // touching the series' reference count (a cache line every worker would fight over).
             let series = self
                 .series
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            series
-                .get(route)
-                .and_then(|by_key| by_key.get(&key))
-                .cloned()
-        };
-        let series = existing.unwrap_or_else(|| {
-            let mut all = self
-                .series
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(
-                all.entry(route.to_owned())
-                    .or_default()
-                    .entry(key)
-                    .or_default(),
-            )
-        });
-        series.observe(elapsed);
+            if let Some(existing) = series.get(route).and_then(|by_key| by_key.get(&key)) {
+                existing.observe(elapsed);
+                return;
+            }
+        }
+        let mut all = self
+            .series
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.entry(route.to_owned())
+            .or_default()
+            .entry(key)
+            .or_default()
+            .observe(elapsed);
     }
 
     /// Every series, sorted by route, method and status so the exposition is stable.
