@@ -5,8 +5,8 @@
 //! the standard nine collapse into `OTHER`, statuses are three-digit codes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
