@@ -3,7 +3,7 @@
 //! registry would cost.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -80,7 +80,7 @@ impl Compare {
                 &history::read(&history::path(history::SIZES))?,
                 &self.pricing_note(),
             );
-            write_atomically(&path, page.as_bytes())?;
+            history::write_atomically(&path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
@@ -484,14 +484,6 @@ fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
         bail!("the copied build context has no docker/ directory");
     }
     Ok(())
-}
-
-/// Writes through a temporary file and a rename: readers never see half a file.
-pub(crate) fn write_atomically(path: &PathBuf, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

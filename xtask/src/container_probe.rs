@@ -32,17 +32,7 @@ impl RunningContainer {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             started,
         };
-        let port_line =
-            process::capture(docker::docker().args(["port", &container.id, "8080/tcp"]))?;
-        container.address = port_line
-            .lines()
-            .find_map(|line| {
-                line.trim()
-                    .parse::<SocketAddr>()
-                    .ok()
-                    .filter(SocketAddr::is_ipv4)
-            })
-            .with_context(|| format!("docker port printed no address: {port_line:?}"))?;
+        container.address = docker::published_address(&container.id, "8080/tcp")?;
         Ok(container)
     }
 

@@ -58,3 +58,19 @@ pub(crate) fn pull(reference: &str) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+/// The 127.0.0.1 address Docker published for a container port (`8080/tcp`).
+pub(crate) fn published_address(container: &str, port: &str) -> Result<std::net::SocketAddr> {
+    let output = crate::process::capture(docker().args(["port", container, port]))?;
+    output
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .filter(std::net::SocketAddr::is_ipv4)
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!("docker port printed no IPv4 address for {port}: {output:?}")
+        })
+}

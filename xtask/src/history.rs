@@ -58,10 +58,15 @@ pub(crate) fn append(path: &Path, records: &[Value]) -> Result<()> {
         content.extend_from_slice(record.to_string().as_bytes());
         content.push(b'\n');
     }
-    let temporary = path.with_extension(format!("jsonl.{}.tmp", std::process::id()));
+    write_atomically(path, &content)
+}
+
+/// Writes through a synced temporary file and a rename: readers never see half a file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
     let mut file = fs::File::create(&temporary)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(&content)?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
     fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))

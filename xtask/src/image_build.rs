@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::flags::Build;
 use crate::variants::Variant;
-use crate::{base_images, clock, docker, engine, history, process};
+use crate::{base_images, clock, docker, engine, history, image_facts, process};
 
 /// Lines of build output kept to show when a build fails.
 const FAILURE_CONTEXT_LINES: usize = 60;
@@ -136,24 +136,14 @@ pub(crate) fn build(
     let started = Instant::now();
     let progress = run_with_progress(&mut command, tag)?;
     let seconds = started.elapsed().as_secs_f64();
-    let image_id =
-        process::capture(docker::docker().args(["image", "inspect", "--format", "{{.Id}}", tag]))?;
-    let size_bytes = process::capture(docker::docker().args([
-        "image",
-        "inspect",
-        "--format",
-        "{{.Size}}",
-        tag,
-    ]))?
-    .parse()
-    .context("docker reported a non-numeric image size")?;
+    let image = image_facts::config(tag)?;
     Ok(BuildRecord {
         variant,
-        image_id,
+        image_id: image.id,
         seconds,
         cached_steps: progress.cached,
         steps: progress.steps,
-        size_bytes,
+        size_bytes: image.size_bytes,
     })
 }
 

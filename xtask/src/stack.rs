@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -20,14 +21,17 @@ pub(crate) const STACK_IMAGES: &[(&str, &str)] = &[
     ("PROMETHEUS_IMAGE", "local/prometheus:bookworm"),
 ];
 
-/// Whether the docker CLI has the compose v2 plugin.
+/// Whether the docker CLI has the compose v2 plugin; asked once per run (the health wait polls).
 pub(crate) fn compose_plugin() -> bool {
-    docker::docker()
-        .args(["compose", "version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    static PLUGIN: OnceLock<bool> = OnceLock::new();
+    *PLUGIN.get_or_init(|| {
+        docker::docker()
+            .args(["compose", "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// `docker compose` (v2) when the CLI has it, Debian's `docker-compose` (v1) otherwise.
@@ -288,6 +292,7 @@ fn print_status() -> Result<()> {
 }
 
 fn published_port(id: &str, port: &str) -> Option<String> {
-    let line = process::capture(docker::docker().args(["port", id, port])).ok()?;
-    line.lines().next()?.rsplit(':').next().map(str::to_owned)
+    docker::published_address(id, port)
+        .ok()
+        .map(|address| address.port().to_string())
 }

@@ -5,12 +5,15 @@ use super::exposition::{Exposition, Kind};
 use super::http::BUCKETS;
 use crate::build_info;
 use crate::state::AppState;
+use crate::system::snapshot::SystemSnapshot;
 
 pub fn render(state: &AppState) -> String {
     let mut out = Exposition::with_capacity(8 * 1024);
     render_http(state, &mut out);
-    render_process(state, &mut out);
-    render_system(state, &mut out);
+    // One snapshot for the whole scrape: process and system figures from the same sample.
+    let snapshot = state.snapshot.latest();
+    render_process(&snapshot, &mut out);
+    render_system(&snapshot, &mut out);
     render_app(state, &mut out);
     out.finish()
 }
@@ -75,8 +78,7 @@ fn render_http(state: &AppState, out: &mut Exposition) {
     );
 }
 
-fn render_process(state: &AppState, out: &mut Exposition) {
-    let snapshot = state.snapshot.latest();
+fn render_process(snapshot: &SystemSnapshot, out: &mut Exposition) {
     let process = &snapshot.process;
     out.single(
         "process_resident_memory_bytes",
@@ -128,8 +130,7 @@ fn render_process(state: &AppState, out: &mut Exposition) {
     }
 }
 
-fn render_system(state: &AppState, out: &mut Exposition) {
-    let snapshot = state.snapshot.latest();
+fn render_system(snapshot: &SystemSnapshot, out: &mut Exposition) {
     let system = &snapshot.system;
     let gauges = [
         (
