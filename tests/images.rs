@@ -202,3 +202,194 @@ fn bases_is_idempotent() {
     }
     assert!(stdout(&second).contains("export BUILDER_IMAGE=local/rust:"));
 }
+
+/// `analyze` and `scan` on the real images: what the comparison claims, checked from the
+/// layers themselves.
+#[test]
+fn analyze_and_scan_see_what_each_image_holds() {
+    if !docker_available("analyze_and_scan_see_what_each_image_holds") {
+        return;
+    }
+    let _guard = exclusive();
+    assert!(
+        run_xtask(&["build", "all"]).status.success(),
+        "build failed"
+    );
+    let json = |args: &[&str]| -> Value {
+        let output = run_xtask(args);
+        assert!(output.status.success(), "{args:?} failed");
+        serde_json::from_str(&stdout(&output)).expect("--json prints JSON")
+    };
+    for image in ["scratch", "distroless"] {
+        let scan = json(&["scan", image, "--json", "--fail-on", "HIGH"]);
+        let surface = &scan["attack_surface"];
+        assert_eq!(surface["os_packages"], 0, "{image}: {surface}");
+        for key in [
+            "shells",
+            "package_managers",
+            "compilers",
+            "setuid_setgid",
+            "world_writable",
+        ] {
+            assert_eq!(surface[key], serde_json::json!([]), "{image}: {key}");
+        }
+        assert_eq!(scan["user"], "65532:65532");
+        assert_eq!(scan["secrets"], serde_json::json!([]), "{image}");
+        assert!(
+            scan["checks"]
+                .as_array()
+                .expect("checks")
+                .iter()
+                .all(|check| check["passed"] == true),
+            "{image}: {}",
+            scan["checks"]
+        );
+        let analysis = json(&["analyze", image, "--json"]);
+        assert_eq!(
+            analysis["recommendations"],
+            serde_json::json!([]),
+            "{image}"
+        );
+        assert_eq!(analysis["wasted_bytes"], 0, "{image}");
+    }
+
+    let scan = json(&["scan", "single", "--json"]);
+    let surface = &scan["attack_surface"];
+    assert!(
+        surface["os_packages"].as_u64().is_some_and(|n| n > 100),
+        "hundreds of packages: {}",
+        surface["os_packages"]
+    );
+    for key in ["shells", "package_managers", "compilers", "setuid_setgid"] {
+        assert!(
+            surface[key]
+                .as_array()
+                .is_some_and(|found| !found.is_empty()),
+            "single-stage has {key}"
+        );
+    }
+    assert_eq!(scan["user"], "");
+    assert_eq!(scan["checks"][0]["id"], "non-root-user");
+    assert_eq!(scan["checks"][0]["passed"], false);
+    let gate = run_xtask(&["scan", "single", "--fail-on", "CRITICAL"]);
+    assert!(
+        !gate.status.success(),
+        "root and no health check fail the gate"
+    );
+    assert!(stderr(&gate).contains("check non-root-user failed"));
+
+    let analysis = json(&["analyze", "single", "--json"]);
+    let ids: Vec<&str> = analysis["recommendations"]
+        .as_array()
+        .expect("recommendations")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for expected in [
+        "build-tools",
+        "root-user",
+        "no-healthcheck",
+        "build-leftovers",
+    ] {
+        assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+    }
+    assert!(analysis["score"].as_u64().is_some_and(|score| score < 50));
+}
+
+/// The crates of `Cargo.lock`, by name: every version locked.
+fn locked_crates() -> std::collections::HashMap<String, Vec<String>> {
+    let lock = std::fs::read_to_string(project_root().join("Cargo.lock")).expect("Cargo.lock");
+    let mut crates = std::collections::HashMap::<String, Vec<String>>::new();
+    for package in lock.split("[[package]]").skip(1) {
+        let field = |key: &str| {
+            package.lines().find_map(|line| {
+                line.strip_prefix(key)
+                    .and_then(|rest| rest.trim().strip_prefix('='))
+                    .map(|value| value.trim().trim_matches('"').to_owned())
+            })
+        };
+        if let (Some(name), Some(version)) = (field("name"), field("version")) {
+            crates.entry(name).or_default().push(version);
+        }
+    }
+    crates
+}
+
+#[test]
+fn the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions() {
+    if !docker_available("the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions") {
+        return;
+    }
+    let _guard = exclusive();
+    assert!(
+        run_xtask(&["build", "scratch"]).status.success(),
+        "build failed"
+    );
+    let path = std::env::temp_dir().join(format!("sbom-{}.json", std::process::id()));
+    let output = run_xtask(&[
+        "scan",
+        "scratch",
+        "--sbom",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert!(output.status.success());
+    let report = stdout(&output);
+    assert!(report.contains("/app (layer 0): app "), "{report}");
+    let sbom: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("--sbom wrote the file"))
+            .expect("the SBOM is JSON");
+    std::fs::remove_file(&path).expect("cleanup");
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["specVersion"], "1.5");
+    let components = sbom["components"].as_array().expect("components");
+    let locked = locked_crates();
+    let mut names = Vec::new();
+    for component in components {
+        let name = component["name"].as_str().expect("name");
+        let version = component["version"].as_str().expect("version");
+        assert!(
+            locked
+                .get(name)
+                .is_some_and(|versions| versions.iter().any(|v| v == version)),
+            "{name} {version} is not in Cargo.lock"
+        );
+        if let Some(purl) = component["purl"].as_str() {
+            assert_eq!(purl, format!("pkg:cargo/{name}@{version}"));
+        }
+        names.push(name);
+    }
+    let app = components
+        .iter()
+        .find(|c| c["name"] == "app")
+        .expect("the app itself");
+    assert_eq!(app["type"], "application");
+    for expected in [
+        "axum",
+        "tokio",
+        "hyper",
+        "tower-http",
+        "serde_json",
+        "sysinfo",
+        "chrono",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    // Dev-dependencies are not in the binary.
+    assert!(!names.contains(&"reqwest"), "reqwest is a dev-dependency");
+    let axum = format!("pkg:cargo/axum@{}", locked["axum"][0]);
+    let app_dependencies = sbom["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .find(|d| d["ref"] == app["bom-ref"])
+        .expect("the app's place in the graph");
+    assert!(
+        app_dependencies["dependsOn"]
+            .as_array()
+            .is_some_and(|on| on.iter().any(|r| r == axum.as_str())),
+        "the app depends on {axum}: {app_dependencies}"
+    );
+}

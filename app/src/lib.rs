@@ -3,6 +3,7 @@
 
 pub mod build_info;
 pub mod config;
+mod dependencies;
 pub mod healthcheck;
 pub mod http;
 pub mod metrics;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::flags::{Bench, Ci, Compare};
+use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity};
 use crate::{base_images, bases, debian, docker, engine, process, stack};
 
 impl Ci {
@@ -75,6 +75,21 @@ impl Ci {
         if have_engine {
             // The project's main job, with its figures in the log: what multi-stage buys.
             step("compare", &mut || Compare::default().run())?;
+            // The scan gate a pipeline would run, and analyze's speed against `docker save`.
+            step("scan gate", &mut || {
+                for image in ["scratch", "distroless"] {
+                    scan_gate(image).run()?;
+                }
+                Ok(())
+            })?;
+            step("analyze benchmark", &mut || {
+                Analyze {
+                    image: Some("single".to_owned()),
+                    benchmark: true,
+                    ..Analyze::default()
+                }
+                .run()
+            })?;
         }
         // The benchmark's figures are printed, never judged; this run proves the command works.
         step("benchmark smoke run", &mut || {
@@ -95,5 +110,13 @@ impl Ci {
             eprintln!("  {name:<22} {:>6.1} s", elapsed.as_secs_f64());
         }
         Ok(())
+    }
+}
+
+fn scan_gate(image: &str) -> Scan {
+    Scan {
+        image: Some(image.to_owned()),
+        fail_on: Some(Severity::High),
+        ..Scan::default()
     }
 }

@@ -21,6 +21,18 @@ Commands:
               --transfer-price USD  data transfer per GB (default 0.09, ECR to the internet)
   test-image IMAGE  check an image as production uses it; pass/fail table, non-zero on failure
               --max-size SIZE     size budget such as 4MB (default 6MB)
+  analyze IMAGE | --archive FILE
+            layers, wasted space, largest files, recommendations and a 0-100 score
+              --json              print JSON
+              --benchmark         also time `docker save` writing the image to a file
+  scan IMAGE | --archive FILE
+            attack surface, configuration checks, secrets, Rust dependencies, trivy's findings
+            when trivy is installed, and a 0-100 score
+              --json              print JSON
+              --sbom FILE         write a CycloneDX JSON SBOM (OS packages and Rust crates)
+              --fail-on SEVERITY  exit non-zero on a vulnerability this severe or worse
+                                  (LOW, MEDIUM, HIGH, CRITICAL), a secret or a failed check
+            (IMAGE: a local image, or single | scratch | distroless for this project's images)
   up        start the stack (app behind nginx) and wait until every service is healthy
               --monitoring        also Prometheus and Grafana (needs GRAFANA_ADMIN_PASSWORD)
               --no-grafana        with --monitoring: Prometheus only
@@ -56,6 +68,8 @@ pub(crate) enum Command {
     Build(Build),
     Compare(Compare),
     TestImage(TestImage),
+    Analyze(Analyze),
+    Scan(Scan),
     Bench(Bench),
     Ci(Ci),
     Profiles(Profiles),
@@ -129,6 +143,62 @@ pub(crate) struct TestImage {
     pub(crate) max_size_bytes: u64,
 }
 
+/// Where `analyze` and `scan` read an image from.
+#[derive(Debug, PartialEq, Eq, Default)]
+pub(crate) struct Target {
+    pub(crate) image: Option<String>,
+    pub(crate) archive: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, PartialEq, Eq, Default)]
+pub(crate) struct Analyze {
+    pub(crate) image: Option<String>,
+    pub(crate) archive: Option<std::path::PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) benchmark: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Severity {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "UNKNOWN" => Some(Self::Unknown),
+            "LOW" => Some(Self::Low),
+            "MEDIUM" => Some(Self::Medium),
+            "HIGH" => Some(Self::High),
+            "CRITICAL" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "UNKNOWN",
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+            Self::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Default)]
+pub(crate) struct Scan {
+    pub(crate) image: Option<String>,
+    pub(crate) archive: Option<std::path::PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) sbom: Option<std::path::PathBuf>,
+    pub(crate) fail_on: Option<Severity>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Build {
     pub(crate) variants: Vec<Variant>,
@@ -196,6 +266,8 @@ fn parse_command(args: Vec<String>) -> Result<Command> {
         "build" => parse_build(args),
         "compare" => parse_compare(args),
         "test-image" => parse_test_image(args),
+        "analyze" => parse_analyze(args),
+        "scan" => parse_scan(args),
         "bench" => {
             let mut flags = Bench::default();
             while let Some(flag) = args.next() {
@@ -266,6 +338,79 @@ fn parse_compare(mut args: impl Iterator<Item = String>) -> Result<Command> {
         }
     }
     Ok(Command::Compare(flags))
+}
+
+/// The image (positional) or `--archive FILE`; other words go to `flag`, which returns
+/// whether it knew the word.
+fn parse_target(
+    command: &str,
+    mut args: impl Iterator<Item = String>,
+    mut flag: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> Result<bool>,
+) -> Result<Target> {
+    let mut target = Target::default();
+    while let Some(word) = args.next() {
+        if word == "--archive" {
+            target.archive = Some(args.next().context("--archive needs a file name")?.into());
+        } else if flag(&word, &mut args)? {
+        } else if word.starts_with('-') {
+            bail!("unknown flag {word:?} for `{command}`");
+        } else if target.image.is_some() {
+            bail!("`{command}` takes one image, got {word:?} too");
+        } else {
+            target.image = Some(word);
+        }
+    }
+    match (&target.image, &target.archive) {
+        (None, None) => bail!(
+            "`{command}` needs an image (a local name, or single | scratch | distroless) or \
+             --archive FILE"
+        ),
+        (Some(_), Some(_)) => bail!("`{command}` takes an image or --archive FILE, not both"),
+        _ => Ok(target),
+    }
+}
+
+fn parse_analyze(args: impl Iterator<Item = String>) -> Result<Command> {
+    let (mut json, mut benchmark) = (false, false);
+    let target = parse_target("analyze", args, |word, _| {
+        match word {
+            "--json" => json = true,
+            "--benchmark" => benchmark = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(Command::Analyze(Analyze {
+        image: target.image,
+        archive: target.archive,
+        json,
+        benchmark,
+    }))
+}
+
+fn parse_scan(args: impl Iterator<Item = String>) -> Result<Command> {
+    let (mut json, mut sbom, mut fail_on) = (false, None, None);
+    let target = parse_target("scan", args, |word, rest| {
+        match word {
+            "--json" => json = true,
+            "--sbom" => sbom = Some(rest.next().context("--sbom needs a file name")?.into()),
+            "--fail-on" => {
+                let value = rest.next().context("--fail-on needs a severity")?;
+                fail_on = Some(Severity::parse(&value).with_context(|| {
+                    format!("unknown severity {value:?}: choose LOW, MEDIUM, HIGH or CRITICAL")
+                })?);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(Command::Scan(Scan {
+        image: target.image,
+        archive: target.archive,
+        json,
+        sbom,
+        fail_on,
+    }))
 }
 
 fn parse_test_image(mut args: impl Iterator<Item = String>) -> Result<Command> {
@@ -404,6 +549,35 @@ mod tests {
             parse_words("ci --yes").expect("ci"),
             Command::Ci(Ci { yes: true })
         );
+        assert_eq!(
+            parse_words("scan --json scratch --fail-on high --sbom out.json").expect("scan"),
+            Command::Scan(Scan {
+                image: Some("scratch".to_owned()),
+                archive: None,
+                json: true,
+                sbom: Some("out.json".into()),
+                fail_on: Some(Severity::High),
+            })
+        );
+        assert_eq!(
+            parse_words("analyze --archive image.tar --benchmark").expect("analyze"),
+            Command::Analyze(Analyze {
+                image: None,
+                archive: Some("image.tar".into()),
+                json: false,
+                benchmark: true,
+            })
+        );
+    }
+
+    #[test]
+    fn analyze_and_scan_need_exactly_one_image() {
+        let message = |words| parse_words(words).expect_err(words).to_string();
+        assert!(message("analyze").contains("needs an image"));
+        assert!(message("scan a --archive b").contains("not both"));
+        assert!(message("scan a b").contains("one image"));
+        assert!(message("scan a --fail-on severe").contains("unknown severity"));
+        assert!(message("analyze a --sbom x").contains("unknown flag"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 // from the limits of either type.
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod analyze;
 mod base_images;
 mod bases;
 mod bench;
@@ -21,12 +22,20 @@ mod engine;
 mod flags;
 mod history;
 mod http_probe;
+mod image_archive;
 mod image_build;
 mod image_facts;
+mod image_tree;
 mod process;
 mod profiles;
+mod rust_deps;
+mod sbom;
+mod scan;
+mod secrets;
 mod stack;
 mod static_build;
+mod surface;
+mod tar;
 mod test_image;
 #[cfg(test)]
 mod tidy;
@@ -58,6 +67,8 @@ fn main() -> ExitCode {
         Command::Build(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
         Command::TestImage(flags) => flags.run(),
+        Command::Analyze(flags) => flags.run(),
+        Command::Scan(flags) => flags.run(),
         Command::Up(flags) => flags.run(),
         Command::Down(flags) => flags.run(),
         Command::Status => stack::status(),

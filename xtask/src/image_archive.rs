@@ -1,0 +1,626 @@
+//! An image read from its saved archive: `docker save` (the docker-archive layout, and the OCI
+//! image layout Docker 25 and later write) or an archive file. The archive is streamed once;
+//! layers are read as they pass, never unpacked to disk, so this works whatever storage the
+//! engine uses. Layer order comes from `manifest.json` or `index.json`, which may come last, so
+//! each layer is recorded under its path in the archive and put in order at the end.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use flate2::read::GzDecoder;
+use serde_json::Value;
+
+use crate::docker;
+use crate::tar::{Header, Kind, TarReader};
+
+/// Files kept whole wherever they are: package databases and the OS release.
+const CAPTURED: &[&str] = &[
+    "var/lib/dpkg/status",
+    "lib/apk/db/installed",
+    "etc/os-release",
+    "usr/lib/os-release",
+];
+/// distroless keeps one status file per package here.
+const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d/";
+const CAPTURE_LIMIT: u64 = 64 << 20;
+const JSON_LIMIT: u64 = 64 << 20;
+
+/// Where the archive comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// An image in the local engine, streamed from `docker save`.
+    Engine(String),
+    /// A file written by `docker save` (optionally gzipped) or an OCI image layout as a tar.
+    Archive(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Engine(reference) => f.write_str(reference),
+            Self::Archive(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// What one layer changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    Add(Header),
+    /// A whiteout: the path and everything under it is gone from lower layers.
+    Remove(String),
+    /// An opaque whiteout: everything under this directory from lower layers is gone.
+    Opaque(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layer {
+    /// The layer's path in the archive.
+    pub(crate) key: String,
+    /// Bytes of the layer blob as stored (compressed when the archive compresses it).
+    pub(crate) stored_bytes: u64,
+    /// The instruction that created it, from the image history.
+    pub(crate) created_by: String,
+    pub(crate) changes: Vec<Change>,
+    /// Package databases and the like, whole: (path, contents).
+    pub(crate) captured: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Image {
+    pub(crate) name: String,
+    /// The image configuration (`config`, `history`, `rootfs`, ...).
+    pub(crate) config: Value,
+    pub(crate) layers: Vec<Layer>,
+    /// Bytes read from the archive, and how long reading took.
+    pub(crate) archive_bytes: u64,
+    pub(crate) elapsed: Duration,
+}
+
+/// Looks into regular files as the layers stream by (secrets, embedded dependency lists).
+pub(crate) trait Inspector {
+    fn wants(&self, header: &Header) -> bool;
+    /// `layer` is the layer's key; `contents` yields exactly `header.size` bytes.
+    fn inspect(&mut self, layer: &str, header: &Header, contents: &mut dyn Read) -> Result<()>;
+}
+
+/// Inspects nothing: the layout alone.
+pub(crate) struct LayoutOnly;
+
+impl Inspector for LayoutOnly {
+    fn wants(&self, _: &Header) -> bool {
+        false
+    }
+    fn inspect(&mut self, _: &str, _: &Header, _: &mut dyn Read) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads the image from `source`, showing every regular file `inspector` wants to it.
+pub(crate) fn read(source: &Source, inspector: &mut dyn Inspector) -> Result<Image> {
+    let started = Instant::now();
+    let mut image = match source {
+        Source::Engine(reference) => {
+            docker::require_engine()?;
+            let mut child = docker::docker()
+                .args(["save", reference])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("cannot run docker save")?;
+            let stdout = child.stdout.take().context("docker save has no stdout")?;
+            let result = read_stream(stdout, inspector);
+            finish_save(child, reference, result)?
+        }
+        Source::Archive(path) => {
+            let file = File::open(path).with_context(|| {
+                format!(
+                    "cannot open {}: give a file written by `docker save IMAGE -o FILE`",
+                    path.display()
+                )
+            })?;
+            read_stream(file, inspector)
+                .with_context(|| format!("cannot read the image archive {}", path.display()))?
+        }
+    };
+    if image.name.is_empty() {
+        image.name = source.to_string();
+    }
+    image.elapsed = started.elapsed();
+    Ok(image)
+}
+
+fn finish_save(mut child: Child, reference: &str, result: Result<Image>) -> Result<Image> {
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        let stderr = stderr.trim();
+        if stderr.contains("No such image") || stderr.contains("reference does not exist") {
+            bail!(
+                "no image {reference} in the local engine: build it (`cargo xtask build`) or \
+                 pull it first"
+            );
+        }
+        bail!("docker save {reference} failed with {status}: {stderr}");
+    }
+    result.with_context(|| format!("cannot read what docker save wrote for {reference}"))
+}
+
+/// Counts the bytes that pass through.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// What a member of the archive turned out to be, from its first bytes.
+enum Sniffed {
+    Tar,
+    Gzip,
+    Json,
+    Other,
+}
+
+fn sniff(head: &[u8]) -> Sniffed {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Sniffed::Gzip
+    } else if head.len() >= 262 && &head[257..262] == b"ustar"
+        || head.len() == 512 && head.iter().all(|b| *b == 0)
+    {
+        Sniffed::Tar
+    } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        || head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    {
+        Sniffed::Json
+    } else {
+        Sniffed::Other
+    }
+}
+
+/// Up to 512 bytes from the start of `reader`.
+fn head(reader: &mut impl Read) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    reader.take(512).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+pub(crate) fn read_stream(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image> {
+    let mut counting = Counting {
+        inner: BufReader::with_capacity(1 << 20, stream),
+        count: 0,
+    };
+    let start = head(&mut counting)?;
+    let image = match sniff(&start) {
+        Sniffed::Gzip => read_outer(
+            GzDecoder::new(Cursor::new(start).chain(&mut counting)),
+            inspector,
+        )?,
+        Sniffed::Tar => read_outer(Cursor::new(start).chain(&mut counting), inspector)?,
+        _ if start.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
+            bail!("zstd-compressed archives are not supported: decompress it first (`zstd -d`)")
+        }
+        _ => bail!("this is not an image archive: expected a tar written by `docker save`"),
+    };
+    // The padding after the end-of-archive marker: read it all, so the writer (docker save)
+    // finishes instead of meeting a closed pipe.
+    io::copy(&mut counting, &mut io::sink())?;
+    Ok(Image {
+        archive_bytes: counting.count,
+        ..image
+    })
+}
+
+fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image> {
+    let mut outer = TarReader::new(stream);
+    let mut layers: HashMap<String, Layer> = HashMap::new();
+    let mut json: HashMap<String, Value> = HashMap::new();
+    // docker-archive stores a layer that repeats an earlier one as a symlink to it.
+    let mut aliases: Vec<(String, String)> = Vec::new();
+    while let Some(header) = outer.next_header()? {
+        if header.kind == Kind::Symlink {
+            aliases.push((
+                header.path.clone(),
+                resolve_link(&header.path, &header.link),
+            ));
+        }
+        if header.kind != Kind::File {
+            continue;
+        }
+        let start = head(&mut outer)?;
+        match sniff(&start) {
+            Sniffed::Tar => {
+                let layer = read_layer(
+                    &header.path,
+                    Cursor::new(start).chain(&mut outer),
+                    inspector,
+                )?;
+                layers.insert(
+                    header.path.clone(),
+                    Layer {
+                        stored_bytes: header.size,
+                        ..layer
+                    },
+                );
+            }
+            Sniffed::Gzip => {
+                let layer = read_layer(
+                    &header.path,
+                    GzDecoder::new(Cursor::new(start).chain(&mut outer)),
+                    inspector,
+                )?;
+                layers.insert(
+                    header.path.clone(),
+                    Layer {
+                        stored_bytes: header.size,
+                        ..layer
+                    },
+                );
+            }
+            Sniffed::Json if header.size <= JSON_LIMIT => {
+                let mut text = start;
+                outer.read_to_end(&mut text)?;
+                if let Ok(value) = serde_json::from_slice(&text) {
+                    json.insert(header.path.clone(), value);
+                }
+            }
+            Sniffed::Json | Sniffed::Other => {
+                if start.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                    bail!(
+                        "{} is a zstd-compressed layer, which is not supported; save the image \
+                         with a Docker that stores gzip or plain layers",
+                        header.path
+                    );
+                }
+            }
+        }
+    }
+    for (alias, target) in aliases {
+        if let Some(layer) = layers.get(&target).cloned() {
+            layers.insert(alias, layer);
+        }
+    }
+    assemble(layers, &json)
+}
+
+/// The archive path a symlink at `path` pointing to `target` names.
+fn resolve_link(path: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// Puts the layers in the order the manifest gives and attaches the configuration.
+fn assemble(mut layers: HashMap<String, Layer>, json: &HashMap<String, Value>) -> Result<Image> {
+    let (name, config_path, layer_paths) = if let Some(manifest) = json.get("manifest.json") {
+        let entry = manifest.get(0).context("manifest.json lists no image")?;
+        let paths = entry["Layers"]
+            .as_array()
+            .context("manifest.json has no Layers")?
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect::<Vec<_>>();
+        (
+            entry["RepoTags"][0].as_str().unwrap_or_default().to_owned(),
+            entry["Config"]
+                .as_str()
+                .context("manifest.json has no Config")?
+                .to_owned(),
+            paths,
+        )
+    } else if let Some(index) = json.get("index.json") {
+        oci_manifest(index, json)?
+    } else {
+        bail!(
+            "the archive has neither manifest.json nor index.json: is it from `docker save`, or \
+             an OCI image layout?"
+        );
+    };
+    let config = json
+        .get(&config_path)
+        .cloned()
+        .with_context(|| format!("the archive lacks the image configuration {config_path}"))?;
+    let history: Vec<String> = config["history"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
+                .map(|e| instruction(e["created_by"].as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ordered = Vec::with_capacity(layer_paths.len());
+    for (index, path) in layer_paths.iter().enumerate() {
+        // The same blob may serve twice (identical layers); the second use gets a copy.
+        let mut layer = match layers.get(path) {
+            Some(layer) if layer_paths[index + 1..].contains(path) => layer.clone(),
+            Some(_) => layers.remove(path).unwrap_or_default(),
+            None => bail!("the archive lacks layer {path} that its manifest lists"),
+        };
+        layer.created_by = history.get(index).cloned().unwrap_or_default();
+        ordered.push(layer);
+    }
+    Ok(Image {
+        name,
+        config,
+        layers: ordered,
+        archive_bytes: 0,
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// OCI layout: index → (nested index →) manifest → config and layers, as blob paths.
+fn oci_manifest(
+    index: &Value,
+    json: &HashMap<String, Value>,
+) -> Result<(String, String, Vec<String>)> {
+    let blob = |digest: &str| digest.replacen(':', "/", 1);
+    let mut current = index.clone();
+    let mut name = String::new();
+    for _ in 0..4 {
+        if let Some(manifests) = current["manifests"].as_array() {
+            let chosen = manifests
+                .iter()
+                .find(|m| {
+                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == "amd64"
+                })
+                .or_else(|| manifests.first())
+                .context("index.json lists no manifest")?;
+            if name.is_empty() {
+                let annotations = &chosen["annotations"];
+                annotations["io.containerd.image.name"]
+                    .as_str()
+                    .or(annotations["org.opencontainers.image.ref.name"].as_str())
+                    .unwrap_or_default()
+                    .clone_into(&mut name);
+            }
+            let digest = chosen["digest"]
+                .as_str()
+                .context("a manifest without digest")?;
+            let path = format!("blobs/{}", blob(digest));
+            current = json
+                .get(&path)
+                .cloned()
+                .with_context(|| format!("the archive lacks {path}"))?;
+        } else {
+            let config = current["config"]["digest"]
+                .as_str()
+                .context("the image manifest has no config")?;
+            let layers = current["layers"]
+                .as_array()
+                .context("the image manifest has no layers")?
+                .iter()
+                .filter_map(|l| l["digest"].as_str())
+                .map(|d| format!("blobs/{}", blob(d)))
+                .collect();
+            return Ok((name, format!("blobs/{}", blob(config)), layers));
+        }
+    }
+    bail!("index.json nests indexes too deeply")
+}
+
+/// `/bin/sh -c #(nop)  EXPOSE 8080` → `EXPOSE 8080`; `/bin/sh -c apt-get ...` → `RUN apt-get ...`.
+fn instruction(created_by: &str) -> String {
+    let text = created_by.trim();
+    let text = text.strip_suffix("# buildkit").unwrap_or(text).trim();
+    if let Some(rest) = text.strip_prefix("/bin/sh -c #(nop)") {
+        return rest.trim().to_owned();
+    }
+    if let Some(rest) = text.strip_prefix("/bin/sh -c ") {
+        return format!("RUN {}", rest.trim());
+    }
+    text.to_owned()
+}
+
+fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Result<Layer> {
+    let mut tar = TarReader::new(stream);
+    let mut layer = Layer {
+        key: key.to_owned(),
+        ..Layer::default()
+    };
+    while let Some(header) = tar
+        .next_header()
+        .with_context(|| format!("in layer {key}"))?
+    {
+        let (dir, name) = header
+            .path
+            .rsplit_once('/')
+            .map_or(("", header.path.as_str()), |(d, n)| (d, n));
+        if name == ".wh..wh..opq" {
+            layer.changes.push(Change::Opaque(dir.to_owned()));
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            let path = if dir.is_empty() {
+                hidden.to_owned()
+            } else {
+                format!("{dir}/{hidden}")
+            };
+            layer.changes.push(Change::Remove(path));
+            continue;
+        }
+        if header.kind == Kind::File {
+            let captured = CAPTURED.contains(&header.path.as_str())
+                || header.path.starts_with(DPKG_STATUS_DIR);
+            if captured {
+                if let Some(data) = tar.read_limited(CAPTURE_LIMIT)? {
+                    layer.captured.push((header.path.clone(), data));
+                }
+            } else if inspector.wants(&header) {
+                inspector
+                    .inspect(key, &header, &mut tar)
+                    .with_context(|| format!("inspecting /{} in layer {key}", header.path))?;
+            }
+        }
+        layer.changes.push(Change::Add(header));
+    }
+    Ok(layer)
+}
+
+/// Reads an archive file or streams `docker save`, whichever `source` says.
+pub(crate) fn source(image: Option<&str>, archive: Option<&Path>) -> Result<Source> {
+    match (image, archive) {
+        (Some(_), Some(_)) => bail!("give an image or --archive FILE, not both"),
+        (None, None) => {
+            bail!("give an image (a name, or single | scratch | distroless) or --archive FILE")
+        }
+        (None, Some(path)) => Ok(Source::Archive(path.to_owned())),
+        (Some(name), None) => Ok(Source::Engine(
+            crate::variants::Variant::parse(name)
+                .map_or_else(|| name.to_owned(), crate::variants::Variant::tag),
+        )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tar::write::{finish, member};
+
+    /// A docker-archive with the given layers (each a finished tar) and configuration.
+    pub(crate) fn docker_archive(layers: &[Vec<u8>], config: &Value) -> Vec<u8> {
+        let mut archive = Vec::new();
+        let mut paths = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            let path = format!("layer{i}/layer.tar");
+            archive.extend(member(&path, b'0', 0o644, layer));
+            paths.push(path);
+        }
+        archive.extend(member(
+            "config.json",
+            b'0',
+            0o644,
+            config.to_string().as_bytes(),
+        ));
+        let manifest = serde_json::json!([{
+            "Config": "config.json", "RepoTags": ["synthetic:test"], "Layers": paths
+        }]);
+        archive.extend(member(
+            "manifest.json",
+            b'0',
+            0o644,
+            manifest.to_string().as_bytes(),
+        ));
+        finish(archive)
+    }
+
+    #[test]
+    fn reads_a_docker_archive_in_manifest_order() {
+        let lower = finish(member("etc/a", b'0', 0o644, b"one"));
+        let upper = finish(
+            [
+                member("etc/.wh.a", b'0', 0o644, b""),
+                member("var/lib/dpkg/status", b'0', 0o644, b"Package: x\n"),
+            ]
+            .concat(),
+        );
+        let config = serde_json::json!({"config": {"User": "1:1"}, "history": [
+            {"created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
+            {"created_by": "ENV X=1", "empty_layer": true},
+            {"created_by": "/bin/sh -c rm /etc/a"}
+        ]});
+        let archive = docker_archive(&[lower, upper], &config);
+        let image = read_stream(archive.as_slice(), &mut LayoutOnly).expect("reads");
+        assert_eq!(image.name, "synthetic:test");
+        assert_eq!(image.layers.len(), 2);
+        assert_eq!(image.layers[0].created_by, "ADD file:abc in /");
+        assert_eq!(image.layers[1].created_by, "RUN rm /etc/a");
+        assert_eq!(
+            image.layers[1].changes[0],
+            Change::Remove("etc/a".to_owned())
+        );
+        assert_eq!(
+            image.layers[1].captured,
+            vec![("var/lib/dpkg/status".to_owned(), b"Package: x\n".to_vec())]
+        );
+        assert_eq!(image.archive_bytes, archive.len() as u64);
+    }
+
+    #[test]
+    fn reads_an_oci_layout_with_gzipped_layers() {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let layer = finish(member("app", b'0', 0o755, b"binary"));
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&layer).expect("present");
+        let layer_gz = gz.finish().expect("present");
+        let config = serde_json::json!({"config": {}, "history": [{"created_by": "COPY /app /app # buildkit"}]});
+        let manifest = serde_json::json!({
+            "config": {"digest": "sha256:c0"}, "layers": [{"digest": "sha256:l0"}]
+        });
+        let index = serde_json::json!({"manifests": [{"digest": "sha256:m0",
+            "annotations": {"io.containerd.image.name": "docker.io/library/x:1"}}]});
+        let archive = finish(
+            [
+                member("blobs/sha256/l0", b'0', 0o644, &layer_gz),
+                member(
+                    "blobs/sha256/c0",
+                    b'0',
+                    0o644,
+                    config.to_string().as_bytes(),
+                ),
+                member(
+                    "blobs/sha256/m0",
+                    b'0',
+                    0o644,
+                    manifest.to_string().as_bytes(),
+                ),
+                member("index.json", b'0', 0o644, index.to_string().as_bytes()),
+                member(
+                    "oci-layout",
+                    b'0',
+                    0o644,
+                    br#"{"imageLayoutVersion":"1.0.0"}"#,
+                ),
+            ]
+            .concat(),
+        );
+        let image = read_stream(archive.as_slice(), &mut LayoutOnly).expect("reads");
+        assert_eq!(image.name, "docker.io/library/x:1");
+        assert_eq!(image.layers[0].created_by, "COPY /app /app");
+        assert_eq!(image.layers[0].stored_bytes, layer_gz.len() as u64);
+        assert!(
+            matches!(&image.layers[0].changes[0], Change::Add(h) if h.path == "app" && h.size == 6)
+        );
+    }
+
+    #[test]
+    fn foreign_input_is_refused_clearly() {
+        let error = read_stream(&b"hello, world"[..], &mut LayoutOnly)
+            .expect_err("fails")
+            .to_string();
+        assert!(error.contains("not an image archive"), "{error}");
+        let no_manifest = finish(member("x", b'0', 0o644, b"x"));
+        let error = read_stream(no_manifest.as_slice(), &mut LayoutOnly)
+            .expect_err("fails")
+            .to_string();
+        assert!(
+            error.contains("neither manifest.json nor index.json"),
+            "{error}"
+        );
+    }
+}
