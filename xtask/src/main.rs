@@ -8,6 +8,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 mod analyze;
+mod aws;
 mod base_images;
 mod bases;
 mod bench;
@@ -17,6 +18,7 @@ mod compare;
 mod compare_html;
 mod container_probe;
 mod debian;
+mod deploy;
 mod docker;
 mod engine;
 mod flags;
@@ -28,6 +30,8 @@ mod image_facts;
 mod image_tree;
 mod process;
 mod profiles;
+mod push;
+mod registry;
 mod rust_deps;
 mod sbom;
 mod scan;
@@ -39,6 +43,7 @@ mod tar;
 mod test_image;
 #[cfg(test)]
 mod tidy;
+mod tools;
 mod variants;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +74,9 @@ fn main() -> ExitCode {
         Command::TestImage(flags) => flags.run(),
         Command::Analyze(flags) => flags.run(),
         Command::Scan(flags) => flags.run(),
+        Command::Push(flags) => flags.run(),
+        Command::Deploy(flags) => flags.run(),
+        Command::LintWorkflows(files) => tools::lint_workflows(&files),
         Command::Up(flags) => flags.run(),
         Command::Down(flags) => flags.run(),
         Command::Status => stack::status(),

@@ -1,0 +1,368 @@
+//! `cargo xtask deploy`: an ECS Fargate task definition for the image `push` printed (by
+//! digest), registered, and a service created or updated to run it; then a bounded wait until
+//! the service is stable, and what changed. `--dry-run` prints the task definition alone.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::aws::Aws;
+use crate::flags::Deploy;
+
+const CONTAINER: &str = "app";
+const PORT: u16 = 8080;
+/// The app's shutdown settings in the task, and ECS's stop timeout above their sum: after
+/// SIGTERM the app keeps serving for the delay, then drains for at most the grace period; ECS
+/// sends SIGKILL only after the stop timeout.
+const SHUTDOWN_DELAY_SECS: u32 = 5;
+const SHUTDOWN_GRACE_SECS: u32 = 20;
+const STOP_TIMEOUT_SECS: u32 = SHUTDOWN_DELAY_SECS + SHUTDOWN_GRACE_SECS + 5;
+const _: () = assert!(
+    STOP_TIMEOUT_SECS <= 120,
+    "ECS allows a stop timeout of 120 s at most"
+);
+
+/// Fargate's CPU units and the memory (MiB) each allows.
+fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
+    match cpu {
+        256 => matches!(memory, 512 | 1024 | 2048),
+        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
+        _ => false,
+    }
+}
+
+impl Deploy {
+    pub(crate) fn run(self) -> Result<()> {
+        if !fargate_memory_ok(self.cpu, self.memory) {
+            bail!(
+                "Fargate does not offer --cpu {} with --memory {}: see \
+                 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
+                self.cpu,
+                self.memory
+            );
+        }
+        let image = self.image()?;
+        let region = self.region_name()?;
+        let definition = self.task_definition(&image, &region);
+        if self.dry_run {
+            println!("{}", serde_json::to_string_pretty(&definition)?);
+            return Ok(());
+        }
+        let aws = Aws::new(Some(&region))?;
+        self.apply(&aws, &definition)
+    }
+
+    /// `--image`, or the digest the last `push` printed; always by digest.
+    fn image(&self) -> Result<String> {
+        let image = if let Some(image) = &self.image {
+            image.clone()
+        } else {
+            {
+                let path = crate::push::last_push_path();
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "no image to deploy: run `cargo xtask push` first, or give \
+                         --image URI@sha256:... ({} is missing)",
+                        path.display()
+                    )
+                })?;
+                let record: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                record["image"]
+                    .as_str()
+                    .with_context(|| format!("{} names no image", path.display()))?
+                    .to_owned()
+            }
+        };
+        let digest_ok = image
+            .split_once("@sha256:")
+            .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !digest_ok {
+            bail!(
+                "deploy runs images by digest: give --image URI@sha256:<64 hex digits>, not {image:?}"
+            );
+        }
+        Ok(image)
+    }
+
+    fn region_name(&self) -> Result<String> {
+        if let Some(region) = &self.region {
+            return Ok(region.clone());
+        }
+        for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
+                return Ok(region);
+            }
+        }
+        bail!("no AWS region: give --region, or set AWS_REGION")
+    }
+
+    /// The task definition, as `aws ecs register-task-definition --cli-input-json` takes it.
+    pub(crate) fn task_definition(&self, image: &str, region: &str) -> Value {
+        json!({
+            "family": self.family,
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": self.cpu.to_string(),
+            "memory": self.memory.to_string(),
+            "executionRoleArn": self.execution_role,
+            "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"},
+            "containerDefinitions": [{
+                "name": CONTAINER,
+                "image": image,
+                "essential": true,
+                "portMappings": [{"containerPort": PORT, "protocol": "tcp"}],
+                "user": "65532:65532",
+                "readonlyRootFilesystem": true,
+                "stopTimeout": STOP_TIMEOUT_SECS,
+                "environment": [
+                    {"name": "APP_SHUTDOWN_DELAY", "value": format!("{SHUTDOWN_DELAY_SECS}s")},
+                    {"name": "APP_SHUTDOWN_GRACE", "value": format!("{SHUTDOWN_GRACE_SECS}s")},
+                ],
+                // Exec form: the image has no shell; the binary checks itself.
+                "healthCheck": {
+                    "command": ["CMD", "/app", "healthcheck"],
+                    "interval": 10,
+                    "timeout": 5,
+                    "retries": 3,
+                    "startPeriod": 10,
+                },
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": self.log_group,
+                        "awslogs-region": region,
+                        "awslogs-stream-prefix": CONTAINER,
+                        "awslogs-create-group": "true",
+                    },
+                },
+            }],
+        })
+    }
+
+    fn network_configuration(&self) -> String {
+        format!(
+            "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}],assignPublicIp={}}}",
+            self.subnets.join(","),
+            self.security_groups.join(","),
+            if self.public_ip {
+                "ENABLED"
+            } else {
+                "DISABLED"
+            }
+        )
+    }
+
+    fn apply(&self, aws: &Aws, definition: &Value) -> Result<()> {
+        let services = aws.require(
+            "ecs",
+            "describe-services",
+            &["--cluster", &self.cluster, "--services", &self.service],
+        )?;
+        let existing = services["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["status"] == "ACTIVE")
+            .cloned();
+        let previous = match &existing {
+            Some(service) => {
+                let arn = service["taskDefinition"].as_str().unwrap_or_default();
+                Some(
+                    aws.require(
+                        "ecs",
+                        "describe-task-definition",
+                        &["--task-definition", arn],
+                    )?["taskDefinition"]
+                        .clone(),
+                )
+            }
+            None => None,
+        };
+        let registered = aws.require(
+            "ecs",
+            "register-task-definition",
+            &["--cli-input-json", &definition.to_string()],
+        )?;
+        let arn = registered["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .context("register-task-definition returned no ARN")?
+            .to_owned();
+        let count = self.desired_count.to_string();
+        let network = self.network_configuration();
+        if existing.is_some() {
+            aws.require(
+                "ecs",
+                "update-service",
+                &[
+                    "--cluster",
+                    &self.cluster,
+                    "--service",
+                    &self.service,
+                    "--task-definition",
+                    &arn,
+                    "--desired-count",
+                    &count,
+                    "--network-configuration",
+                    &network,
+                ],
+            )?;
+        } else {
+            aws.require(
+                "ecs",
+                "create-service",
+                &[
+                    "--cluster", &self.cluster, "--service-name", &self.service,
+                    "--task-definition", &arn, "--desired-count", &count,
+                    "--launch-type", "FARGATE", "--network-configuration", &network,
+                    // A deployment whose tasks keep failing stops and rolls back by itself.
+                    "--deployment-configuration",
+                    "deploymentCircuitBreaker={enable=true,rollback=true},maximumPercent=200,minimumHealthyPercent=100",
+                ],
+            )?;
+        }
+        println!("registered {}", short_arn(&arn));
+        for line in changes(
+            existing.as_ref(),
+            previous.as_ref(),
+            &registered["taskDefinition"],
+            self,
+        ) {
+            println!("  {line}");
+        }
+        self.wait_until_stable(aws)
+    }
+
+    fn wait_until_stable(&self, aws: &Aws) -> Result<()> {
+        if self.wait_secs == 0 {
+            println!("not waiting for the service to become stable (--wait 0)");
+            return Ok(());
+        }
+        let limit = Duration::from_secs(u64::from(self.wait_secs));
+        let started = Instant::now();
+        loop {
+            let services = aws.require(
+                "ecs",
+                "describe-services",
+                &["--cluster", &self.cluster, "--services", &self.service],
+            )?;
+            let service = &services["services"][0];
+            let deployments = service["deployments"].as_array().map_or(0, Vec::len);
+            let primary = &service["deployments"][0];
+            let (running, desired) = (
+                service["runningCount"].as_u64().unwrap_or(0),
+                service["desiredCount"].as_u64().unwrap_or(0),
+            );
+            let rollout = primary["rolloutState"].as_str().unwrap_or("");
+            if rollout == "FAILED" {
+                bail!(
+                    "the deployment failed and ECS rolled it back: {}",
+                    primary["rolloutStateReason"]
+                        .as_str()
+                        .unwrap_or("no reason given")
+                );
+            }
+            if deployments == 1 && running == desired && rollout != "IN_PROGRESS" {
+                println!(
+                    "stable after {:.0} s: {running} of {desired} tasks running",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            if started.elapsed() >= limit {
+                bail!(
+                    "the service {} did not become stable within {} s ({running} of {desired} \
+                     tasks running, {deployments} deployments, rollout {rollout}); the task \
+                     definition stays registered and ECS keeps trying: follow it with `aws ecs \
+                     describe-services --cluster {} --services {}`",
+                    self.service,
+                    self.wait_secs,
+                    self.cluster,
+                    self.service
+                );
+            }
+            std::thread::sleep(
+                Duration::from_secs(5)
+                    .min(limit.saturating_sub(started.elapsed()))
+                    .max(Duration::from_millis(200)),
+            );
+        }
+    }
+}
+
+fn short_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// What the deployment changes, field by field.
+fn changes(
+    service: Option<&Value>,
+    previous: Option<&Value>,
+    next: &Value,
+    flags: &Deploy,
+) -> Vec<String> {
+    let Some(service) = service else {
+        return vec![format!(
+            "created service {} in cluster {} with {} task(s)",
+            flags.service, flags.cluster, flags.desired_count
+        )];
+    };
+    let mut lines = Vec::new();
+    let old_count = service["desiredCount"].as_u64().unwrap_or(0);
+    if old_count != u64::from(flags.desired_count) {
+        lines.push(format!(
+            "desired count: {old_count} → {}",
+            flags.desired_count
+        ));
+    }
+    let previous = previous.cloned().unwrap_or(Value::Null);
+    lines.push(format!(
+        "task definition: {} → {}",
+        short_arn(previous["taskDefinitionArn"].as_str().unwrap_or("?")),
+        short_arn(next["taskDefinitionArn"].as_str().unwrap_or("?"))
+    ));
+    for key in ["cpu", "memory", "executionRoleArn"] {
+        if previous[key] != next[key] {
+            lines.push(format!("{key}: {} → {}", previous[key], next[key]));
+        }
+    }
+    let (old, new) = (
+        &previous["containerDefinitions"][0],
+        &next["containerDefinitions"][0],
+    );
+    for key in [
+        "image",
+        "user",
+        "readonlyRootFilesystem",
+        "stopTimeout",
+        "environment",
+        "healthCheck",
+        "logConfiguration",
+        "portMappings",
+    ] {
+        if old[key] != new[key] {
+            lines.push(format!("{key}: {} → {}", old[key], new[key]));
+        }
+    }
+    if lines.len() == 1 {
+        lines.push("nothing else changed: the same image and settings, a new revision".to_owned());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fargate_sizes() {
+        assert!(fargate_memory_ok(256, 512));
+        assert!(fargate_memory_ok(1024, 3072));
+        assert!(!fargate_memory_ok(256, 4096));
+        assert!(!fargate_memory_ok(300, 512));
+    }
+}
