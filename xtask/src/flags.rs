@@ -777,7 +777,18 @@ mod tests {
     #[test]
     fn rejects_what_it_does_not_know_with_a_reason() {
         let message = |words| parse_words(words).expect_err(words).to_string();
-        assert_eq!(message("deploy"), r#"unknown command "deploy""#);
+        assert_eq!(message("launch"), r#"unknown command "launch""#);
+        assert!(message("push").contains("needs a destination"));
+        assert!(message("push --ecr --registry localhost:5000/app").contains("not both"));
+        assert!(
+            message("push --registry h:1/app --variant single").contains("scratch or distroless")
+        );
+        assert_eq!(
+            message("deploy --cluster c"),
+            "deploy needs --subnets, --security-groups, --execution-role (the role ECS pulls the \
+             image and writes logs with)"
+        );
+        assert!(message("deploy --wait soon").contains("--wait takes seconds"));
         assert_eq!(
             message("bench --fast"),
             r#"unknown flag "--fast" for `bench`"#

