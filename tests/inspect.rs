@@ -368,3 +368,76 @@ fn bad_input_is_one_clear_error() {
         assert!(!log.contains("panicked"), "{log}");
     }
 }
+
+/// trivy cannot be installed here (no package registry this machine reaches carries it), so a
+/// stand-in on PATH answers exactly as `trivy image --format json --input FILE` does: the merge,
+/// the score and the gate are exercised through the same invocation.
+fn fake_trivy(dir: &std::path::Path, exit_code: u8) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("dir");
+    let report = json!({
+        "SchemaVersion": 2, "ArtifactType": "container_image",
+        "Results": [{"Target": "synthetic (debian 12.4)", "Class": "os-pkgs", "Type": "debian",
+            "Vulnerabilities": [{"VulnerabilityID": "CVE-2024-0001", "PkgName": "libc6",
+                "InstalledVersion": "2.36-9", "FixedVersion": "2.36-9+deb12u4",
+                "Severity": "HIGH", "Title": "an example"}]}]
+    });
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = --version ] && {{ echo 'Version: 0.0.0'; exit 0; }}\n\
+         case \"$*\" in *'image '*'--format json'*'--input '*) ;; *) echo \"unexpected: $*\" >&2; exit 2;; esac\n\
+         [ {exit_code} -ne 0 ] && {{ echo 'FATAL failed to download vulnerability DB' >&2; exit {exit_code}; }}\n\
+         echo '{report}'\n"
+    );
+    let path = dir.join("trivy");
+    std::fs::write(&path, script).expect("write trivy");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn trivys_findings_are_merged_scored_and_gated() {
+    let binary = layer(vec![Entry::File("app", 0o755, vec![0x7f; 64])]);
+    let config = json!({
+        "config": {"User": "65532", "Healthcheck": {"Test": ["CMD", "/app", "healthcheck"]}},
+        "history": [{"created_by": "COPY /app /app # buildkit"}]
+    });
+    let archive = docker_archive("synthetic:vulnerable", &[binary], &config);
+    let path = archive.to_str().expect("utf-8 path");
+    let run = |exit_code: u8, fail_on: &str| {
+        let dir = std::env::temp_dir().join(format!("trivy-{}-{exit_code}", std::process::id()));
+        fake_trivy(&dir, exit_code);
+        let search = std::env::join_paths(std::iter::once(dir.clone()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .expect("PATH");
+        let output =
+            system_tests::xtask(&["scan", "--archive", path, "--json", "--fail-on", fail_on])
+                .env("PATH", search)
+                .output()
+                .expect("cargo runs");
+        std::fs::remove_dir_all(dir).ok();
+        let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+        (output.status.success(), report, stderr(&output))
+    };
+
+    let (ok, report, log) = run(0, "HIGH");
+    assert!(!ok, "a HIGH vulnerability fails --fail-on HIGH");
+    assert!(log.contains("1 vulnerabilities at HIGH or above"), "{log}");
+    assert_eq!(report["vulnerabilities"]["checked"], true);
+    assert_eq!(
+        report["vulnerabilities"]["findings"],
+        json!([{"id": "CVE-2024-0001", "package": "libc6", "installed": "2.36-9",
+                "fixed": "2.36-9+deb12u4", "severity": "HIGH", "title": "an example"}])
+    );
+    // 100 - 5 (one high).
+    assert_eq!(report["score"], 95);
+    let (ok, _, log) = run(0, "CRITICAL");
+    assert!(ok, "nothing critical: {log}");
+
+    // An installed trivy that fails must not let the gate pass.
+    let (ok, report, log) = run(1, "CRITICAL");
+    assert!(!ok);
+    assert!(log.contains("trivy is installed but failed"), "{log}");
+    assert_eq!(report["vulnerabilities"]["checked"], false);
+    std::fs::remove_file(archive).ok();
+}

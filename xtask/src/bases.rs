@@ -3,7 +3,6 @@
 //! Rust toolchain and the host's CA bundle; idempotent: what exists is kept.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -94,17 +93,7 @@ fn from_debian(debian: &str, tag: &str, instructions: &str) -> Result<()> {
     if !docker::has_buildkit() {
         build.env("DOCKER_BUILDKIT", "0");
     }
-    let mut child = build
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .context("cannot run docker build")?;
-    child
-        .stdin
-        .take()
-        .context("docker build has no stdin")?
-        .write_all(dockerfile.as_bytes())?;
-    let status = child.wait()?;
+    let status = process::feed(build.stdout(Stdio::null()), dockerfile.as_bytes())?.status;
     if !status.success() {
         bail!("docker build of {tag} failed with {status}; its output is above");
     }

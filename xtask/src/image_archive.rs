@@ -243,26 +243,14 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
         }
         let start = head(&mut outer)?;
         match sniff(&start) {
-            Sniffed::Tar => {
-                let layer = read_layer(
-                    &header.path,
-                    Cursor::new(start).chain(&mut outer),
-                    inspector,
-                )?;
-                layers.insert(
-                    header.path.clone(),
-                    Layer {
-                        stored_bytes: header.size,
-                        ..layer
-                    },
-                );
-            }
-            Sniffed::Gzip => {
-                let layer = read_layer(
-                    &header.path,
-                    GzDecoder::new(Cursor::new(start).chain(&mut outer)),
-                    inspector,
-                )?;
+            kind @ (Sniffed::Tar | Sniffed::Gzip) => {
+                let raw = Cursor::new(start).chain(&mut outer);
+                let stream: Box<dyn Read + '_> = if matches!(kind, Sniffed::Gzip) {
+                    Box::new(GzDecoder::new(raw))
+                } else {
+                    Box::new(raw)
+                };
+                let layer = read_layer(&header.path, stream, inspector)?;
                 layers.insert(
                     header.path.clone(),
                     Layer {

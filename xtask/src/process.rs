@@ -61,3 +61,20 @@ pub(crate) fn capture(command: &mut Command) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
+
+/// Starts `command` with `input` on its stdin and waits for it; stdout and stderr go where the
+/// command says (captured when piped).
+pub(crate) fn feed(command: &mut Command, input: &[u8]) -> Result<std::process::Output> {
+    use std::io::Write;
+    let line = describe(command);
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    child
+        .stdin
+        .take()
+        .with_context(|| format!("`{line}` has no stdin"))?
+        .write_all(input)?;
+    Ok(child.wait_with_output()?)
+}

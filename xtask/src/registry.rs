@@ -1,7 +1,6 @@
 //! Container registries through the docker CLI: repository names, login, push with retries,
 //! and reading a pushed manifest back.
 
-use std::io::Write;
 use std::process::Stdio;
 use std::thread;
 use std::time::Duration;
@@ -92,19 +91,13 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
 
 /// Logs the docker CLI in to `host` (the password on stdin, never on the command line).
 pub(crate) fn login(host: &str, username: &str, password: &str) -> Result<()> {
-    let mut child = docker::docker()
-        .args(["login", "--username", username, "--password-stdin", host])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run docker login")?;
-    child
-        .stdin
-        .take()
-        .context("docker login has no stdin")?
-        .write_all(password.as_bytes())?;
-    let output = child.wait_with_output()?;
+    let output = crate::process::feed(
+        docker::docker()
+            .args(["login", "--username", username, "--password-stdin", host])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        password.as_bytes(),
+    )?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(failure(&stderr, &format!("docker login {host}")));

@@ -144,7 +144,10 @@ pub(crate) struct Vulnerability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Vulnerabilities {
     Checked(Vec<Vulnerability>),
+    /// trivy is not installed.
     NotChecked(String),
+    /// trivy is installed and failed (no database, no network, ...): a gate cannot pass.
+    Failed(String),
 }
 
 pub(crate) struct Report {
@@ -223,9 +226,9 @@ fn trivy(source: &Source) -> Vulnerabilities {
     match process::capture(&mut command) {
         Ok(output) => match serde_json::from_str::<Value>(&output) {
             Ok(value) => Vulnerabilities::Checked(parse_trivy(&value)),
-            Err(error) => Vulnerabilities::NotChecked(format!("trivy printed no JSON: {error}")),
+            Err(error) => Vulnerabilities::Failed(format!("trivy printed no JSON: {error}")),
         },
-        Err(error) => Vulnerabilities::NotChecked(format!("trivy failed: {error:#}")),
+        Err(error) => Vulnerabilities::Failed(format!("{error:#}")),
     }
 }
 
@@ -469,14 +472,20 @@ impl Report {
     /// Why the gate fails at `threshold`; empty when it passes.
     pub(crate) fn gate(&self, threshold: Severity) -> Vec<String> {
         let mut reasons = Vec::new();
-        if let Vulnerabilities::Checked(found) = &self.vulnerabilities {
-            let severe = found.iter().filter(|v| v.severity >= threshold).count();
-            if severe > 0 {
-                reasons.push(format!(
-                    "{severe} vulnerabilities at {} or above",
-                    threshold.name()
-                ));
+        match &self.vulnerabilities {
+            Vulnerabilities::Checked(found) => {
+                let severe = found.iter().filter(|v| v.severity >= threshold).count();
+                if severe > 0 {
+                    reasons.push(format!(
+                        "{severe} vulnerabilities at {} or above",
+                        threshold.name()
+                    ));
+                }
             }
+            Vulnerabilities::Failed(reason) => {
+                reasons.push(format!("trivy is installed but failed ({reason})"));
+            }
+            Vulnerabilities::NotChecked(_) => {}
         }
         if !self.secrets.is_empty() {
             reasons.push(format!("{} secrets in the layers", self.secrets.len()));
@@ -497,6 +506,9 @@ impl Report {
                 })).collect::<Vec<_>>(),
             }),
             Vulnerabilities::NotChecked(reason) => json!({"checked": false, "reason": reason}),
+            Vulnerabilities::Failed(reason) => {
+                json!({"checked": false, "reason": format!("trivy failed: {reason}")})
+            }
         };
         json!({
             "image": self.image,
@@ -614,6 +626,7 @@ impl Report {
         println!("\nVulnerabilities:");
         match &self.vulnerabilities {
             Vulnerabilities::NotChecked(reason) => println!("  not checked: {reason}"),
+            Vulnerabilities::Failed(reason) => println!("  NOT CHECKED, trivy failed: {reason}"),
             Vulnerabilities::Checked(found) if found.is_empty() => println!("  none (trivy)"),
             Vulnerabilities::Checked(found) => {
                 for v in found {
