@@ -42,10 +42,15 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Value>> {
         .collect()
 }
 
-/// Appends `records` atomically.
+/// Appends `records` atomically. Two runs appending at once take turns (an exclusive lock on a
+/// file beside the history), so neither's record is lost.
 pub(crate) fn append(path: &Path, records: &[Value]) -> Result<()> {
     let dir = path.parent().context("history path has no parent")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock = fs::File::create(path.with_extension("lock"))
+        .with_context(|| format!("cannot create the lock beside {}", path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
     let mut content = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -190,7 +195,11 @@ mod tests {
             records,
             vec![json!({"n": 1}), json!({"n": 2}), json!({"n": 3})]
         );
-        let leftovers = fs::read_dir(&dir).expect("dir").count();
+        let leftovers = fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().extension().is_none_or(|e| e != "lock"))
+            .count();
         assert_eq!(leftovers, 1, "no temporary files remain");
         fs::write(&file, "{\"n\": 1}\nnot json\n").expect("corrupt");
         let error = read(&file).expect_err("corrupt line").to_string();
@@ -198,6 +207,25 @@ mod tests {
             error.ends_with("records.jsonl:2 is not a JSON record; fix or delete that line"),
             "{error}"
         );
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn concurrent_appends_lose_nothing() {
+        let dir = std::env::temp_dir().join(format!("xtask-history-race-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let file = dir.join("records.jsonl");
+        std::thread::scope(|scope| {
+            for writer in 0..8 {
+                let file = &file;
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        append(file, &[json!({"writer": writer, "n": n})]).expect("append");
+                    }
+                });
+            }
+        });
+        assert_eq!(read(&file).expect("read").len(), 200);
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
