@@ -361,6 +361,132 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
     assert_eq!(registry.stored_repositories(), ["web/app"]);
 }
 
+/// An HTTP proxy in front of the registry that answers `503 Service Unavailable` to the first
+/// `failures` manifest uploads (`PUT .../manifests/...`) and forwards everything else: a
+/// registry having a bad moment, for the retry.
+struct FlakyProxy {
+    port: u16,
+}
+
+impl FlakyProxy {
+    fn start(upstream: u16, failures: usize) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let left = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(failures));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let left = std::sync::Arc::clone(&left);
+                std::thread::spawn(move || {
+                    let _ = serve(client, upstream, &left);
+                });
+            }
+        });
+        Self { port }
+    }
+}
+
+/// One request at a time from `client`: its head and body read whole (by Content-Length or
+/// chunks), sent upstream on a fresh connection that closes after the response, the response
+/// relayed as it comes.
+fn serve(
+    client: std::net::TcpStream,
+    upstream: u16,
+    left: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut writer = client;
+    // A TLS hello (docker tries HTTPS first): answer in plain HTTP, as the registry itself does,
+    // so the client falls back to HTTP.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        return writer.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+    }
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let start = head.len();
+            if reader.read_until(b'\n', &mut head)? == 0 {
+                return Ok(());
+            }
+            if head[start..] == *b"\r\n" {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let header = |name: &str| {
+            text.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let mut body = Vec::new();
+        if let Some(length) = header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+            (&mut reader).take(length).read_to_end(&mut body)?;
+        } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size_line = Vec::new();
+                reader.read_until(b'\n', &mut size_line)?;
+                body.extend_from_slice(&size_line);
+                let size = usize::from_str_radix(
+                    String::from_utf8_lossy(&size_line)
+                        .trim()
+                        .split(';')
+                        .next()
+                        .unwrap_or("0"),
+                    16,
+                )
+                .unwrap_or(0);
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk)?;
+                body.extend_from_slice(&chunk);
+                if size == 0 {
+                    break;
+                }
+            }
+        }
+        let first = text.lines().next().unwrap_or_default();
+        let manifest_put = first.starts_with("PUT ") && first.contains("/manifests/");
+        if manifest_put
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            writer.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        let mut upstream_connection = std::net::TcpStream::connect(("127.0.0.1", upstream))?;
+        let head = text.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+        upstream_connection.write_all(head.as_bytes())?;
+        upstream_connection.write_all(&body)?;
+        std::io::copy(&mut upstream_connection, &mut writer)?;
+    }
+}
+
+#[test]
+fn a_transient_registry_failure_is_retried() {
+    let test = "a_transient_registry_failure_is_retried";
+    if !docker_available(test) || !have("docker-registry", test) {
+        return;
+    }
+    let _guard = exclusive();
+    let registry = Registry::start(None);
+    let proxy = FlakyProxy::start(registry.port, 1);
+    let destination = format!("127.0.0.1:{}/flaky/app", proxy.port);
+    let output = xtask(&["push", "--registry", &destination], |_| {});
+    assert!(output.status.success(), "the second attempt succeeds");
+    let log = stderr(&output);
+    assert!(log.contains("503 Service Unavailable"), "{log}");
+    assert!(log.contains("retrying in 1 s"), "{log}");
+    assert!(pinned(&output).starts_with(&format!("{destination}@sha256:")));
+    assert_eq!(registry.stored_repositories(), ["flaky/app"]);
+}
+
 type Setup<'a> = Box<dyn Fn(&mut Command) + 'a>;
 
 #[test]
