@@ -359,6 +359,15 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
         "AES256"
     );
     assert_eq!(registry.stored_repositories(), ["web/app"]);
+
+    // What ECR would serve: pulled back by digest and run.
+    let _ = Command::new("docker").args(["rmi", &image]).output();
+    let pull = Command::new("docker")
+        .args(["pull", &image])
+        .output()
+        .expect("docker pull");
+    assert!(pull.status.success(), "{}", stderr(&pull));
+    runs_and_answers(&image);
 }
 
 /// An HTTP proxy in front of the registry that answers `503 Service Unavailable` to the first

@@ -545,13 +545,7 @@ impl Report {
         })
     }
 
-    fn print(&self) {
-        let user = if self.user.is_empty() {
-            "root (no User)"
-        } else {
-            &self.user
-        };
-        println!("{}: runs as {user}\n", self.image);
+    fn print_surface(&self) {
         println!("Attack surface:");
         let list = |items: &[String]| {
             if items.is_empty() {
@@ -562,7 +556,21 @@ impl Report {
                 items.join(", ")
             }
         };
-        println!("  {:<22} {}", "OS packages", self.packages.len());
+        let packages: Vec<String> = self
+            .packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect();
+        println!(
+            "  {:<22} {}{}",
+            "OS packages",
+            self.packages.len(),
+            if packages.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", list(&packages))
+            }
+        );
         println!("  {:<22} {}", "shells", list(&self.shells));
         println!(
             "  {:<22} {}",
@@ -580,6 +588,16 @@ impl Report {
             "world-writable paths",
             list(&self.world_writable)
         );
+    }
+
+    fn print(&self) {
+        let user = if self.user.is_empty() {
+            "root (no User)"
+        } else {
+            &self.user
+        };
+        println!("{}: runs as {user}\n", self.image);
+        self.print_surface();
         println!("\nConfiguration checks:");
         for check in &self.checks {
             println!(
