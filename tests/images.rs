@@ -223,7 +223,13 @@ fn analyze_and_scan_see_what_each_image_holds() {
     for image in ["scratch", "distroless"] {
         let scan = json(&["scan", image, "--json", "--fail-on", "HIGH"]);
         let surface = &scan["attack_surface"];
-        assert_eq!(surface["os_packages"], 0, "{image}: {surface}");
+        // scratch has no package database; the public distroless image records its few
+        // packages (base-files, netbase, tzdata), the local stand-in none.
+        let most = if image == "scratch" { 0 } else { 5 };
+        assert!(
+            surface["os_packages"].as_u64().is_some_and(|n| n <= most),
+            "{image}: {surface}"
+        );
         for key in [
             "shells",
             "package_managers",

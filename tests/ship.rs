@@ -315,6 +315,104 @@ fn push_to_a_registry_then_pull_by_digest_and_run() {
     assert!(stderr(&again).contains("already holds this image"));
 }
 
+/// Pushes `image` to `reference` with the docker CLI, returning the digest the registry got.
+fn docker_push(image: &str, reference: &str) -> String {
+    let tag = Command::new("docker")
+        .args(["tag", image, reference])
+        .output()
+        .expect("docker tag");
+    assert!(tag.status.success(), "{}", stderr(&tag));
+    let push = Command::new("docker")
+        .args(["push", reference])
+        .output()
+        .expect("docker push");
+    assert!(push.status.success(), "{}", stderr(&push));
+    let text = stdout(&push);
+    text.split_whitespace()
+        .skip_while(|word| *word != "digest:")
+        .nth(1)
+        .expect("docker push prints the digest")
+        .to_owned()
+}
+
+fn tags(registry: &Registry, name: &str) -> Vec<String> {
+    let response = http_get(&registry.host(), &format!("/v2/{name}/tags/list"), &[]).expect("tags");
+    let value: Value = serde_json::from_str(&response.body).expect("JSON");
+    let mut tags: Vec<String> = value["tags"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn tags_never_move() {
+    let test = "tags_never_move";
+    if !docker_available(test) || !have("docker-registry", test) {
+        return;
+    }
+    let _guard = exclusive();
+    assert!(
+        system_tests::run_xtask(&["build", "distroless"])
+            .status
+            .success()
+    );
+    let version = env!("CARGO_PKG_VERSION");
+
+    // The version tag already names an earlier image: it stays, the revision tag is pushed.
+    let registry = Registry::start(None);
+    let destination = format!("{}/team/app", registry.host());
+    let earlier = docker_push("app:distroless", &format!("{destination}:{version}"));
+    let output = xtask(&["push", "--registry", &destination], |_| {});
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("already names an earlier image"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !pinned(&output).ends_with(&earlier),
+        "the new image, not the earlier one"
+    );
+    let revision = tags(&registry, "team/app")
+        .into_iter()
+        .find(|t| t.starts_with("git-"))
+        .expect("the revision tag was pushed");
+    let kept = Command::new("docker")
+        .args([
+            "manifest",
+            "inspect",
+            "--verbose",
+            "--insecure",
+            &format!("{destination}:{version}"),
+        ])
+        .output()
+        .expect("manifest inspect");
+    assert!(
+        stdout(&kept).contains(&earlier),
+        "{version} still names the earlier image"
+    );
+
+    // The revision tag names another image: nothing is pushed.
+    let other = Registry::start(None);
+    let destination = format!("{}/team/app", other.host());
+    docker_push("app:distroless", &format!("{destination}:{revision}"));
+    let output = xtask(&["push", "--registry", &destination], |_| {});
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("already names another image"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tags(&other, "team/app"), [revision]);
+}
+
 #[test]
 fn push_to_ecr_creates_the_repository_with_its_settings() {
     let test = "push_to_ecr_creates_the_repository_with_its_settings";
@@ -688,6 +786,13 @@ fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     let first = deploy(&["--wait", "0"]);
     assert!(first.status.success());
     assert!(stdout(&first).contains("created service app in cluster web with 1 task(s)"));
+    let groups = moto.aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        "/ecs/app",
+    ]);
+    assert_eq!(groups["logGroups"][0]["logGroupName"], "/ecs/app");
     let registered = moto.aws(&[
         "ecs",
         "describe-task-definition",

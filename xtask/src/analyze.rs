@@ -82,19 +82,39 @@ const RULES: &[(&str, &str, &str, u32)] = &[
     ),
 ];
 
+/// `~/` is any home: `root/` or `home/<user>/`.
 const CACHE_DIRS: &[&str] = &[
     "var/cache/apt/archives",
     "var/lib/apt/lists",
     "var/cache/apk",
     "var/cache/yum",
     "var/cache/dnf",
-    "root/.cache",
-    "root/.npm",
-    "root/.cargo/registry",
-    "root/.cargo/git",
+    "~/.cache",
+    "~/.npm",
+    "~/.cargo/registry",
+    "~/.cargo/git",
     "usr/local/cargo/registry",
     "usr/local/cargo/git",
 ];
+
+/// The cache directory `path` is in, as a path of the image (`home/app/.cache`).
+fn cache_dir(path: &str) -> Option<String> {
+    // The home the path is under, if any: `root` or `home/<user>`.
+    let home = if path.starts_with("root/") {
+        Some("root".to_owned())
+    } else {
+        path.strip_prefix("home/")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(user, _)| format!("home/{user}"))
+    };
+    CACHE_DIRS.iter().find_map(|dir| {
+        let root = match dir.strip_prefix("~/") {
+            Some(rest) => format!("{}/{rest}", home.as_ref()?),
+            None => (*dir).to_owned(),
+        };
+        path.starts_with(&format!("{root}/")).then_some(root)
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Analysis {
@@ -266,10 +286,7 @@ fn recommendations(image: &Image, tree: &Tree) -> Vec<Recommendation> {
     found.extend(rule(
         "package-manager-caches",
         grouped(tree, |path| {
-            CACHE_DIRS
-                .iter()
-                .find(|dir| path.starts_with(&format!("{dir}/")) && !path.ends_with("/lock"))
-                .map(|dir| (*dir).to_owned())
+            cache_dir(path).filter(|_| !path.ends_with("/lock"))
         }),
     ));
     found.extend(rule(
@@ -477,5 +494,28 @@ fn shorten(text: &str, width: usize) -> String {
         text
     } else {
         text.chars().take(width - 1).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_dir;
+
+    #[test]
+    fn caches_are_found_in_any_home() {
+        assert_eq!(
+            cache_dir("home/app/.cache/pip/x").as_deref(),
+            Some("home/app/.cache")
+        );
+        assert_eq!(
+            cache_dir("root/.npm/_cacache/y").as_deref(),
+            Some("root/.npm")
+        );
+        assert_eq!(
+            cache_dir("var/lib/apt/lists/deb.debian.org_dists").as_deref(),
+            Some("var/lib/apt/lists")
+        );
+        assert_eq!(cache_dir("home/app/src/.cache.rs"), None);
+        assert_eq!(cache_dir("usr/share/.cache/x"), None);
     }
 }

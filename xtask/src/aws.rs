@@ -32,8 +32,6 @@ const CREDENTIAL_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
     "ExpiredToken",
     "ExpiredTokenException",
-    "AccessDeniedException",
-    "AccessDenied",
     "NoCredentials",
     "403",
 ];
@@ -91,6 +89,11 @@ pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
         anyhow!(
             "AWS refused the credentials ({error}): check `aws sts get-caller-identity`, \
              AWS_PROFILE or `aws configure`"
+        )
+    } else if error.code.starts_with("AccessDenied") {
+        anyhow!(
+            "AWS denied the call ({error}): the credentials work but lack a permission; grant \
+             the action it names to the role or user"
         )
     } else if error.code == "EndpointUnreachable" {
         anyhow!(

@@ -137,7 +137,6 @@ impl Deploy {
                         "awslogs-group": self.log_group,
                         "awslogs-region": region,
                         "awslogs-stream-prefix": CONTAINER,
-                        "awslogs-create-group": "true",
                     },
                 },
             }],
@@ -183,6 +182,17 @@ impl Deploy {
             }
             None => None,
         };
+        // Created here, not by the log driver (`awslogs-create-group`), which would need
+        // logs:CreateLogGroup on the execution role; AmazonECSTaskExecutionRolePolicy lacks it.
+        match aws.call(
+            "logs",
+            "create-log-group",
+            &["--log-group-name", &self.log_group],
+        )? {
+            Ok(_) => println!("created the log group {}", self.log_group),
+            Err(error) if error.code == "ResourceAlreadyExistsException" => {}
+            Err(error) => return Err(crate::aws::explain(&error)),
+        }
         let registered = aws.require(
             "ecs",
             "register-task-definition",
@@ -234,10 +244,10 @@ impl Deploy {
         ) {
             println!("  {line}");
         }
-        self.wait_until_stable(aws)
+        self.wait_until_stable(aws, &arn)
     }
 
-    fn wait_until_stable(&self, aws: &Aws) -> Result<()> {
+    fn wait_until_stable(&self, aws: &Aws, arn: &str) -> Result<()> {
         if self.wait_secs == 0 {
             println!("not waiting for the service to become stable (--wait 0)");
             return Ok(());
@@ -250,33 +260,20 @@ impl Deploy {
                 "describe-services",
                 &["--cluster", &self.cluster, "--services", &self.service],
             )?;
-            let service = &services["services"][0];
-            let deployments = service["deployments"].as_array().map_or(0, Vec::len);
-            let primary = &service["deployments"][0];
-            let (running, desired) = (
-                service["runningCount"].as_u64().unwrap_or(0),
-                service["desiredCount"].as_u64().unwrap_or(0),
-            );
-            let rollout = primary["rolloutState"].as_str().unwrap_or("");
-            if rollout == "FAILED" {
-                bail!(
-                    "the deployment failed and ECS rolled it back: {}",
-                    primary["rolloutStateReason"]
-                        .as_str()
-                        .unwrap_or("no reason given")
-                );
-            }
-            if deployments == 1 && running == desired && rollout != "IN_PROGRESS" {
-                println!(
-                    "stable after {:.0} s: {running} of {desired} tasks running",
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(());
-            }
+            let waiting = match assess(&services["services"][0], arn) {
+                Rollout::Stable(line) => {
+                    println!(
+                        "stable after {:.0} s: {line}",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Ok(());
+                }
+                Rollout::Failed(reason) => bail!(reason),
+                Rollout::Waiting(state) => state,
+            };
             if started.elapsed() >= limit {
                 bail!(
-                    "the service {} did not become stable within {} s ({running} of {desired} \
-                     tasks running, {deployments} deployments, rollout {rollout}); the task \
+                    "the service {} did not become stable within {} s ({waiting}); the task \
                      definition stays registered and ECS keeps trying: follow it with `aws ecs \
                      describe-services --cluster {} --services {}`",
                     self.service,
@@ -292,6 +289,49 @@ impl Deploy {
             );
         }
     }
+}
+
+enum Rollout {
+    Stable(String),
+    Waiting(String),
+    Failed(String),
+}
+
+/// Where a deployment of `arn` stands, from `describe-services`' view of the service.
+fn assess(service: &Value, arn: &str) -> Rollout {
+    let all: &[Value] = service["deployments"].as_array().map_or(&[], Vec::as_slice);
+    let primary = all
+        .iter()
+        .find(|d| d["status"] == "PRIMARY")
+        .unwrap_or(&Value::Null);
+    let ours = all.iter().find(|d| d["taskDefinition"] == arn);
+    let (running, desired) = (
+        service["runningCount"].as_u64().unwrap_or(0),
+        service["desiredCount"].as_u64().unwrap_or(0),
+    );
+    let rollout = primary["rolloutState"].as_str().unwrap_or("");
+    // The circuit breaker's rollback marks this deployment FAILED and points the service back
+    // at the old task definition, which then settles: stable, but not with what was deployed.
+    if ours.is_some_and(|d| d["rolloutState"] == "FAILED") || service["taskDefinition"] != arn {
+        let reason = ours
+            .and_then(|d| d["rolloutStateReason"].as_str())
+            .unwrap_or("no reason given");
+        return Rollout::Failed(format!(
+            "the deployment of {} failed and ECS rolled the service back to {}: {reason}",
+            short_arn(arn),
+            short_arn(service["taskDefinition"].as_str().unwrap_or("?"))
+        ));
+    }
+    if all.len() == 1 && running == desired && rollout != "IN_PROGRESS" {
+        return Rollout::Stable(format!(
+            "{running} of {desired} tasks of {} running",
+            short_arn(arn)
+        ));
+    }
+    Rollout::Waiting(format!(
+        "{running} of {desired} tasks running, {} deployments, rollout {rollout}",
+        all.len()
+    ))
 }
 
 fn short_arn(arn: &str) -> &str {
@@ -357,6 +397,40 @@ fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_is_a_failure_not_stability() {
+        let new = "arn:aws:ecs:eu-west-1:1:task-definition/app:8";
+        let old = "arn:aws:ecs:eu-west-1:1:task-definition/app:7";
+        let deployment = |status: &str, definition: &str, state: &str| {
+            json!({"status": status, "taskDefinition": definition, "rolloutState": state,
+                   "rolloutStateReason": "tasks failed to start"})
+        };
+        let in_progress = json!({"taskDefinition": new, "desiredCount": 2, "runningCount": 1,
+            "deployments": [deployment("PRIMARY", new, "IN_PROGRESS"),
+                            deployment("ACTIVE", old, "COMPLETED")]});
+        assert!(matches!(assess(&in_progress, new), Rollout::Waiting(_)));
+        let done = json!({"taskDefinition": new, "desiredCount": 2, "runningCount": 2,
+            "deployments": [deployment("PRIMARY", new, "COMPLETED")]});
+        assert!(matches!(assess(&done, new), Rollout::Stable(_)));
+        // The circuit breaker rolled back: the old definition runs, settled.
+        let rolled_back = json!({"taskDefinition": old, "desiredCount": 2, "runningCount": 2,
+            "deployments": [deployment("PRIMARY", old, "COMPLETED")]});
+        let Rollout::Failed(reason) = assess(&rolled_back, new) else {
+            panic!("a rollback must fail");
+        };
+        assert!(
+            reason.contains("app:8 failed") && reason.contains("back to app:7"),
+            "{reason}"
+        );
+        let failing = json!({"taskDefinition": old, "desiredCount": 2, "runningCount": 2,
+            "deployments": [deployment("PRIMARY", old, "IN_PROGRESS"),
+                            deployment("ACTIVE", new, "FAILED")]});
+        let Rollout::Failed(reason) = assess(&failing, new) else {
+            panic!("a failed rollout must fail");
+        };
+        assert!(reason.ends_with("tasks failed to start"), "{reason}");
+    }
 
     #[test]
     fn fargate_sizes() {

@@ -141,17 +141,23 @@ fn finish_save(mut child: Child, reference: &str, result: Result<Image>) -> Resu
         let _ = pipe.read_to_string(&mut stderr);
     }
     let status = child.wait()?;
+    let stderr = stderr.trim();
+    if !status.success()
+        && (stderr.contains("No such image") || stderr.contains("reference does not exist"))
+    {
+        bail!(
+            "no image {reference} in the local engine: build it (`cargo xtask build`) or pull it \
+             first"
+        );
+    }
+    // A reading error closes the pipe early and docker save then fails too: the reading error
+    // is the one that says what is wrong.
+    let image =
+        result.with_context(|| format!("cannot read what docker save wrote for {reference}"))?;
     if !status.success() {
-        let stderr = stderr.trim();
-        if stderr.contains("No such image") || stderr.contains("reference does not exist") {
-            bail!(
-                "no image {reference} in the local engine: build it (`cargo xtask build`) or \
-                 pull it first"
-            );
-        }
         bail!("docker save {reference} failed with {status}: {stderr}");
     }
-    result.with_context(|| format!("cannot read what docker save wrote for {reference}"))
+    Ok(image)
 }
 
 /// Counts the bytes that pass through.

@@ -130,6 +130,16 @@ pub(crate) fn stack(image: &Image) -> Tree {
             let Change::Add(header) = change else {
                 continue;
             };
+            // A file or link written over a lower directory replaces it and all it held (the
+            // layer carries no whiteouts for those).
+            if header.kind != Kind::Directory {
+                for gone in remove(&mut nodes, &header.path, false) {
+                    if gone.header.kind != Kind::Directory {
+                        stats.removed += 1;
+                        copies.entry(gone.header.path).or_default().add(0);
+                    }
+                }
+            }
             let previous = nodes.insert(
                 header.path.clone(),
                 Node {
@@ -307,6 +317,25 @@ mod tests {
         assert_eq!(tree.layers[1].removed, 2);
         assert_eq!(tree.wasted_bytes(), 12);
         assert!(tree.has_entry("srcx") && !tree.nodes.contains_key("src"));
+    }
+
+    #[test]
+    fn a_link_over_a_directory_replaces_what_it_held() {
+        let symlink = Change::Add(Header {
+            kind: Kind::Symlink,
+            link: "/usr/bin".to_owned(),
+            ..match file("opt/tool", 0) {
+                Change::Add(h) => h,
+                _ => unreachable!(),
+            }
+        });
+        let tree = stack(&image(vec![
+            vec![dir("opt/tool"), file("opt/tool/gcc", 9)],
+            vec![symlink],
+        ]));
+        assert!(!tree.nodes.contains_key("opt/tool/gcc"));
+        assert_eq!(tree.layers[1].removed, 1);
+        assert_eq!(tree.wasted_bytes(), 9);
     }
 
     #[test]

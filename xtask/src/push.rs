@@ -64,28 +64,37 @@ impl Push {
         let image_id = process::capture(
             docker::docker().args(["image", "inspect", "--format", "{{.Id}}", &image]),
         )?;
-        // A tag that exists must already hold this image: tags never move, and nothing is
-        // pushed when one would have to.
-        let mut to_push = Vec::new();
-        for tag in &tags {
+        // Tags never move (ECR's are immutable). The revision tag names this commit's image:
+        // if it holds another, nothing is pushed. The version tag marks the first image pushed
+        // for that version: a later commit keeps it where it is and says so.
+        let (version, revision) = (&tags[0], &tags[1]);
+        let mut pushed_tags = Vec::new();
+        for tag in [revision, version] {
             let reference = repository.reference(tag);
             match registry::remote(&reference)? {
                 Some(remote) if remote.config == image_id => {
                     eprintln!("{reference} already holds this image");
+                    pushed_tags.push(tag.clone());
                 }
-                Some(remote) => bail!(
-                    "{reference} already exists for another image ({}); tags are never moved \
-                     (ECR's are immutable): bump the version in Cargo.toml or commit, then push",
+                Some(remote) if tag == version => eprintln!(
+                    "{reference} already names an earlier image ({}) and stays; bump the version \
+                     in Cargo.toml to tag a new release",
                     remote.manifest
                 ),
-                None => to_push.push(reference),
+                Some(remote) => bail!(
+                    "{reference} already names another image ({}); tags never move: commit your \
+                     changes, then push",
+                    remote.manifest
+                ),
+                None => {
+                    process::capture(docker::docker().args(["tag", &image, &reference]))?;
+                    eprintln!("pushing {reference}");
+                    registry::push(&reference)?;
+                    pushed_tags.push(tag.clone());
+                }
             }
         }
-        for reference in &to_push {
-            process::capture(docker::docker().args(["tag", &image, reference]))?;
-            eprintln!("pushing {reference}");
-            registry::push(reference)?;
-        }
+        let tags = pushed_tags;
         let digest = verify(&image, &repository, &tags)?;
         let pinned = format!("{}@{digest}", repository.uri());
         history::write_atomically(

@@ -30,24 +30,35 @@ pub(crate) fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
     if !data.starts_with(b"\x7fELF") || data.get(4) != Some(&2) || data.get(5) != Some(&1) {
         return None;
     }
-    let u16_at = |at: usize| Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?));
+    let u16_at = |at: usize| {
+        Some(u16::from_le_bytes(
+            data.get(at..at.checked_add(2)?)?.try_into().ok()?,
+        ))
+    };
+    let u32_at = |at: usize| {
+        Some(u32::from_le_bytes(
+            data.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
     let u64_at = |at: usize| {
-        usize::try_from(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?)).ok()
+        usize::try_from(u64::from_le_bytes(
+            data.get(at..at.checked_add(8)?)?.try_into().ok()?,
+        ))
+        .ok()
     };
     let table = u64_at(0x28)?;
     let entry_size = usize::from(u16_at(0x3a)?);
     let count = usize::from(u16_at(0x3c)?);
     let names_index = usize::from(u16_at(0x3e)?);
     let header = |index: usize| table.checked_add(index.checked_mul(entry_size)?);
-    let string_table = u64_at(header(names_index)? + 24)?;
+    let field = |index: usize, offset: usize| header(index)?.checked_add(offset);
+    let string_table = u64_at(field(names_index, 24)?)?;
     for index in 0..count {
-        let at = header(index)?;
-        let name_at = string_table.checked_add(u32_at(at)? as usize)?;
+        let name_at = string_table.checked_add(u32_at(header(index)?)? as usize)?;
         let section_name = data.get(name_at..)?;
         let end = section_name.iter().position(|b| *b == 0)?;
         if &section_name[..end] == name.as_bytes() {
-            let (offset, size) = (u64_at(at + 24)?, u64_at(at + 32)?);
+            let (offset, size) = (u64_at(field(index, 24)?)?, u64_at(field(index, 32)?)?);
             return data.get(offset..offset.checked_add(size)?);
         }
     }

@@ -294,6 +294,12 @@ fn checks(image: &Image) -> Vec<Check> {
         .iter()
         .flat_map(|line| line.split_whitespace())
         .filter_map(|word| word.split_once('='))
+        // Variables (`API_TOKEN=...`), not command-line options (`--with-secret-store=none`).
+        .filter(|(k, _)| {
+            k.starts_with(|c: char| c.is_ascii_uppercase())
+                && k.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let mut history_secrets =

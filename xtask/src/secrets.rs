@@ -112,15 +112,29 @@ fn at_least(rest: &[u8], n: usize, class: fn(u8) -> bool) -> Option<usize> {
     (run >= n).then_some(run)
 }
 
-/// `RSA PRIVATE KEY-----` (or `EC `, `OPENSSH `, `ENCRYPTED `, none): the key follows.
+/// `RSA PRIVATE KEY-----` (or `EC `, `OPENSSH `, `ENCRYPTED `, none; `PGP PRIVATE KEY BLOCK`),
+/// followed by a key: a line of base64 within the next few lines. A mere mention of the
+/// header, in documentation or a parser, is not a key.
 fn private_key(rest: &[u8]) -> Option<usize> {
     let label_end = rest
         .iter()
         .take(40)
         .position(|b| !(b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b' '))?;
     let label = &rest[..label_end];
-    (label.ends_with(b"PRIVATE KEY") && rest[label_end..].starts_with(b"-----"))
-        .then_some(label_end + 5)
+    let labelled = label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK");
+    if !(labelled && rest[label_end..].starts_with(b"-----")) {
+        return None;
+    }
+    let after = &rest[label_end + 5..];
+    let window = &after[..after.len().min(400)];
+    let has_body = window.split(|b| *b == b'\n').skip(1).take(6).any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.len() >= 20
+            && line
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    });
+    has_body.then_some(label_end + 5)
 }
 
 fn aws_access_key_id(rest: &[u8]) -> Option<usize> {
@@ -193,21 +207,28 @@ fn mask(rule: &str, prefix: &str, body: &[u8]) -> String {
     }
 }
 
-/// Names that say their value is a secret: `DB_PASSWORD`, `API_TOKEN`, `AWS_SECRET_ACCESS_KEY`.
+/// Names that say their value is a secret: `DB_PASSWORD`, `API_TOKEN`, `AWS_SECRET_ACCESS_KEY`,
+/// word by word (`TOKENIZERS_PARALLELISM` is not one); `*_FILE` names hold a path, not a secret.
 pub(crate) fn sensitive_name(name: &str) -> bool {
     const WORDS: &[&str] = &[
         "PASSWORD",
         "PASSWD",
         "SECRET",
         "TOKEN",
-        "API_KEY",
         "APIKEY",
-        "PRIVATE_KEY",
-        "ACCESS_KEY",
         "CREDENTIAL",
+        "CREDENTIALS",
     ];
+    const PAIRS: &[[&str; 2]] = &[["API", "KEY"], ["PRIVATE", "KEY"], ["ACCESS", "KEY"]];
     let upper = name.to_ascii_uppercase();
-    WORDS.iter().any(|word| upper.contains(word))
+    let words: Vec<&str> = upper.split(['_', '-', '.']).collect();
+    if words.last() == Some(&"FILE") {
+        return false;
+    }
+    words.iter().any(|word| WORDS.contains(word))
+        || words
+            .windows(2)
+            .any(|pair| PAIRS.iter().any(|p| p[..] == *pair))
 }
 
 /// `NAME=value` pairs whose name is sensitive and whose value is set, masked; and secrets in
@@ -217,7 +238,8 @@ pub(crate) fn in_assignments<'a>(
 ) -> Vec<String> {
     let mut found = Vec::new();
     for (name, value) in pairs {
-        if sensitive_name(name) && !value.trim().is_empty() {
+        // A path names where a secret is, not the secret (`/run/secrets/db`).
+        if sensitive_name(name) && !value.trim().is_empty() && !value.starts_with('/') {
             found.push(format!(
                 "{name}={}",
                 "*".repeat(value.chars().count().min(12))
@@ -254,7 +276,7 @@ mod tests {
     #[test]
     fn finds_keys_and_tokens_masked() {
         let text = format!(
-            "id = {}\n{}\nMIIE\ntoken: {}{}\n",
+            "id = {}\n{}\nMIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgwMbRvI0MBZhpF\ntoken: {}{}\n",
             aws_key(),
             rsa_header(),
             "ghp_",
@@ -282,9 +304,16 @@ mod tests {
             "XAKIAQ3EGRIXLTZ2ZJ5NB",
             "-----BEGIN PUBLIC KEY-----",
             "-----BEGIN CERTIFICATE-----",
+            // A mention, as in a parser or documentation: no key follows.
+            &format!("if line == \"{}\" {{\n    parse()\n}}", rsa_header()),
         ] {
             assert_eq!(find(text.as_bytes()), vec![], "{text}");
         }
+        let pgp = format!(
+            "{}\nVersion: 1\n\nlQOYBF0AAAABCACvIlMyKqlJ1ChjKuiLxXDPOjZrYzDSKqbxNt5s8kNXlR\n",
+            ["-----BEGIN PGP ", "PRIVATE KEY BLOCK-----"].concat()
+        );
+        assert_eq!(find(pgp.as_bytes())[0].rule, "private-key");
         let secret = format!("aws_secret_access_key = \"{}\"", "k".repeat(40));
         let hits = find(secret.as_bytes());
         assert_eq!(hits.len(), 1);
@@ -299,6 +328,9 @@ mod tests {
         let found = in_assignments([
             ("DB_PASSWORD", "hunter2"),
             ("PATH", "/usr/bin"),
+            ("TOKENIZERS_PARALLELISM", "false"),
+            ("POSTGRES_PASSWORD_FILE", "/run/secrets/db"),
+            ("SECRET_PATH", "/run/secrets/db"),
             ("EMPTY_TOKEN", ""),
             ("NOTE", &aws_key()),
         ]);

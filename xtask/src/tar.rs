@@ -30,6 +30,9 @@ pub(crate) struct Header {
     pub(crate) link: String,
 }
 
+/// GNU long names and PAX records larger than this are corrupt, not read.
+const METADATA_LIMIT: u64 = 1 << 20;
+
 /// Reads members one at a time; between two calls of [`TarReader::next_header`] the reader
 /// itself (`Read`) yields the current member's contents.
 pub(crate) struct TarReader<R> {
@@ -72,9 +75,18 @@ impl<R: Read> TarReader<R> {
                 Some(size) => size,
                 None => number(&block[124..136]).context("a tar header has a bad size")?,
             };
+            let padded = size
+                .div_ceil(512)
+                .checked_mul(512)
+                .context("a tar header has an impossible size")?;
             self.remaining = size;
-            self.padding = size.div_ceil(512) * 512 - size;
+            self.padding = padded - size;
             let kind = block[156];
+            if matches!(kind, b'L' | b'K' | b'x') && size > METADATA_LIMIT {
+                bail!(
+                    "a tar header's long name or PAX record claims {size} bytes: corrupt archive"
+                );
+            }
             match kind {
                 b'L' => long_name = Some(self.read_text()?),
                 b'K' => long_link = Some(self.read_text()?),
@@ -266,11 +278,9 @@ fn text(bytes: &[u8]) -> String {
 /// An octal field, or base-256 when its high bit is set (sizes of 8 GiB and more).
 fn number(bytes: &[u8]) -> Option<u64> {
     if bytes[0] & 0x80 != 0 {
-        return Some(
-            bytes[1..]
-                .iter()
-                .fold(0_u64, |n, b| (n << 8) | u64::from(*b)),
-        );
+        return bytes[1..]
+            .iter()
+            .try_fold(0_u64, |n, b| n.checked_mul(256).map(|n| n | u64::from(*b)));
     }
     let text = text(bytes);
     let text = text.trim_matches(|c: char| c == ' ' || c == '\0');
@@ -381,6 +391,19 @@ mod tests {
         archive.truncate(700);
         let error = headers(&archive).expect_err("fails").to_string();
         assert!(error.contains("truncated"), "{error}");
+        let mut huge = member("PaxHeaders/x", b'x', 0o644, b"");
+        huge[124..136].copy_from_slice(&[0x80, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0]);
+        huge[148..156].copy_from_slice(b"        ");
+        let sum: u32 = huge[..512].iter().map(|b| u32::from(*b)).sum();
+        huge[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let error = headers(&huge).expect_err("fails").to_string();
+        assert!(error.contains("corrupt archive"), "{error}");
+        let mut overflow = huge.clone();
+        overflow[124..136].copy_from_slice(&[0xff; 12]);
+        overflow[148..156].copy_from_slice(b"        ");
+        let sum: u32 = overflow[..512].iter().map(|b| u32::from(*b)).sum();
+        overflow[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        assert!(headers(&overflow).is_err(), "a size beyond u64 is refused");
         let error = headers(&[b'{'; 1024]).expect_err("fails").to_string();
         assert!(error.contains("not a tar archive"), "{error}");
     }
