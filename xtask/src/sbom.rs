@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::rust_deps::Crate;
 use crate::scan::Report;
+use crate::surface::Package;
 
 fn crate_purl(c: &Crate) -> String {
     format!("pkg:cargo/{}@{}", c.name, c.version)
@@ -52,21 +53,54 @@ fn uuid_v4() -> String {
     )
 }
 
+/// Percent-encodes what a package URL may not carry bare in a version (`1:2.3+dfsg`).
+fn purl_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12`: the namespace and distro from
+/// os-release (Debian or Alpine when the image has none), empty qualifiers left out.
+fn os_purl(package: &Package, os: Option<&(String, String)>) -> String {
+    let (kind, fallback) = match package.manager {
+        "apk" => ("apk", "alpine"),
+        _ => ("deb", "debian"),
+    };
+    let namespace = os.map_or(fallback, |(id, _)| id.as_str());
+    let mut qualifiers = Vec::new();
+    if !package.architecture.is_empty() {
+        qualifiers.push(format!("arch={}", purl_escape(&package.architecture)));
+    }
+    if let Some((id, version)) = os.filter(|(_, v)| !v.is_empty()) {
+        qualifiers.push(format!(
+            "distro={}",
+            purl_escape(&format!("{id}-{version}"))
+        ));
+    }
+    let mut purl = format!(
+        "pkg:{kind}/{}/{}@{}",
+        purl_escape(namespace),
+        purl_escape(&package.name),
+        purl_escape(&package.version)
+    );
+    if !qualifiers.is_empty() {
+        purl = format!("{purl}?{}", qualifiers.join("&"));
+    }
+    purl
+}
+
 pub(crate) fn cyclonedx(report: &Report) -> Value {
     let mut components = Vec::new();
     let mut dependencies = Vec::new();
     let mut seen = BTreeSet::new();
     for package in &report.packages {
-        let purl = match package.manager {
-            "apk" => format!(
-                "pkg:apk/alpine/{}@{}?arch={}",
-                package.name, package.version, package.architecture
-            ),
-            _ => format!(
-                "pkg:deb/debian/{}@{}?arch={}",
-                package.name, package.version, package.architecture
-            ),
-        };
+        let purl = os_purl(package, report.os.as_ref());
         if seen.insert(purl.clone()) {
             components.push(json!({
                 "type": "library", "bom-ref": purl, "name": package.name,
@@ -115,4 +149,31 @@ pub(crate) fn cyclonedx(report: &Report) -> Value {
         "components": components,
         "dependencies": dependencies,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_package_urls_follow_the_image_distribution() {
+        let package = Package {
+            name: "libc6".to_owned(),
+            version: "1:2.36-9+deb12u4".to_owned(),
+            architecture: "amd64".to_owned(),
+            manager: "dpkg",
+        };
+        assert_eq!(
+            os_purl(&package, Some(&("ubuntu".to_owned(), "24.04".to_owned()))),
+            "pkg:deb/ubuntu/libc6@1%3A2.36-9%2Bdeb12u4?arch=amd64&distro=ubuntu-24.04"
+        );
+        let bare = Package {
+            architecture: String::new(),
+            ..package
+        };
+        assert_eq!(
+            os_purl(&bare, None),
+            "pkg:deb/debian/libc6@1%3A2.36-9%2Bdeb12u4"
+        );
+    }
 }

@@ -154,6 +154,8 @@ pub(crate) struct Report {
     pub(crate) image: String,
     pub(crate) user: String,
     pub(crate) packages: Vec<surface::Package>,
+    /// os-release's `ID` and `VERSION_ID`, for the packages' URLs.
+    pub(crate) os: Option<(String, String)>,
     pub(crate) shells: Vec<String>,
     pub(crate) package_managers: Vec<String>,
     pub(crate) compilers: Vec<String>,
@@ -418,6 +420,7 @@ pub(crate) fn report(
         image: image.name.clone(),
         user: surface::user(&image.config),
         packages: surface::os_packages(tree),
+        os: surface::os_release(tree),
         shells: paths(surface::shells(tree)),
         package_managers: paths(surface::package_managers(tree)),
         compilers: paths(surface::compilers(tree)),

@@ -140,6 +140,23 @@ pub(crate) fn os_packages(tree: &Tree) -> Vec<Package> {
     packages
 }
 
+/// `ID` and `VERSION_ID` from the image's os-release (`debian`, `12`), when it has one.
+pub(crate) fn os_release(tree: &Tree) -> Option<(String, String)> {
+    let data = tree
+        .captured
+        .get("etc/os-release")
+        .or_else(|| tree.captured.get("usr/lib/os-release"))?;
+    let text = String::from_utf8_lossy(data);
+    let field = |key: &str| {
+        text.lines().find_map(|line| {
+            line.strip_prefix(key)?
+                .strip_prefix('=')
+                .map(|v| v.trim().trim_matches('"').to_owned())
+        })
+    };
+    Some((field("ID")?, field("VERSION_ID").unwrap_or_default()))
+}
+
 /// The `User` of an image configuration; empty means root.
 pub(crate) fn user(config: &Value) -> String {
     config["config"]["User"]

