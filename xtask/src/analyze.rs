@@ -132,12 +132,11 @@ pub(crate) struct Analysis {
 
 impl Analyze {
     pub(crate) fn run(self) -> Result<()> {
-        let source = image_archive::source(self.image.as_deref(), self.archive.as_deref())?;
-        let save_seconds = match (&source, self.benchmark) {
+        let save_seconds = match (&self.source, self.benchmark) {
             (Source::Engine(reference), true) => Some(time_docker_save(reference)?),
             _ => None,
         };
-        let image = image_archive::read(&source, &mut LayoutOnly)?;
+        let image = image_archive::read(&self.source, &mut LayoutOnly)?;
         let tree = image_tree::stack(&image);
         let analysis = analyze(&image, &tree);
         if self.json {

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity};
+use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity, Source};
+use crate::variants::Variant;
 use crate::{base_images, bases, debian, docker, engine, process, stack, tools};
 
 impl Ci {
@@ -75,16 +76,16 @@ impl Ci {
             step("compare", &mut || Compare::default().run())?;
             // The scan gate a pipeline would run, and analyze's speed against `docker save`.
             step("scan gate", &mut || {
-                for image in ["scratch", "distroless"] {
-                    scan_gate(image).run()?;
+                for variant in [Variant::Scratch, Variant::Distroless] {
+                    scan_gate(variant).run()?;
                 }
                 Ok(())
             })?;
             step("analyze benchmark", &mut || {
                 Analyze {
-                    image: Some("single".to_owned()),
+                    source: Source::Engine(Variant::Single.tag()),
+                    json: false,
                     benchmark: true,
-                    ..Analyze::default()
                 }
                 .run()
             })?;
@@ -111,11 +112,12 @@ impl Ci {
     }
 }
 
-fn scan_gate(image: &str) -> Scan {
+fn scan_gate(variant: Variant) -> Scan {
     Scan {
-        image: Some(image.to_owned()),
+        source: Source::Engine(variant.tag()),
+        json: false,
+        sbom: None,
         fail_on: Some(Severity::High),
-        ..Scan::default()
     }
 }
 

@@ -99,7 +99,7 @@ impl Compare {
         let config = image_facts::config(&tag)?;
         eprintln!("  reading the filesystem and the compressed size");
         let filesystem = image_facts::filesystem(&tag)?;
-        let compressed_bytes = image_facts::compressed_size(&tag)?;
+        let compressed_bytes = filesystem.compressed_bytes;
 
         eprintln!("  starting a container");
         let container = RunningContainer::start(&tag, &[])?;

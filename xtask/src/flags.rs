@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 
+pub(crate) use crate::image_archive::Source;
 use crate::variants::Variant;
 
 pub(crate) const USAGE: &str = "\
@@ -198,17 +199,9 @@ pub(crate) struct Deploy {
     pub(crate) dry_run: bool,
 }
 
-/// Where `analyze` and `scan` read an image from.
-#[derive(Debug, PartialEq, Eq, Default)]
-pub(crate) struct Target {
-    pub(crate) image: Option<String>,
-    pub(crate) archive: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, PartialEq, Eq, Default)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Analyze {
-    pub(crate) image: Option<String>,
-    pub(crate) archive: Option<std::path::PathBuf>,
+    pub(crate) source: Source,
     pub(crate) json: bool,
     pub(crate) benchmark: bool,
 }
@@ -245,10 +238,9 @@ impl Severity {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Default)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Scan {
-    pub(crate) image: Option<String>,
-    pub(crate) archive: Option<std::path::PathBuf>,
+    pub(crate) source: Source,
     pub(crate) json: bool,
     pub(crate) sbom: Option<std::path::PathBuf>,
     pub(crate) fail_on: Option<Severity>,
@@ -407,39 +399,42 @@ fn parse_compare(mut args: impl Iterator<Item = String>) -> Result<Command> {
     Ok(Command::Compare(flags))
 }
 
-/// The image (positional) or `--archive FILE`; other words go to `flag`, which returns
-/// whether it knew the word.
-fn parse_target(
+/// The image (positional: a local name, or one of this project's variants) or
+/// `--archive FILE`; other words go to `flag`, which returns whether it knew the word.
+fn parse_source(
     command: &str,
     mut args: impl Iterator<Item = String>,
     mut flag: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> Result<bool>,
-) -> Result<Target> {
-    let mut target = Target::default();
+) -> Result<Source> {
+    let (mut image, mut archive) = (None, None);
     while let Some(word) = args.next() {
         if word == "--archive" {
-            target.archive = Some(args.next().context("--archive needs a file name")?.into());
+            archive = Some(args.next().context("--archive needs a file name")?);
         } else if flag(&word, &mut args)? {
         } else if word.starts_with('-') {
             bail!("unknown flag {word:?} for `{command}`");
-        } else if target.image.is_some() {
+        } else if image.is_some() {
             bail!("`{command}` takes one image, got {word:?} too");
         } else {
-            target.image = Some(word);
+            image = Some(word);
         }
     }
-    match (&target.image, &target.archive) {
+    match (image, archive) {
         (None, None) => bail!(
             "`{command}` needs an image (a local name, or single | scratch | distroless) or \
              --archive FILE"
         ),
         (Some(_), Some(_)) => bail!("`{command}` takes an image or --archive FILE, not both"),
-        _ => Ok(target),
+        (None, Some(path)) => Ok(Source::Archive(path.into())),
+        (Some(name), None) => Ok(Source::Engine(
+            Variant::parse(&name).map_or(name, Variant::tag),
+        )),
     }
 }
 
 fn parse_analyze(args: impl Iterator<Item = String>) -> Result<Command> {
     let (mut json, mut benchmark) = (false, false);
-    let target = parse_target("analyze", args, |word, _| {
+    let source = parse_source("analyze", args, |word, _| {
         match word {
             "--json" => json = true,
             "--benchmark" => benchmark = true,
@@ -448,8 +443,7 @@ fn parse_analyze(args: impl Iterator<Item = String>) -> Result<Command> {
         Ok(true)
     })?;
     Ok(Command::Analyze(Analyze {
-        image: target.image,
-        archive: target.archive,
+        source,
         json,
         benchmark,
     }))
@@ -457,7 +451,7 @@ fn parse_analyze(args: impl Iterator<Item = String>) -> Result<Command> {
 
 fn parse_scan(args: impl Iterator<Item = String>) -> Result<Command> {
     let (mut json, mut sbom, mut fail_on) = (false, None, None);
-    let target = parse_target("scan", args, |word, rest| {
+    let source = parse_source("scan", args, |word, rest| {
         match word {
             "--json" => json = true,
             "--sbom" => sbom = Some(rest.next().context("--sbom needs a file name")?.into()),
@@ -472,8 +466,7 @@ fn parse_scan(args: impl Iterator<Item = String>) -> Result<Command> {
         Ok(true)
     })?;
     Ok(Command::Scan(Scan {
-        image: target.image,
-        archive: target.archive,
+        source,
         json,
         sbom,
         fail_on,
@@ -746,8 +739,7 @@ mod tests {
         assert_eq!(
             parse_words("scan --json scratch --fail-on high --sbom out.json").expect("scan"),
             Command::Scan(Scan {
-                image: Some("scratch".to_owned()),
-                archive: None,
+                source: Source::Engine("app:scratch".to_owned()),
                 json: true,
                 sbom: Some("out.json".into()),
                 fail_on: Some(Severity::High),
@@ -756,8 +748,7 @@ mod tests {
         assert_eq!(
             parse_words("analyze --archive image.tar --benchmark").expect("analyze"),
             Command::Analyze(Analyze {
-                image: None,
-                archive: Some("image.tar".into()),
+                source: Source::Archive("image.tar".into()),
                 json: false,
                 benchmark: true,
             })

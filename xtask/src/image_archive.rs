@@ -6,8 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
-use std::path::Path;
+use std::io::{self, BufReader, Cursor, Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,36 +102,73 @@ impl Inspector for LayoutOnly {
 
 /// Reads the image from `source`, showing every regular file `inspector` wants to it.
 pub(crate) fn read(source: &Source, inspector: &mut dyn Inspector) -> Result<Image> {
-    let started = Instant::now();
-    let mut image = match source {
-        Source::Engine(reference) => {
-            docker::require_engine()?;
-            let mut child = docker::docker()
-                .args(["save", reference])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("cannot run docker save")?;
-            let stdout = child.stdout.take().context("docker save has no stdout")?;
-            let result = read_stream(stdout, inspector);
-            finish_save(child, reference, result)?
-        }
+    match source {
+        Source::Engine(reference) => read_engine(reference, inspector, None),
         Source::Archive(path) => {
+            let started = Instant::now();
             let file = File::open(path).with_context(|| {
                 format!(
                     "cannot open {}: give a file written by `docker save IMAGE -o FILE`",
                     path.display()
                 )
             })?;
-            read_stream(file, inspector)
-                .with_context(|| format!("cannot read the image archive {}", path.display()))?
+            let mut image = read_stream(file, inspector)
+                .with_context(|| format!("cannot read the image archive {}", path.display()))?;
+            if image.name.is_empty() {
+                image.name = path.display().to_string();
+            }
+            image.elapsed = started.elapsed();
+            Ok(image)
         }
+    }
+}
+
+/// Streams `docker save REFERENCE`; `copy`, when given, receives every byte of the archive as
+/// it passes (so one save can also be measured, compressed, ...).
+pub(crate) fn read_engine(
+    reference: &str,
+    inspector: &mut dyn Inspector,
+    copy: Option<&mut dyn Write>,
+) -> Result<Image> {
+    let started = Instant::now();
+    docker::require_engine()?;
+    let mut child = docker::docker()
+        .args(["save", reference])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run docker save")?;
+    let stdout = child.stdout.take().context("docker save has no stdout")?;
+    let result = match copy {
+        Some(copy) => read_stream(
+            Tee {
+                inner: stdout,
+                copy,
+            },
+            inspector,
+        ),
+        None => read_stream(stdout, inspector),
     };
+    let mut image = finish_save(child, reference, result)?;
     if image.name.is_empty() {
-        image.name = source.to_string();
+        reference.clone_into(&mut image.name);
     }
     image.elapsed = started.elapsed();
     Ok(image)
+}
+
+/// A reader that also writes what it reads to `copy`.
+struct Tee<'a, R> {
+    inner: R,
+    copy: &'a mut dyn Write,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 fn finish_save(mut child: Child, reference: &str, result: Result<Image>) -> Result<Image> {
@@ -473,21 +509,6 @@ fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Re
         layer.changes.push(Change::Add(header));
     }
     Ok(layer)
-}
-
-/// Reads an archive file or streams `docker save`, whichever `source` says.
-pub(crate) fn source(image: Option<&str>, archive: Option<&Path>) -> Result<Source> {
-    match (image, archive) {
-        (Some(_), Some(_)) => bail!("give an image or --archive FILE, not both"),
-        (None, None) => {
-            bail!("give an image (a name, or single | scratch | distroless) or --archive FILE")
-        }
-        (None, Some(path)) => Ok(Source::Archive(path.to_owned())),
-        (Some(name), None) => Ok(Source::Engine(
-            crate::variants::Variant::parse(name)
-                .map_or_else(|| name.to_owned(), crate::variants::Variant::tag),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! What an image is made of, read through the docker CLI: its configuration (`docker image
-//! inspect`), its filesystem (its layers, streamed from `docker save`) and its compressed size
-//! (`docker save`, gzipped, counted, never written).
+//! inspect`), and from one `docker save` stream its filesystem (its layers) and its compressed
+//! size (gzipped, counted, never written).
 
 use std::io;
 use std::process::{Command, Stdio};
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::image_archive::{self, LayoutOnly, Source};
+use crate::image_archive::{self, LayoutOnly};
 use crate::tar::Kind;
 use crate::{docker, image_tree, process, surface};
 
@@ -85,12 +85,35 @@ pub(crate) struct Filesystem {
     pub(crate) os_packages: u64,
     /// Size of `/app`, the service binary, where the image has it at the root.
     pub(crate) app_binary_bytes: Option<u64>,
+    /// Bytes `docker save | gzip -6` produces.
+    pub(crate) compressed_bytes: u64,
 }
 
 /// Reads the image's own layers from `docker save` (not a container's export, which would add
-/// the files Docker injects), stacked as the engine stacks them.
+/// the files Docker injects), stacked as the engine stacks them; the same save, piped through
+/// `gzip -6` and counted, gives the compressed size: close to what a registry push transfers
+/// and stores.
 pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
-    let image = image_archive::read(&Source::Engine(reference.to_owned()), &mut LayoutOnly)?;
+    let mut gzip = Command::new("gzip")
+        .arg("-6")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run gzip")?;
+    let mut compressed = gzip.stdout.take().context("gzip has no stdout")?;
+    // Drained on its own thread, or gzip would stop reading once its output pipe is full.
+    let counter = std::thread::spawn(move || io::copy(&mut compressed, &mut io::sink()));
+    let mut input = gzip.stdin.take().context("gzip has no stdin")?;
+    let image = image_archive::read_engine(reference, &mut LayoutOnly, Some(&mut input));
+    drop(input);
+    let compressed_bytes = counter
+        .join()
+        .map_err(|_| anyhow::anyhow!("counting gzip's output failed"))??;
+    let gzip_ok = gzip.wait()?.success();
+    let image = image?;
+    if !gzip_ok {
+        bail!("gzip failed while measuring the compressed size of {reference}");
+    }
     let tree = image_tree::stack(&image);
     let mut shells: Vec<String> = surface::shells(&tree)
         .into_iter()
@@ -106,29 +129,6 @@ pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
             .get("app")
             .filter(|node| node.header.kind == Kind::File)
             .map(|node| node.header.size),
+        compressed_bytes,
     })
-}
-
-/// Bytes `docker save | gzip` produces: close to what a registry push transfers and stores.
-pub(crate) fn compressed_size(reference: &str) -> Result<u64> {
-    let mut save = docker::docker()
-        .args(["save", reference])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot run docker save")?;
-    let saved = save.stdout.take().context("docker save has no stdout")?;
-    let mut gzip = Command::new("gzip")
-        .arg("-6")
-        .stdin(saved)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot run gzip")?;
-    let mut compressed = gzip.stdout.take().context("gzip has no stdout")?;
-    let bytes = io::copy(&mut compressed, &mut io::sink())?;
-    let (saved_ok, gzip_ok) = (save.wait()?.success(), gzip.wait()?.success());
-    if !saved_ok || !gzip_ok {
-        bail!("measuring the compressed size of {reference} failed (docker save or gzip)");
-    }
-    Ok(bytes)
 }

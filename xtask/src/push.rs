@@ -26,7 +26,7 @@ const REGISTRY_OVERRIDE: &str = "XTASK_ECR_REGISTRY";
 
 impl Push {
     pub(crate) fn run(self) -> Result<()> {
-        let tags = tags()?;
+        let (version, revision) = tags()?;
         // Names, credentials, endpoints and the registry are checked before anything is built
         // or created, so a mistake costs one line and changes nothing.
         if let Destination::Ecr { repository, .. } = &self.destination {
@@ -51,7 +51,12 @@ impl Push {
             }
             (None, Destination::Registry(_)) => unreachable!("a registry destination is parsed"),
         };
-        registry::remote(&repository.reference(&tags[0]))?;
+        // What the registry holds under both tags; asking also proves it answers and lets in.
+        let mut existing = Vec::new();
+        for tag in [revision, version.clone()] {
+            let remote = registry::remote(&repository.reference(&tag))?;
+            existing.push((tag, remote));
+        }
         // Built (from cache when nothing changed) so that what is pushed is this checkout.
         eprintln!(
             "{}",
@@ -67,14 +72,13 @@ impl Push {
         // Tags never move (ECR's are immutable). The revision tag names this commit's image:
         // if it holds another, nothing is pushed. The version tag marks the first image pushed
         // for that version: a later commit keeps it where it is and says so.
-        let (version, revision) = (&tags[0], &tags[1]);
-        let mut pushed_tags = Vec::new();
-        for tag in [revision, version] {
-            let reference = repository.reference(tag);
-            match registry::remote(&reference)? {
+        let mut tags = Vec::new();
+        for (tag, remote) in existing {
+            let reference = repository.reference(&tag);
+            match remote {
                 Some(remote) if remote.config == image_id => {
                     eprintln!("{reference} already holds this image");
-                    pushed_tags.push(tag.clone());
+                    tags.push(tag);
                 }
                 Some(remote) if tag == version => eprintln!(
                     "{reference} already names an earlier image ({}) and stays; bump the version \
@@ -90,11 +94,10 @@ impl Push {
                     process::capture(docker::docker().args(["tag", &image, &reference]))?;
                     eprintln!("pushing {reference}");
                     registry::push(&reference)?;
-                    pushed_tags.push(tag.clone());
+                    tags.push(tag);
                 }
             }
         }
-        let tags = pushed_tags;
         let digest = verify(&image, &repository, &tags)?;
         let pinned = format!("{}@{digest}", repository.uri());
         history::write_atomically(
@@ -121,7 +124,7 @@ fn ensure_parent(path: &std::path::Path) -> Result<std::path::PathBuf> {
 }
 
 /// The version of the workspace and the git revision (`-dirty` with uncommitted changes).
-fn tags() -> Result<Vec<String>> {
+fn tags() -> Result<(String, String)> {
     let version = env!("CARGO_PKG_VERSION").to_owned();
     let revision = image_build::git_revision();
     if revision == "unknown" {
@@ -138,7 +141,7 @@ fn tags() -> Result<Vec<String>> {
     } else {
         format!("git-{revision}")
     };
-    Ok(vec![version, revision])
+    Ok((version, revision))
 }
 
 /// Reads every tag back from the registry: each must serve the manifest the engine pushed.

@@ -171,11 +171,10 @@ pub(crate) struct Report {
 
 impl Scan {
     pub(crate) fn run(self) -> Result<()> {
-        let source = image_archive::source(self.image.as_deref(), self.archive.as_deref())?;
         let mut contents = ContentScan::default();
-        let image = image_archive::read(&source, &mut contents)?;
+        let image = image_archive::read(&self.source, &mut contents)?;
         let tree = image_tree::stack(&image);
-        let vulnerabilities = trivy(&source);
+        let vulnerabilities = trivy(&self.source);
         let report = report(&image, &tree, contents, vulnerabilities);
         if let Some(path) = &self.sbom {
             let document = sbom::cyclonedx(&report);

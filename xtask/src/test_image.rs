@@ -86,7 +86,7 @@ fn metadata(checks: &mut Checks, config: &image_facts::ImageConfig, max_size_byt
     let mut add = |name, passed, detail| checks.add(name, passed, detail);
 
     let user = config.user.clone();
-    let root = user.is_empty() || matches!(user.split(':').next(), Some("0" | "root"));
+    let root = crate::surface::runs_as_root(&user);
     add(
         "runs as a non-root user",
         !root,
