@@ -88,11 +88,8 @@ CMD [\"--config.file=/etc/prometheus/prometheus.yml\", \"--storage.tsdb.path=/pr
 /// `docker build` of `FROM debian` + `instructions`, with no build context.
 fn from_debian(debian: &str, tag: &str, instructions: &str) -> Result<()> {
     let dockerfile = format!("FROM {debian}\n{instructions}");
-    let mut build = docker::docker();
+    let mut build = docker::builder().command();
     build.args(["build", "-t", tag, "-"]);
-    if !docker::has_buildkit() {
-        build.env("DOCKER_BUILDKIT", "0");
-    }
     let status = process::feed(build.stdout(Stdio::null()), dockerfile.as_bytes())?.status;
     if !status.success() {
         bail!("docker build of {tag} failed with {status}; its output is above");

@@ -51,11 +51,18 @@ impl Compare {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
         let html_path = self.html.clone();
+        // One copy of the build context serves every variant's rebuild timing.
+        let context_copy = if self.skip_rebuild {
+            None
+        } else {
+            Some(ContextCopy::create()?)
+        };
         let mut rows = Vec::new();
         for variant in Variant::ALL {
             eprintln!("\n==> {variant}");
-            rows.push(self.measure(variant)?);
+            rows.push(self.measure(variant, context_copy.as_ref())?);
         }
+        drop(context_copy);
         let single_size = rows
             .iter()
             .find(|r| r.variant == Variant::Single)
@@ -86,7 +93,7 @@ impl Compare {
         Ok(())
     }
 
-    fn measure(&self, variant: Variant) -> Result<Row> {
+    fn measure(&self, variant: Variant, context_copy: Option<&ContextCopy>) -> Result<Row> {
         let tag = variant.tag();
         let mut fresh_build: Option<BuildRecord> = None;
         let missing = !docker::image_exists(&tag);
@@ -113,13 +120,14 @@ impl Compare {
             .filter(|record| record.is_cold())
             .map(|record| record.seconds)
             .or_else(|| last_cold_build(variant));
-        let rebuild_seconds = if self.skip_rebuild {
-            None
-        } else {
-            eprintln!(
-                "  timing a rebuild after a source-only change (in a copy of the build context)"
-            );
-            Some(rebuild_after_source_change(variant)?)
+        let rebuild_seconds = match context_copy {
+            None => None,
+            Some(copy) => {
+                eprintln!(
+                    "  timing a rebuild after a source-only change (in a copy of the build context)"
+                );
+                Some(copy.rebuild_after_source_change(variant)?)
+            }
         };
         let gigabytes = compressed_bytes as f64 / 1e9;
         let monthly_cost_usd = gigabytes * self.storage_price
@@ -431,33 +439,51 @@ fn record_sizes(rows: &[Row]) -> Result<()> {
     history::append(&history::path(history::SIZES), &records)
 }
 
-/// Copies the build context (every file git would consider, ignored ones excluded) to a scratch
-/// directory, builds it once (all cached), edits one source file, and times the second build.
-/// The checkout itself is never touched.
-fn rebuild_after_source_change(variant: Variant) -> Result<f64> {
-    let copy = crate::target_dir()
-        .join("xtask")
-        .join(format!("rebuild-context-{}", variant.name()));
-    if copy.exists() {
-        std::fs::remove_dir_all(&copy)
-            .with_context(|| format!("cannot clear {}", copy.display()))?;
+/// A copy of the build context (every file git would consider, ignored ones excluded) in a
+/// scratch directory, where a source file can be edited without touching the checkout. Removed
+/// when dropped.
+struct ContextCopy {
+    path: std::path::PathBuf,
+}
+
+impl ContextCopy {
+    fn create() -> Result<Self> {
+        // A fixed name: a copy left by an interrupted run is cleared, not accumulated.
+        let path = crate::target_dir().join("xtask").join("rebuild-context");
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot clear {}", path.display()))?;
+        }
+        let copy = Self { path };
+        copy_build_context(&crate::project_root(), &copy.path)?;
+        Ok(copy)
     }
-    copy_build_context(&crate::project_root(), &copy)?;
-    let probe_tag = format!("{}-rebuild-probe", variant.tag());
-    image_build::build(variant, &copy, &probe_tag, false)?;
-    let source = copy.join("app/src/main.rs");
-    let mut text = std::fs::read_to_string(&source)
-        .with_context(|| format!("cannot read {}", source.display()))?;
-    let _ = writeln!(
-        text,
-        "// source-only change made by `cargo xtask compare` at {}",
-        clock::now_unix()
-    );
-    std::fs::write(&source, text)?;
-    let record = image_build::build(variant, &copy, &probe_tag, false)?;
-    let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
-    let _ = std::fs::remove_dir_all(&copy);
-    Ok(record.seconds)
+
+    /// Builds `variant` from the copy once (all cached), edits one source file, and times the
+    /// second build.
+    fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
+        let probe_tag = format!("{}-rebuild-probe", variant.tag());
+        image_build::build(variant, &self.path, &probe_tag, false)?;
+        let source = self.path.join("app/src/main.rs");
+        let mut text = std::fs::read_to_string(&source)
+            .with_context(|| format!("cannot read {}", source.display()))?;
+        let _ = writeln!(
+            text,
+            "// source-only change made by `cargo xtask compare` at {}",
+            clock::now_unix()
+        );
+        std::fs::write(&source, text)
+            .with_context(|| format!("cannot write {}", source.display()))?;
+        let record = image_build::build(variant, &self.path, &probe_tag, false)?;
+        let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
+        Ok(record.seconds)
+    }
+}
+
+impl Drop for ContextCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 fn copy_build_context(from: &Path, to: &Path) -> Result<()> {

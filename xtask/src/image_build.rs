@@ -104,7 +104,8 @@ pub(crate) fn build(
     no_cache: bool,
 ) -> Result<BuildRecord> {
     let dockerfile = context.join("docker").join(variant.dockerfile());
-    let mut command = docker::docker();
+    let builder = docker::builder();
+    let mut command = builder.command();
     // --force-rm: a failed step leaves no stopped container behind.
     command
         .arg("build")
@@ -118,7 +119,7 @@ pub(crate) fn build(
     if no_cache {
         command.arg("--no-cache");
     }
-    let buildkit = uses_buildkit();
+    let buildkit = builder.buildkit;
     if buildkit {
         command.arg("--progress=plain");
         // A layer cache shared between CI runs (the pipeline sets `type=gha,...`). Such a
@@ -138,8 +139,6 @@ pub(crate) fn build(
         if let Some(to) = cache_to {
             command.arg(format!("--cache-to={to}"));
         }
-    } else {
-        command.env("DOCKER_BUILDKIT", "0");
     }
     eprintln!(
         "building {tag} ({}):",
@@ -167,15 +166,6 @@ pub(crate) fn build(
         steps: progress.steps,
         size_bytes: image.size_bytes,
     })
-}
-
-/// BuildKit when the CLI has it (buildx) or the user asked for it; otherwise the legacy builder.
-fn uses_buildkit() -> bool {
-    match std::env::var("DOCKER_BUILDKIT").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => docker::has_buildkit(),
-    }
 }
 
 /// Labels and values baked into the image and the binary.
@@ -390,14 +380,17 @@ mod tests {
             .expect_err("a COPY of a missing file fails")
             .to_string();
         std::fs::remove_dir_all(&context).expect("cleanup");
-        // Legacy: `step 2/2: COPY …`; BuildKit: `[scratch 2/2] COPY …`.
-        assert!(
-            error.starts_with("building app:broken-build-probe failed at "),
-            "{error}"
-        );
-        assert!(
-            error.contains("2/2") && error.contains("COPY no-such-file /app"),
-            "{error}"
+        // Legacy: `step 2/2: COPY …`; BuildKit, where `FROM scratch` is no step: `[1/1] COPY …`.
+        let step = if docker::builder().buildkit {
+            "\"[1/1] COPY no-such-file /app\""
+        } else {
+            "\"step 2/2: COPY no-such-file /app\""
+        };
+        assert_eq!(
+            error,
+            format!(
+                "building app:broken-build-probe failed at {step} (exit status: 1); its output is above"
+            )
         );
     }
 

@@ -200,24 +200,8 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
         },
     );
     no_shell(checks, &container.id);
-    let logs = process::capture(docker::docker().args(["logs", &container.id])).unwrap_or_default();
-    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
-    let not_json: Vec<&&str> = lines
-        .iter()
-        .filter(|l| !serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))
-        .collect();
-    checks.add(
-        "logs are JSON lines",
-        !lines.is_empty() && not_json.is_empty(),
-        if not_json.is_empty() {
-            format!("{} lines, all JSON objects", lines.len())
-        } else {
-            format!(
-                "not JSON: {}",
-                not_json[0].chars().take(80).collect::<String>()
-            )
-        },
-    );
+    let (passed, detail) = logs_are_json_lines(&container.id);
+    checks.add("logs are JSON lines", passed, detail);
     let stop_started = Instant::now();
     let stopped = process::capture(docker::docker().args(["stop", "--time", "10", &container.id]));
     let stop_time = stop_started.elapsed();
@@ -232,6 +216,66 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Every line the container wrote, to stdout and to stderr alike, is a JSON object.
+fn logs_are_json_lines(container: &str) -> (bool, String) {
+    // `docker logs` replays the container's stdout on its stdout and its stderr on its stderr.
+    let output = match docker::docker()
+        .args(["logs", container])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            return (
+                false,
+                format!(
+                    "docker logs failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            );
+        }
+        Err(error) => return (false, format!("cannot run docker logs: {error}")),
+    };
+    judge_log_lines(
+        &String::from_utf8_lossy(&output.stdout),
+        &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+fn judge_log_lines(stdout: &str, stderr: &str) -> (bool, String) {
+    let lines = |text: &'static str, stream: &str| -> Vec<(&'static str, String)> {
+        stream
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (text, l.to_owned()))
+            .collect()
+    };
+    let mut all = lines("stdout", stdout);
+    let on_stderr = lines("stderr", stderr);
+    let stderr_count = on_stderr.len();
+    all.extend(on_stderr);
+    let not_json = all
+        .iter()
+        .find(|(_, l)| !serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()));
+    match not_json {
+        _ if all.is_empty() => (false, "the container logged nothing".to_owned()),
+        Some((stream, line)) => (
+            false,
+            format!(
+                "not JSON on {stream}: {}",
+                line.chars().take(80).collect::<String>()
+            ),
+        ),
+        None => (
+            true,
+            format!(
+                "{} lines ({stderr_count} on stderr), all JSON objects",
+                all.len()
+            ),
+        ),
+    }
 }
 
 /// Read-only root filesystem, no capabilities, no privilege escalation.
@@ -330,5 +374,32 @@ fn wait_healthy(id: &str, timeout: Duration) -> Result<String> {
             _ if started.elapsed() > timeout => bail!("still {status:?} after {timeout:?}"),
             _ => std::thread::sleep(Duration::from_millis(250)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::judge_log_lines;
+
+    #[test]
+    fn a_plain_line_on_stderr_fails_the_json_check() {
+        let json = "{\"level\":\"INFO\",\"message\":\"listening\"}\n";
+        let (passed, detail) = judge_log_lines(json, "thread 'main' panicked at src/main.rs\n");
+        assert!(!passed);
+        assert_eq!(
+            detail,
+            "not JSON on stderr: thread 'main' panicked at src/main.rs"
+        );
+
+        let (passed, detail) = judge_log_lines(json, json);
+        assert!(passed, "{detail}");
+        assert_eq!(detail, "2 lines (1 on stderr), all JSON objects");
+
+        let (passed, detail) = judge_log_lines("", "");
+        assert!(!passed);
+        assert_eq!(detail, "the container logged nothing");
+
+        let (passed, detail) = judge_log_lines("[1, 2]\n", "");
+        assert!(!passed, "an array is not a log record: {detail}");
     }
 }
