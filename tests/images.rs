@@ -2,7 +2,9 @@
 //! `compare`, on a real Docker engine.
 
 use serde_json::Value;
-use system_tests::{docker_available, exclusive, project_root, run_xtask, stderr, stdout};
+use system_tests::{
+    docker_available, exclusive, project_root, run_xtask, skip, stderr, stdout, xtask,
+};
 
 #[test]
 fn without_an_engine_every_docker_command_says_so_in_one_line() {
@@ -54,6 +56,52 @@ fn multi_stage_images_pass_every_check() {
             "{report}"
         );
     }
+}
+
+/// `cargo xtask build` uses BuildKit wherever a docker CLI has it, as most users do; the
+/// Dockerfiles must also build under the legacy builder (`DOCKER_BUILDKIT=0`), which builds
+/// every stage before the target and knows no BuildKit-only syntax.
+#[test]
+fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
+    if !docker_available("both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder") {
+        return;
+    }
+    let _guard = exclusive();
+    let by_default = run_xtask(&["build", "single", "scratch"]);
+    assert!(by_default.status.success(), "build failed");
+    let log = stderr(&by_default);
+    if log.contains("building app:scratch (BuildKit):") {
+        assert!(
+            log.contains("building app:single-stage (BuildKit):"),
+            "{log}"
+        );
+    } else {
+        skip(
+            "no docker CLI here can build with BuildKit, so only the legacy builder is tested",
+            "CI installs docker.io, whose CLI has BuildKit built in",
+            " (install the buildx plugin)",
+        );
+    }
+
+    // distroless is the last stage: the legacy builder builds the builder and scratch stages too.
+    let output = xtask(&["build", "distroless", "single"])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("cargo runs");
+    let log = stderr(&output);
+    assert!(output.status.success(), "legacy build failed:\n{log}");
+    for tag in ["app:distroless", "app:single-stage"] {
+        assert!(
+            log.contains(&format!("building {tag} (legacy builder):")),
+            "{tag} not built by the legacy builder:\n{log}"
+        );
+    }
+    let checked = run_xtask(&["test-image", "app:distroless"]);
+    assert!(
+        checked.status.success(),
+        "the legacy builder's distroless image fails its checks:\n{}",
+        stdout(&checked)
+    );
 }
 
 #[test]

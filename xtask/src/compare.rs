@@ -409,12 +409,15 @@ fn csv(rows: &[Row]) -> String {
     out
 }
 
+/// The latest cold build of `variant` by the builder in use: the other builder's times are not
+/// comparable with the rebuild measured now.
 fn last_cold_build(variant: Variant) -> Option<f64> {
+    let builder = image_build::builder_name(docker::builder().buildkit);
     history::read(&history::path(history::BUILDS))
         .ok()?
         .iter()
         .rev()
-        .find(|b| b["variant"] == variant.name() && b["kind"] == "cold")
+        .find(|b| b["variant"] == variant.name() && b["kind"] == "cold" && b["builder"] == builder)
         .and_then(|b| b["seconds"].as_f64())
 }
 
@@ -439,6 +442,9 @@ fn record_sizes(rows: &[Row]) -> Result<()> {
     history::append(&history::path(history::SIZES), &records)
 }
 
+/// Rebuilds timed per multi-stage image; the median is reported.
+const REBUILD_SAMPLES: usize = 3;
+
 /// A copy of the build context (every file git would consider, ignored ones excluded) in a
 /// scratch directory, where a source file can be edited without touching the checkout. Removed
 /// when dropped.
@@ -459,24 +465,38 @@ impl ContextCopy {
         Ok(copy)
     }
 
-    /// Builds `variant` from the copy once (all cached), edits one source file, and times the
-    /// second build.
+    /// Builds `variant` from the copy once (all cached), then edits one source file and times
+    /// the build that follows: the median of a few such edits for the multi-stage images, whose
+    /// rebuild takes seconds; one for the single-stage image, which compiles everything again.
     fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
         let probe_tag = format!("{}-rebuild-probe", variant.tag());
         image_build::build(variant, &self.path, &probe_tag, false)?;
+        let samples = if variant == Variant::Single {
+            1
+        } else {
+            REBUILD_SAMPLES
+        };
+        let mut seconds = Vec::with_capacity(samples);
+        for sample in 0..samples {
+            self.edit_source(sample)?;
+            seconds.push(image_build::build(variant, &self.path, &probe_tag, false)?.seconds);
+        }
+        let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
+        seconds.sort_by(f64::total_cmp);
+        Ok(seconds[seconds.len() / 2])
+    }
+
+    /// Appends a comment to the service's `main.rs`: new source, same program.
+    fn edit_source(&self, sample: usize) -> Result<()> {
         let source = self.path.join("app/src/main.rs");
         let mut text = std::fs::read_to_string(&source)
             .with_context(|| format!("cannot read {}", source.display()))?;
         let _ = writeln!(
             text,
-            "// source-only change made by `cargo xtask compare` at {}",
+            "// source-only change {sample} made by `cargo xtask compare` at {}",
             clock::now_unix()
         );
-        std::fs::write(&source, text)
-            .with_context(|| format!("cannot write {}", source.display()))?;
-        let record = image_build::build(variant, &self.path, &probe_tag, false)?;
-        let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
-        Ok(record.seconds)
+        std::fs::write(&source, text).with_context(|| format!("cannot write {}", source.display()))
     }
 }
 

@@ -89,15 +89,16 @@ pub(crate) fn show(limit: usize) -> Result<()> {
     if !builds.is_empty() {
         println!("Builds (last {limit}):");
         println!(
-            "  {:<20} {:<12} {:<5} {:>8} {:>7} {:>11}  revision",
-            "date", "variant", "kind", "seconds", "cached", "size"
+            "  {:<20} {:<12} {:<5} {:<8} {:>8} {:>7} {:>11}  revision",
+            "date", "variant", "kind", "builder", "seconds", "cached", "size"
         );
         for build in builds.iter().rev().take(limit).rev() {
             println!(
-                "  {:<20} {:<12} {:<5} {:>8.1} {:>7} {:>11}  {}",
+                "  {:<20} {:<12} {:<5} {:<8} {:>8.1} {:>7} {:>11}  {}",
                 text(&build["date"]),
                 text(&build["variant"]),
                 text(&build["kind"]),
+                text(&build["builder"]),
                 build["seconds"].as_f64().unwrap_or(0.0),
                 format!(
                     "{}/{}",

@@ -26,6 +26,7 @@ pub(crate) struct BuildRecord {
     pub(crate) cached_steps: u32,
     pub(crate) steps: u32,
     pub(crate) size_bytes: u64,
+    pub(crate) buildkit: bool,
 }
 
 impl BuildRecord {
@@ -90,6 +91,7 @@ pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
             "cached_steps": record.cached_steps,
             "steps": record.steps,
             "size_bytes": record.size_bytes,
+            "builder": builder_name(record.buildkit),
             "date": clock::rfc3339(clock::now_unix()),
         })],
     )
@@ -165,7 +167,13 @@ pub(crate) fn build(
         cached_steps: progress.cached,
         steps: progress.steps,
         size_bytes: image.size_bytes,
+        buildkit,
     })
+}
+
+/// How the build history names a builder.
+pub(crate) fn builder_name(buildkit: bool) -> &'static str {
+    if buildkit { "buildkit" } else { "legacy" }
 }
 
 /// Labels and values baked into the image and the binary.

@@ -1,5 +1,9 @@
-//! `cargo xtask profiles`: builds the app under several release profiles and measures binary
-//! size and throughput of each, the evidence behind the `[profile.release]` in Cargo.toml.
+//! `cargo xtask profiles`: builds the app under several release profiles and measures, for each,
+//! binary size, how long the app crate takes to compile again after a source edit (what an image
+//! rebuild pays), and throughput: the evidence behind the `[profile.release]` in Cargo.toml.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -7,83 +11,101 @@ use crate::bench::{Server, run_wrk};
 use crate::flags::{Bench, Profiles};
 use crate::process;
 
-/// `profile.<name>.*` settings applied on top of `inherits = "release"`.
+/// Load rounds; the candidates take turns in each, so a drift of the machine's speed spreads
+/// over all of them instead of favouring whichever ran first.
+const ROUNDS: usize = 3;
+
 type Settings = &'static [(&'static str, &'static str)];
 
-/// (name, what it is, settings).
-const CANDIDATES: &[(&str, &str, Settings)] = &[
-    (
-        "stock",
-        "cargo's stock release profile",
-        &[
+/// One profile to try: `profile.<name>.*` settings on top of `inherits = "release"`.
+struct Candidate {
+    name: &'static str,
+    description: &'static str,
+    settings: Settings,
+}
+
+const CANDIDATES: &[Candidate] = &[
+    Candidate {
+        name: "stock",
+        description: "cargo's stock release profile",
+        settings: &[
             ("opt-level", "3"),
             ("lto", "false"),
             ("codegen-units", "16"),
             ("strip", "\"none\""),
         ],
-    ),
-    (
-        "strip-only",
-        "stock + strip symbols",
-        &[
-            ("opt-level", "3"),
-            ("lto", "false"),
-            ("codegen-units", "16"),
-            ("strip", "\"symbols\""),
-        ],
-    ),
-    (
-        "thin-lto",
-        "opt 3, thin LTO, 16 units, stripped",
-        &[
+    },
+    Candidate {
+        name: "thin-lto",
+        description: "opt 3, thin LTO, 16 units, stripped",
+        settings: &[
             ("opt-level", "3"),
             ("lto", "\"thin\""),
             ("codegen-units", "16"),
             ("strip", "\"symbols\""),
         ],
-    ),
-    (
-        "fat-lto-o3",
-        "opt 3, fat LTO, 1 unit, stripped (chosen)",
-        &[
+    },
+    Candidate {
+        name: "fat-lto-o3",
+        description: "opt 3, fat LTO, 1 unit, stripped (chosen)",
+        settings: &[
             ("opt-level", "3"),
             ("lto", "\"fat\""),
             ("codegen-units", "1"),
             ("strip", "\"symbols\""),
         ],
-    ),
-    (
-        "fat-lto-os",
-        "opt s, fat LTO, 1 unit, stripped",
-        &[
+    },
+    Candidate {
+        name: "fat-lto-os",
+        description: "opt s, fat LTO, 1 unit, stripped",
+        settings: &[
             ("opt-level", "\"s\""),
             ("lto", "\"fat\""),
             ("codegen-units", "1"),
             ("strip", "\"symbols\""),
         ],
-    ),
-    (
-        "fat-lto-oz",
-        "opt z, fat LTO, 1 unit, stripped",
-        &[
+    },
+    Candidate {
+        name: "fat-lto-oz",
+        description: "opt z, fat LTO, 1 unit, stripped",
+        settings: &[
             ("opt-level", "\"z\""),
             ("lto", "\"fat\""),
             ("codegen-units", "1"),
             ("strip", "\"symbols\""),
         ],
-    ),
-    (
-        "panic-abort",
-        "chosen + panic=abort (breaks panic recovery)",
-        &[
+    },
+    Candidate {
+        name: "panic-abort",
+        description: "fat-lto-o3 + panic=abort (breaks panic recovery)",
+        settings: &[
             ("opt-level", "3"),
             ("lto", "\"fat\""),
             ("codegen-units", "1"),
             ("strip", "\"symbols\""),
             ("panic", "\"abort\""),
         ],
-    ),
+    },
+    Candidate {
+        name: "no-lto",
+        description: "opt 3, no LTO, 1 unit, stripped",
+        settings: &[
+            ("opt-level", "3"),
+            ("lto", "false"),
+            ("codegen-units", "1"),
+            ("strip", "\"symbols\""),
+        ],
+    },
 ];
+
+struct Measured {
+    candidate: &'static Candidate,
+    binary: PathBuf,
+    size: u64,
+    rebuild_secs: f64,
+    root: Vec<f64>,
+    metrics: Vec<f64>,
+}
 
 impl Profiles {
     pub(crate) fn run(self) -> Result<()> {
@@ -96,35 +118,114 @@ impl Profiles {
             duration_secs: self.duration_secs,
             ..Bench::default()
         };
-        let mut rows = Vec::new();
-        for (name, description, settings) in CANDIDATES {
-            let mut build = process::cargo();
-            build.args(["build", "--locked", "--package", "app", "--profile", name]);
-            build.args(["--config", &format!("profile.{name}.inherits=\"release\"")]);
-            for (key, value) in *settings {
-                build.args(["--config", &format!("profile.{name}.{key}={value}")]);
-            }
-            process::run(&mut build)?;
-            let binary = crate::target_dir().join(name).join("app");
+        let mut measured = Vec::new();
+        for candidate in CANDIDATES {
+            eprintln!("==> {}: {}", candidate.name, candidate.description);
+            let (binary, rebuild_secs) = build_and_time_rebuild(candidate)?;
             let size = std::fs::metadata(&binary)
                 .with_context(|| format!("no binary at {}", binary.display()))?
                 .len();
-            let server = Server::start(&binary)?;
-            let root = run_wrk(&load, server.address, "/")?.requests_per_sec;
-            let metrics = run_wrk(&load, server.address, "/metrics")?.requests_per_sec;
-            drop(server);
-            rows.push((name, description, size, root, metrics));
+            measured.push(Measured {
+                candidate,
+                binary,
+                size,
+                rebuild_secs,
+                root: Vec::new(),
+                metrics: Vec::new(),
+            });
         }
-        println!(
-            "\n{:<14} {:<46} {:>11} {:>10} {:>14}",
-            "profile", "settings", "size", "/ req/s", "/metrics req/s"
-        );
-        for (name, description, size, root, metrics) in rows {
-            println!(
-                "{name:<14} {description:<46} {:>7.2} MiB {root:>10.0} {metrics:>14.0}",
-                size as f64 / (1024.0 * 1024.0)
-            );
+        for round in 1..=ROUNDS {
+            eprintln!("load round {round}/{ROUNDS}");
+            for entry in &mut measured {
+                let server = Server::start(&entry.binary)?;
+                entry
+                    .root
+                    .push(run_wrk(&load, server.address, "/")?.requests_per_sec);
+                entry
+                    .metrics
+                    .push(run_wrk(&load, server.address, "/metrics")?.requests_per_sec);
+            }
         }
+        print!("{}", table(&measured));
         Ok(())
     }
+}
+
+/// Builds the candidate, then compiles the app crate again as an image rebuild does after a
+/// source edit (its library and binary, not the dependencies or the build script), timed.
+fn build_and_time_rebuild(candidate: &Candidate) -> Result<(PathBuf, f64)> {
+    let name = candidate.name;
+    let build = || {
+        let mut build = process::cargo();
+        build.args(["build", "--locked", "--package", "app", "--profile", name]);
+        build.args(["--config", &format!("profile.{name}.inherits=\"release\"")]);
+        for (key, value) in candidate.settings {
+            build.args(["--config", &format!("profile.{name}.{key}={value}")]);
+        }
+        process::run(&mut build)
+    };
+    build()?;
+    let output = crate::target_dir().join(name);
+    forget_app_crate(&output.join(".fingerprint"))?;
+    let started = Instant::now();
+    build()?;
+    Ok((output.join("app"), started.elapsed().as_secs_f64()))
+}
+
+/// Removes the fingerprints of the app's library and binary, so that cargo compiles both again.
+fn forget_app_crate(fingerprints: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(fingerprints)
+        .with_context(|| format!("cannot read {}", fingerprints.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let is_app = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("app-"));
+        let compiles_app = |prefix: &str| {
+            std::fs::read_dir(&path).is_ok_and(|files| {
+                files.flatten().any(|file| {
+                    file.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+                })
+            })
+        };
+        if is_app && (compiles_app("lib-app") || compiles_app("bin-app")) {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn table(measured: &[Measured]) -> String {
+    use std::fmt::Write;
+    let mut text = format!(
+        "\n{:<12} {:<50} {:>9} {:>9} {:>10} {:>14}\n",
+        "profile", "settings", "size", "rebuild", "/ req/s", "/metrics req/s"
+    );
+    for entry in measured {
+        let _ = writeln!(
+            text,
+            "{:<12} {:<50} {:>5.2} MiB {:>7.1} s {:>10.0} {:>14.0}",
+            entry.candidate.name,
+            entry.candidate.description,
+            entry.size as f64 / (1024.0 * 1024.0),
+            entry.rebuild_secs,
+            median(&entry.root),
+            median(&entry.metrics),
+        );
+    }
+    let _ = writeln!(
+        text,
+        "(rebuild: the app crate compiled again after a source edit; req/s: median of {ROUNDS} rounds taken in turns)"
+    );
+    text
 }
