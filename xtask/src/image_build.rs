@@ -27,12 +27,14 @@ pub(crate) struct BuildRecord {
     pub(crate) steps: u32,
     pub(crate) size_bytes: u64,
     pub(crate) buildkit: bool,
+    pub(crate) no_cache: bool,
 }
 
 impl BuildRecord {
-    /// A build that reused no step is cold.
+    /// A build told not to use the cache, or that reused no step, is cold. (With `--no-cache`,
+    /// BuildKit still reports a `WORKDIR` as cached: it costs nothing either way.)
     pub(crate) fn is_cold(&self) -> bool {
-        self.cached_steps == 0
+        self.no_cache || self.cached_steps == 0
     }
 }
 
@@ -168,6 +170,7 @@ pub(crate) fn build(
         steps: progress.steps,
         size_bytes: image.size_bytes,
         buildkit,
+        no_cache,
     })
 }
 
@@ -400,6 +403,23 @@ mod tests {
                 "building app:broken-build-probe failed at {step} (exit status: 1); its output is above"
             )
         );
+    }
+
+    #[test]
+    fn a_no_cache_build_is_cold_even_when_buildkit_reports_a_cached_workdir() {
+        let record = |cached_steps, no_cache| BuildRecord {
+            variant: Variant::Scratch,
+            image_id: "sha256:0".to_owned(),
+            seconds: 1.0,
+            cached_steps,
+            steps: 10,
+            size_bytes: 1,
+            buildkit: true,
+            no_cache,
+        };
+        assert!(record(1, true).is_cold());
+        assert!(record(0, false).is_cold());
+        assert!(!record(1, false).is_cold());
     }
 
     #[test]
