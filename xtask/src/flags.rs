@@ -68,7 +68,8 @@ Commands:
             benchmark smoke run
               --yes               install missing Debian packages and start dockerd (root;
                                   implied by CI=true)
-  profiles  build the app under candidate release profiles; print size and throughput of each
+  profiles  build the app under candidate release profiles; print size, rebuild time and
+            throughput of each
               --duration SECS     seconds of load per endpoint and profile (default 5)
   history   show recorded builds and the trend of image sizes
               --last N            how many entries (default 15)
