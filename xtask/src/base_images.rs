@@ -106,12 +106,23 @@ pub(crate) fn arg_default(dockerfile: &Path, name: &str) -> Result<String> {
         .with_context(|| format!("{} declares no `ARG {name}=...`", dockerfile.display()))
 }
 
+/// Prints `line` unless this process printed it already: a command that builds several images
+/// says which base it uses once, not before every build.
+fn say_once(line: String) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !said.contains(&line) {
+        eprintln!("{line}");
+        said.push(line);
+    }
+}
+
 /// The `--build-arg`s that select the resolved base images for `dockerfile`.
 pub(crate) fn build_args(dockerfile: &str) -> Result<Vec<String>> {
     let mut args = Vec::new();
     for base in all()?.into_iter().filter(|b| b.dockerfile == dockerfile) {
         let (reference, why) = base.resolve()?;
-        eprintln!("  {} = {reference} ({why})", base.arg);
+        say_once(format!("  {} = {reference} ({why})", base.arg));
         args.push("--build-arg".to_owned());
         args.push(format!("{}={reference}", base.arg));
     }

@@ -105,7 +105,7 @@ impl Compare {
         }
         let config = image_facts::config(&tag)?;
         eprintln!("  reading the filesystem and the compressed size");
-        let filesystem = image_facts::filesystem(&tag)?;
+        let filesystem = image_facts::filesystem(&tag, config.program_path().as_deref())?;
         let compressed_bytes = filesystem.compressed_bytes;
 
         eprintln!("  starting a container");
@@ -341,7 +341,7 @@ fn cells(rows: &[Row]) -> Vec<Vec<String>> {
                 row.variant.tag(),
                 human_bytes(row.size_bytes),
                 row.overhead_percent().map_or_else(
-                    || "binary not at /app".to_owned(),
+                    || "program not found in the image".to_owned(),
                     |p| {
                         format!(
                             "+{p:.1} % ({})",

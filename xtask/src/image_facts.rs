@@ -25,6 +25,32 @@ pub(crate) struct ImageConfig {
     pub(crate) entrypoint: Vec<String>,
     pub(crate) cmd: Vec<String>,
     pub(crate) stop_signal: String,
+    pub(crate) working_dir: String,
+}
+
+impl ImageConfig {
+    /// The program the image runs (the entrypoint's, else the command's first word), as a path
+    /// inside the image without the leading `/`; relative paths are taken from the working
+    /// directory, as the runtime takes them.
+    pub(crate) fn program_path(&self) -> Option<String> {
+        let program = self.entrypoint.first().or_else(|| self.cmd.first())?;
+        let absolute = if program.starts_with('/') {
+            program.clone()
+        } else {
+            format!("{}/{program}", self.working_dir)
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for part in absolute.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                part => parts.push(part),
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join("/"))
+    }
 }
 
 pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
@@ -74,6 +100,7 @@ pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
         entrypoint: strings(&config["Entrypoint"]),
         cmd: strings(&config["Cmd"]),
         stop_signal: config["StopSignal"].as_str().unwrap_or_default().to_owned(),
+        working_dir: config["WorkingDir"].as_str().unwrap_or_default().to_owned(),
     })
 }
 
@@ -83,7 +110,8 @@ pub(crate) struct Filesystem {
     pub(crate) files: u64,
     pub(crate) shells: Vec<String>,
     pub(crate) os_packages: u64,
-    /// Size of `/app`, the service binary, where the image has it at the root.
+    /// Size of the program the image runs (see [`ImageConfig::program_path`]), where it is a
+    /// regular file of the image.
     pub(crate) app_binary_bytes: Option<u64>,
     /// Bytes `docker save | gzip -6` produces.
     pub(crate) compressed_bytes: u64,
@@ -93,7 +121,7 @@ pub(crate) struct Filesystem {
 /// the files Docker injects), stacked as the engine stacks them; the same save, piped through
 /// `gzip -6` and counted, gives the compressed size: close to what a registry push transfers
 /// and stores.
-pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
+pub(crate) fn filesystem(reference: &str, program: Option<&str>) -> Result<Filesystem> {
     let mut gzip = Command::new("gzip")
         .arg("-6")
         .stdin(Stdio::piped())
@@ -124,11 +152,42 @@ pub(crate) fn filesystem(reference: &str) -> Result<Filesystem> {
         files: tree.file_count(),
         shells,
         os_packages: surface::os_packages(&tree).len() as u64,
-        app_binary_bytes: tree
-            .nodes
-            .get("app")
+        app_binary_bytes: program
+            .and_then(|path| tree.nodes.get(path))
             .filter(|node| node.header.kind == Kind::File)
             .map(|node| node.header.size),
         compressed_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageConfig;
+
+    #[test]
+    fn finds_the_program_from_the_entrypoint_or_the_command() {
+        let image = |entrypoint: &[&str], cmd: &[&str], working_dir: &str| ImageConfig {
+            entrypoint: entrypoint.iter().map(|s| (*s).to_owned()).collect(),
+            cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+            working_dir: working_dir.to_owned(),
+            ..ImageConfig::default()
+        };
+        assert_eq!(
+            image(&["/app"], &[], "").program_path().as_deref(),
+            Some("app")
+        );
+        assert_eq!(
+            image(&[], &["./target/release/app"], "/usr/src/app")
+                .program_path()
+                .as_deref(),
+            Some("usr/src/app/target/release/app")
+        );
+        assert_eq!(
+            image(&["bin/../run"], &["ignored"], "/srv/")
+                .program_path()
+                .as_deref(),
+            Some("srv/run")
+        );
+        assert_eq!(image(&[], &[], "/srv").program_path(), None);
+    }
 }
