@@ -110,7 +110,9 @@ pub(crate) fn arg_default(dockerfile: &Path, name: &str) -> Result<String> {
 /// says which base it uses once, not before every build.
 fn say_once(line: String) {
     static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !said.contains(&line) {
         eprintln!("{line}");
         said.push(line);
