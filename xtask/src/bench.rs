@@ -226,12 +226,18 @@ fn measure_startup(binary: &Path) -> Result<Startup> {
         let (_server, elapsed) = Server::start_timed(binary)?;
         samples.push(elapsed.as_secs_f64() * 1000.0);
     }
-    samples.sort_by(f64::total_cmp);
+    let median = median(&mut samples);
     Ok(Startup {
-        median: samples[samples.len() / 2],
+        median,
         min: samples[0],
         max: samples[samples.len() - 1],
     })
+}
+
+/// The middle value (the upper one of an even count), sorting `values` on the way; 0 for none.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn rss_bytes(pid: u32) -> Option<u64> {

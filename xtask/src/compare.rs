@@ -99,13 +99,13 @@ impl Compare {
         let missing = !docker::image_exists(&tag);
         if self.rebuild || missing {
             // A missing image is built without the cache too, so its cold build time is real.
-            let record = image_build::build(variant, &crate::project_root(), &tag, true)?;
+            let record = image_build::build(variant, &crate::project_root(), &tag, true, true)?;
             image_build::record_build(&record)?;
             fresh_build = Some(record);
         }
         let config = image_facts::config(&tag)?;
         eprintln!("  reading the filesystem and the compressed size");
-        let filesystem = image_facts::filesystem(&tag, config.program_path().as_deref())?;
+        let filesystem = image_facts::filesystem(&tag, &config.program_paths())?;
         let compressed_bytes = filesystem.compressed_bytes;
 
         eprintln!("  starting a container");
@@ -446,10 +446,14 @@ fn record_sizes(rows: &[Row]) -> Result<()> {
 const REBUILD_SAMPLES: usize = 3;
 
 /// A copy of the build context (every file git would consider, ignored ones excluded) in a
-/// scratch directory, where a source file can be edited without touching the checkout. Removed
-/// when dropped.
+/// scratch directory, where a source file can be edited without touching the checkout. Removed,
+/// with the images built from it, when dropped.
 struct ContextCopy {
     path: std::path::PathBuf,
+    /// `app/src/main.rs` as checked out: each edit starts from it, so that the next image's
+    /// first build from the copy finds the cache of the checkout's own build.
+    main_rs: String,
+    probe_tags: std::cell::RefCell<Vec<String>>,
 }
 
 impl ContextCopy {
@@ -460,9 +464,14 @@ impl ContextCopy {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
         }
-        let copy = Self { path };
-        copy_build_context(&crate::project_root(), &copy.path)?;
-        Ok(copy)
+        copy_build_context(&crate::project_root(), &path)?;
+        let main_rs = std::fs::read_to_string(path.join(MAIN_RS))
+            .with_context(|| format!("cannot read {MAIN_RS} in {}", path.display()))?;
+        Ok(Self {
+            path,
+            main_rs,
+            probe_tags: std::cell::RefCell::default(),
+        })
     }
 
     /// Builds `variant` from the copy once (all cached), then edits one source file and times
@@ -470,7 +479,9 @@ impl ContextCopy {
     /// rebuild takes seconds; one for the single-stage image, which compiles everything again.
     fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
         let probe_tag = format!("{}-rebuild-probe", variant.tag());
-        image_build::build(variant, &self.path, &probe_tag, false)?;
+        self.probe_tags.borrow_mut().push(probe_tag.clone());
+        self.write_main_rs("")?;
+        image_build::build(variant, &self.path, &probe_tag, false, false)?;
         let samples = if variant == Variant::Single {
             1
         } else {
@@ -478,30 +489,31 @@ impl ContextCopy {
         };
         let mut seconds = Vec::with_capacity(samples);
         for sample in 0..samples {
-            self.edit_source(sample)?;
-            seconds.push(image_build::build(variant, &self.path, &probe_tag, false)?.seconds);
+            self.write_main_rs(&format!(
+                "// source-only change {sample} made by `cargo xtask compare` at {}\n",
+                clock::now_unix()
+            ))?;
+            seconds
+                .push(image_build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
         }
-        let _ = process::capture(docker::docker().args(["rmi", &probe_tag]));
-        seconds.sort_by(f64::total_cmp);
-        Ok(seconds[seconds.len() / 2])
+        Ok(crate::bench::median(&mut seconds))
     }
 
-    /// Appends a comment to the service's `main.rs`: new source, same program.
-    fn edit_source(&self, sample: usize) -> Result<()> {
-        let source = self.path.join("app/src/main.rs");
-        let mut text = std::fs::read_to_string(&source)
-            .with_context(|| format!("cannot read {}", source.display()))?;
-        let _ = writeln!(
-            text,
-            "// source-only change {sample} made by `cargo xtask compare` at {}",
-            clock::now_unix()
-        );
-        std::fs::write(&source, text).with_context(|| format!("cannot write {}", source.display()))
+    /// `main.rs` as checked out plus `comment`: new source, same program.
+    fn write_main_rs(&self, comment: &str) -> Result<()> {
+        let source = self.path.join(MAIN_RS);
+        std::fs::write(&source, format!("{}{comment}", self.main_rs))
+            .with_context(|| format!("cannot write {}", source.display()))
     }
 }
 
+const MAIN_RS: &str = "app/src/main.rs";
+
 impl Drop for ContextCopy {
     fn drop(&mut self) {
+        for tag in self.probe_tags.borrow().iter() {
+            let _ = process::capture(docker::docker().args(["rmi", tag]));
+        }
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }

@@ -45,6 +45,8 @@ pub(crate) fn image_exists(reference: &str) -> bool {
 pub(crate) struct Builder {
     program: PathBuf,
     pub(crate) buildkit: bool,
+    /// Whether that CLI has the buildx plugin (needed for `--load` and cache export).
+    pub(crate) buildx: bool,
 }
 
 impl Builder {
@@ -59,42 +61,47 @@ impl Builder {
 /// How images are built, chosen once: BuildKit whenever some `docker` on PATH can use it (a
 /// buildx plugin, or a CLI older than 23, which has BuildKit built in), since BuildKit skips
 /// unused stages and costs far less per step; otherwise the legacy builder. `DOCKER_BUILDKIT=0`
-/// or `1` decides instead.
+/// asks for the legacy builder, `DOCKER_BUILDKIT=1` for BuildKit even where none is found. Only builds use the chosen CLI; every other command runs the
+/// first `docker` on PATH, which talks to the same engine unless the two CLIs are set to
+/// different contexts.
 pub(crate) fn builder() -> &'static Builder {
     static BUILDER: OnceLock<Builder> = OnceLock::new();
     BUILDER.get_or_init(|| {
-        let first = PathBuf::from("docker");
-        let forced = match std::env::var("DOCKER_BUILDKIT").as_deref() {
-            Ok("0") => Some(false),
-            Ok("1") => Some(true),
-            _ => None,
+        let first = Builder {
+            program: PathBuf::from("docker"),
+            buildkit: false,
+            buildx: false,
         };
-        if let Some(buildkit) = forced {
-            return Builder {
-                program: first,
-                buildkit,
-            };
+        if std::env::var("DOCKER_BUILDKIT").as_deref() == Ok("0") {
+            return first;
         }
         let candidates = clis_on_path();
-        let chosen = candidates
-            .iter()
-            .position(|cli| can_use_buildkit(cli))
-            .map(|index| (index, &candidates[index]));
+        let chosen = candidates.iter().enumerate().find_map(|(index, cli)| {
+            let buildx = has_buildx(cli);
+            (buildx || has_built_in_buildkit(&client_version(cli))).then(|| (index, Builder {
+                program: cli.clone(),
+                buildkit: true,
+                buildx,
+            }))
+        });
         match chosen {
-            Some((0, _)) | None => Builder {
-                program: first,
-                buildkit: chosen.is_some(),
+            Some((0, builder)) => Builder {
+                program: first.program,
+                ..builder
             },
-            Some((_, cli)) => {
+            Some((_, builder)) => {
                 eprintln!(
-                    "the first docker on PATH has no BuildKit (no buildx plugin); building with {}, which has it built in",
-                    cli.display()
+                    "the first docker on PATH cannot build with BuildKit (no buildx plugin); building with {}, which can",
+                    builder.program.display()
                 );
-                Builder {
-                    program: cli.clone(),
-                    buildkit: true,
-                }
+                builder
             }
+            // `DOCKER_BUILDKIT=1` with no CLI that can: let docker say what is missing.
+            None if std::env::var("DOCKER_BUILDKIT").as_deref() == Ok("1") => Builder {
+                buildkit: true,
+                ..first
+            },
+            None => first,
         }
     })
 }
@@ -116,25 +123,38 @@ fn clis_on_path() -> Vec<PathBuf> {
     found
 }
 
-fn can_use_buildkit(cli: &Path) -> bool {
-    let succeeds = |args: &[&str]| {
-        Command::new(cli)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    if succeeds(&["buildx", "version"]).is_some() {
-        return true;
-    }
-    // Before 23.0 the CLI carried BuildKit's client itself (`DOCKER_BUILDKIT=1 docker build`);
-    // since then it needs the buildx plugin.
-    succeeds(&["version", "--format", "{{.Client.Version}}"])
-        .as_deref()
-        .is_some_and(has_built_in_buildkit)
+fn has_buildx(cli: &Path) -> bool {
+    Command::new(cli)
+        .args(["buildx", "version"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The CLI's own version from `docker --version` (`Docker version 20.10.24+dfsg1, build …`),
+/// which, unlike `docker version`, needs no engine.
+fn client_version(cli: &Path) -> String {
+    Command::new(cli)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|output| {
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let version = text.trim().strip_prefix("Docker version ")?;
+            Some(
+                version
+                    .split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Whether a CLI of this version builds with BuildKit without the buildx plugin (18.09–22.x).

@@ -51,7 +51,7 @@ impl Build {
 
 /// Builds `variant` under its tag, records the build, and returns the summary line.
 pub(crate) fn build_and_record(variant: Variant, context: &Path, no_cache: bool) -> Result<String> {
-    let record = build(variant, context, &variant.tag(), no_cache)?;
+    let record = build(variant, context, &variant.tag(), no_cache, true)?;
     record_build(&record)?;
     Ok(format!(
         "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
@@ -100,12 +100,14 @@ pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
 }
 
 /// Builds `variant` from the build context at `context` (the repository, or a copy of it) and
-/// tags it `tag`.
+/// tags it `tag`. `share_cache`: read and write the layer cache named by `XTASK_CACHE_FROM` and
+/// `XTASK_CACHE_TO`, if set (never for timing probes, whose export would be timed too).
 pub(crate) fn build(
     variant: Variant,
     context: &Path,
     tag: &str,
     no_cache: bool,
+    share_cache: bool,
 ) -> Result<BuildRecord> {
     let dockerfile = context.join("docker").join(variant.dockerfile());
     let builder = docker::builder();
@@ -126,23 +128,9 @@ pub(crate) fn build(
     let buildkit = builder.buildkit;
     if buildkit {
         command.arg("--progress=plain");
-        // A layer cache shared between CI runs (the pipeline sets `type=gha,...`). Such a
-        // builder runs in a container, so `--load` brings the image back into the engine.
-        let cache_from = std::env::var("XTASK_CACHE_FROM")
-            .ok()
-            .filter(|v| !v.is_empty());
-        let cache_to = std::env::var("XTASK_CACHE_TO")
-            .ok()
-            .filter(|v| !v.is_empty());
-        if cache_from.is_some() || cache_to.is_some() {
-            command.arg("--load");
-        }
-        if let Some(from) = cache_from {
-            command.arg(format!("--cache-from={from}"));
-        }
-        if let Some(to) = cache_to {
-            command.arg(format!("--cache-to={to}"));
-        }
+    }
+    if share_cache {
+        command.args(shared_cache_args(builder.buildx));
     }
     eprintln!(
         "building {tag} ({}):",
@@ -172,6 +160,24 @@ pub(crate) fn build(
         buildkit,
         no_cache,
     })
+}
+
+/// A layer cache shared between CI runs (the pipeline sets `type=gha,...`): buildx flags. Such a
+/// builder runs in a container, so `--load` brings the image back into the engine.
+fn shared_cache_args(buildx: bool) -> Vec<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (from, to) = (var("XTASK_CACHE_FROM"), var("XTASK_CACHE_TO"));
+    if from.is_none() && to.is_none() {
+        return Vec::new();
+    }
+    if !buildx {
+        eprintln!("XTASK_CACHE_FROM/XTASK_CACHE_TO ignored: they need the buildx plugin");
+        return Vec::new();
+    }
+    let mut args = vec!["--load".to_owned()];
+    args.extend(from.map(|from| format!("--cache-from={from}")));
+    args.extend(to.map(|to| format!("--cache-to={to}")));
+    args
 }
 
 /// How the build history names a builder.
@@ -387,9 +393,15 @@ mod tests {
             "FROM scratch AS scratch\nCOPY no-such-file /app\n",
         )
         .expect("write Dockerfile");
-        let error = build(Variant::Scratch, &context, "app:broken-build-probe", false)
-            .expect_err("a COPY of a missing file fails")
-            .to_string();
+        let error = build(
+            Variant::Scratch,
+            &context,
+            "app:broken-build-probe",
+            false,
+            false,
+        )
+        .expect_err("a COPY of a missing file fails")
+        .to_string();
         std::fs::remove_dir_all(&context).expect("cleanup");
         // Legacy: `step 2/2: COPY …`; BuildKit, where `FROM scratch` is no step: `[1/1] COPY …`.
         let step = if docker::builder().buildkit {

@@ -26,31 +26,51 @@ pub(crate) struct ImageConfig {
     pub(crate) cmd: Vec<String>,
     pub(crate) stop_signal: String,
     pub(crate) working_dir: String,
+    /// `NAME=value` entries.
+    pub(crate) env: Vec<String>,
 }
 
 impl ImageConfig {
-    /// The program the image runs (the entrypoint's, else the command's first word), as a path
-    /// inside the image without the leading `/`; relative paths are taken from the working
-    /// directory, as the runtime takes them.
-    pub(crate) fn program_path(&self) -> Option<String> {
-        let program = self.entrypoint.first().or_else(|| self.cmd.first())?;
-        let absolute = if program.starts_with('/') {
-            program.clone()
-        } else {
-            format!("{}/{program}", self.working_dir)
+    /// Where the program the image runs (the entrypoint's, else the command's first word) may
+    /// be, as paths inside the image without the leading `/`, most likely first: a path is taken
+    /// from the working directory, a bare name is looked up on the image's `PATH`, as the
+    /// runtime does.
+    pub(crate) fn program_paths(&self) -> Vec<String> {
+        let Some(program) = self.entrypoint.first().or_else(|| self.cmd.first()) else {
+            return Vec::new();
         };
-        let mut parts: Vec<&str> = Vec::new();
-        for part in absolute.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                part => parts.push(part),
-            }
+        if program.contains('/') {
+            return vec![inside_image(&self.working_dir, program)];
         }
-        (!parts.is_empty()).then(|| parts.join("/"))
+        let path = self
+            .env
+            .iter()
+            .find_map(|entry| entry.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .map(|dir| inside_image(dir, program))
+            .collect()
     }
+}
+
+/// `path` taken from `dir` (unless absolute), `.` and `..` resolved, without the leading `/`.
+fn inside_image(dir: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{dir}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
@@ -101,6 +121,7 @@ pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
         cmd: strings(&config["Cmd"]),
         stop_signal: config["StopSignal"].as_str().unwrap_or_default().to_owned(),
         working_dir: config["WorkingDir"].as_str().unwrap_or_default().to_owned(),
+        env: strings(&config["Env"]),
     })
 }
 
@@ -110,7 +131,7 @@ pub(crate) struct Filesystem {
     pub(crate) files: u64,
     pub(crate) shells: Vec<String>,
     pub(crate) os_packages: u64,
-    /// Size of the program the image runs (see [`ImageConfig::program_path`]), where it is a
+    /// Size of the program the image runs (see [`ImageConfig::program_paths`]), where it is a
     /// regular file of the image.
     pub(crate) app_binary_bytes: Option<u64>,
     /// Bytes `docker save | gzip -6` produces.
@@ -121,7 +142,7 @@ pub(crate) struct Filesystem {
 /// the files Docker injects), stacked as the engine stacks them; the same save, piped through
 /// `gzip -6` and counted, gives the compressed size: close to what a registry push transfers
 /// and stores.
-pub(crate) fn filesystem(reference: &str, program: Option<&str>) -> Result<Filesystem> {
+pub(crate) fn filesystem(reference: &str, program_paths: &[String]) -> Result<Filesystem> {
     let mut gzip = Command::new("gzip")
         .arg("-6")
         .stdin(Stdio::piped())
@@ -152,9 +173,10 @@ pub(crate) fn filesystem(reference: &str, program: Option<&str>) -> Result<Files
         files: tree.file_count(),
         shells,
         os_packages: surface::os_packages(&tree).len() as u64,
-        app_binary_bytes: program
-            .and_then(|path| tree.nodes.get(path))
-            .filter(|node| node.header.kind == Kind::File)
+        app_binary_bytes: program_paths
+            .iter()
+            .filter_map(|path| tree.nodes.get(path))
+            .find(|node| node.header.kind == Kind::File)
             .map(|node| node.header.size),
         compressed_bytes,
     })
@@ -170,24 +192,22 @@ mod tests {
             entrypoint: entrypoint.iter().map(|s| (*s).to_owned()).collect(),
             cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
             working_dir: working_dir.to_owned(),
+            env: vec!["PATH=/usr/local/bin:/bin".to_owned()],
             ..ImageConfig::default()
         };
+        assert_eq!(image(&["/app"], &[], "").program_paths(), ["app"]);
         assert_eq!(
-            image(&["/app"], &[], "").program_path().as_deref(),
-            Some("app")
+            image(&[], &["./target/release/app"], "/usr/src/app").program_paths(),
+            ["usr/src/app/target/release/app"]
         );
         assert_eq!(
-            image(&[], &["./target/release/app"], "/usr/src/app")
-                .program_path()
-                .as_deref(),
-            Some("usr/src/app/target/release/app")
+            image(&["bin/../run"], &["ignored"], "/srv/").program_paths(),
+            ["srv/run"]
         );
         assert_eq!(
-            image(&["bin/../run"], &["ignored"], "/srv/")
-                .program_path()
-                .as_deref(),
-            Some("srv/run")
+            image(&["app"], &[], "/srv").program_paths(),
+            ["usr/local/bin/app", "bin/app"]
         );
-        assert_eq!(image(&[], &[], "/srv").program_path(), None);
+        assert!(image(&[], &[], "/srv").program_paths().is_empty());
     }
 }

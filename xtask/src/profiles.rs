@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{Server, run_wrk};
+use crate::bench::{Server, median, run_wrk};
 use crate::flags::{Bench, Profiles};
 use crate::process;
 
@@ -134,9 +134,12 @@ impl Profiles {
                 metrics: Vec::new(),
             });
         }
-        for round in 1..=ROUNDS {
-            eprintln!("load round {round}/{ROUNDS}");
-            for entry in &mut measured {
+        let count = measured.len();
+        for round in 0..ROUNDS {
+            eprintln!("load round {}/{ROUNDS}", round + 1);
+            // Each round starts with another candidate, so none is always measured first.
+            for turn in 0..count {
+                let entry = &mut measured[(turn + round) % count];
                 let server = Server::start(&entry.binary)?;
                 entry
                     .root
@@ -182,27 +185,18 @@ fn forget_app_crate(fingerprints: &Path) -> Result<()> {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("app-"));
-        let compiles_app = |prefix: &str| {
-            std::fs::read_dir(&path).is_ok_and(|files| {
-                files.flatten().any(|file| {
-                    file.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.starts_with(prefix))
-                })
-            })
-        };
-        if is_app && (compiles_app("lib-app") || compiles_app("bin-app")) {
+        // The fingerprint of the library holds `lib-app`, of the binary `bin-app`.
+        let compiles_app = std::fs::read_dir(&path).is_ok_and(|files| {
+            files
+                .flatten()
+                .any(|file| matches!(file.file_name().to_str(), Some("lib-app" | "bin-app")))
+        });
+        if is_app && compiles_app {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     Ok(())
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn table(measured: &[Measured]) -> String {
@@ -219,8 +213,8 @@ fn table(measured: &[Measured]) -> String {
             entry.candidate.description,
             entry.size as f64 / (1024.0 * 1024.0),
             entry.rebuild_secs,
-            median(&entry.root),
-            median(&entry.metrics),
+            median(&mut entry.root.clone()),
+            median(&mut entry.metrics.clone()),
         );
     }
     let _ = writeln!(

@@ -114,7 +114,7 @@ impl Up {
             variants.push(Variant::Single);
         }
         for variant in variants {
-            image_build::build(variant, &crate::project_root(), &variant.tag(), false)?;
+            image_build::build(variant, &crate::project_root(), &variant.tag(), false, true)?;
         }
         let mut services = vec!["app", "nginx"];
         let mut command = compose()?;
