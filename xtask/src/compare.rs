@@ -453,7 +453,6 @@ struct ContextCopy {
     /// `app/src/main.rs` as checked out: each edit starts from it, so that the next image's
     /// first build from the copy finds the cache of the checkout's own build.
     main_rs: String,
-    probe_tags: std::cell::RefCell<Vec<String>>,
 }
 
 impl ContextCopy {
@@ -467,19 +466,14 @@ impl ContextCopy {
         copy_build_context(&crate::project_root(), &path)?;
         let main_rs = std::fs::read_to_string(path.join(MAIN_RS))
             .with_context(|| format!("cannot read {MAIN_RS} in {}", path.display()))?;
-        Ok(Self {
-            path,
-            main_rs,
-            probe_tags: std::cell::RefCell::default(),
-        })
+        Ok(Self { path, main_rs })
     }
 
     /// Builds `variant` from the copy once (all cached), then edits one source file and times
     /// the build that follows: the median of a few such edits for the multi-stage images, whose
     /// rebuild takes seconds; one for the single-stage image, which compiles everything again.
     fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
-        let probe_tag = format!("{}-rebuild-probe", variant.tag());
-        self.probe_tags.borrow_mut().push(probe_tag.clone());
+        let probe_tag = probe_tag(variant);
         self.write_main_rs("")?;
         image_build::build(variant, &self.path, &probe_tag, false, false)?;
         let samples = if variant == Variant::Single {
@@ -509,10 +503,15 @@ impl ContextCopy {
 
 const MAIN_RS: &str = "app/src/main.rs";
 
+fn probe_tag(variant: Variant) -> String {
+    format!("{}-rebuild-probe", variant.tag())
+}
+
 impl Drop for ContextCopy {
     fn drop(&mut self) {
-        for tag in self.probe_tags.borrow().iter() {
-            let _ = process::capture(docker::docker().args(["rmi", tag]));
+        // Whichever probes were built, a failed one included; removing an absent tag is harmless.
+        for variant in Variant::ALL {
+            let _ = process::capture(docker::docker().args(["rmi", &probe_tag(variant)]));
         }
         let _ = std::fs::remove_dir_all(&self.path);
     }

@@ -61,9 +61,9 @@ impl Builder {
 /// How images are built, chosen once: BuildKit whenever some `docker` on PATH can use it (a
 /// buildx plugin, or a CLI older than 23, which has BuildKit built in), since BuildKit skips
 /// unused stages and costs far less per step; otherwise the legacy builder. `DOCKER_BUILDKIT=0`
-/// asks for the legacy builder, `DOCKER_BUILDKIT=1` for BuildKit even where none is found. Only builds use the chosen CLI; every other command runs the
-/// first `docker` on PATH, which talks to the same engine unless the two CLIs are set to
-/// different contexts.
+/// asks for the legacy builder, `DOCKER_BUILDKIT=1` for BuildKit even where none is found.
+/// Only builds use the chosen CLI; every other command runs the first `docker` on PATH, which
+/// talks to the same engine unless the two CLIs are set to different contexts.
 pub(crate) fn builder() -> &'static Builder {
     static BUILDER: OnceLock<Builder> = OnceLock::new();
     BUILDER.get_or_init(|| {
@@ -72,36 +72,33 @@ pub(crate) fn builder() -> &'static Builder {
             buildkit: false,
             buildx: false,
         };
-        if std::env::var("DOCKER_BUILDKIT").as_deref() == Ok("0") {
+        let requested = std::env::var("DOCKER_BUILDKIT").ok();
+        if requested.as_deref() == Some("0") {
             return first;
         }
-        let candidates = clis_on_path();
-        let chosen = candidates.iter().enumerate().find_map(|(index, cli)| {
-            let buildx = has_buildx(cli);
-            (buildx || has_built_in_buildkit(&client_version(cli))).then(|| (index, Builder {
-                program: cli.clone(),
-                buildkit: true,
-                buildx,
-            }))
+        let chosen = clis_on_path().into_iter().enumerate().find_map(|(index, cli)| {
+            let buildx = has_buildx(&cli);
+            (buildx || has_built_in_buildkit(&client_version(&cli))).then_some((index, cli, buildx))
         });
         match chosen {
-            Some((0, builder)) => Builder {
-                program: first.program,
-                ..builder
-            },
-            Some((_, builder)) => {
-                eprintln!(
-                    "the first docker on PATH cannot build with BuildKit (no buildx plugin); building with {}, which can",
-                    builder.program.display()
-                );
-                builder
+            Some((index, program, buildx)) => {
+                if index > 0 {
+                    eprintln!(
+                        "the first docker on PATH cannot build with BuildKit (no buildx plugin); building with {}, which can",
+                        program.display()
+                    );
+                }
+                Builder {
+                    program,
+                    buildkit: true,
+                    buildx,
+                }
             }
             // `DOCKER_BUILDKIT=1` with no CLI that can: let docker say what is missing.
-            None if std::env::var("DOCKER_BUILDKIT").as_deref() == Ok("1") => Builder {
-                buildkit: true,
+            None => Builder {
+                buildkit: requested.as_deref() == Some("1"),
                 ..first
             },
-            None => first,
         }
     })
 }
