@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use crate::flags::Analyze;
 use crate::history::human_bytes;
-use crate::image_archive::{self, Image, LayoutOnly, Source};
-use crate::image_tree::{self, Tree};
-use crate::surface;
-use crate::tar::Kind;
+use crate::image::archive::{self, Image, LayoutOnly, Source};
+use crate::image::tree::{self, Tree};
+use crate::image::surface;
+use crate::image::tar::Kind;
 
 /// More layers than this is worth a look (each is a separate download and unpack).
 const MANY_LAYERS: usize = 10;
@@ -124,7 +124,7 @@ pub(crate) struct Analysis {
     pub(crate) content_bytes: u64,
     pub(crate) efficiency: f64,
     pub(crate) wasted_bytes: u64,
-    pub(crate) waste: Vec<image_tree::Waste>,
+    pub(crate) waste: Vec<tree::Waste>,
     pub(crate) largest: Vec<Evidence>,
     pub(crate) recommendations: Vec<Recommendation>,
     pub(crate) score: u32,
@@ -136,8 +136,8 @@ impl Analyze {
             (Source::Engine(reference), true) => Some(time_docker_save(reference)?),
             _ => None,
         };
-        let image = image_archive::read(&self.source, &mut LayoutOnly)?;
-        let tree = image_tree::stack(&image);
+        let image = archive::read(&self.source, &mut LayoutOnly)?;
+        let tree = tree::stack(&image);
         let analysis = analyze(&image, &tree);
         if self.json {
             let mut value = analysis.to_json();
@@ -172,7 +172,7 @@ fn time_docker_save(reference: &str) -> Result<f64> {
     crate::docker::require_engine()?;
     let file = std::env::temp_dir().join(format!("xtask-save-{}.tar", std::process::id()));
     let started = Instant::now();
-    let result = crate::process::capture(crate::docker::docker().args([
+    let result = crate::util::process::capture(crate::docker::docker().args([
         "save",
         "-o",
         &file.to_string_lossy(),

@@ -8,8 +8,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::base_images::{self, LOCAL_REPOSITORY};
-use crate::{docker, engine, process};
+use crate::docker::base_images::{self, LOCAL_REPOSITORY};
+use crate::docker;
+use crate::docker::engine;
+use crate::util::process;
 
 const SUITE: &str = "bookworm";
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -111,7 +113,7 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn new(name: &str) -> Result<Self> {
-        let path = crate::target_dir().join("xtask").join("bases").join(name);
+        let path = crate::project::target_dir().join("xtask").join("bases").join(name);
         if path.exists() {
             fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;

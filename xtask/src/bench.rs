@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::flags::Bench;
-use crate::{http_probe, process, static_build};
+use crate::util::http;
+use crate::util::process;
+use crate::project::static_binary;
 
 const STARTUP_RUNS: usize = 20;
 
@@ -36,7 +38,7 @@ impl Bench {
                 "`wrk` is not installed: `sudo apt-get install wrk` (Debian/Ubuntu), then run again"
             );
         }
-        let binary = static_build::build()?;
+        let binary = static_binary::build()?;
         let size = std::fs::metadata(&binary)?.len();
 
         println!(
@@ -114,7 +116,7 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn display_relative(path: &Path) -> String {
-    path.strip_prefix(crate::project_root())
+    path.strip_prefix(crate::project::root())
         .unwrap_or(path)
         .display()
         .to_string()
@@ -189,7 +191,7 @@ impl Server {
     fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         loop {
-            if http_probe::status(self.address, "/health", Duration::from_secs(1)) == Some(200) {
+            if http::status(self.address, "/health", Duration::from_secs(1)) == Some(200) {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {

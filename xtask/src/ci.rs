@@ -5,8 +5,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity, Source};
-use crate::variants::Variant;
-use crate::{base_images, bases, debian, docker, engine, process, stack, tools};
+use crate::project::variant::Variant;
+use crate::docker::base_images;
+use crate::bases;
+use crate::tools::debian;
+use crate::docker;
+use crate::docker::engine;
+use crate::util::process;
+use crate::stack;
+use crate::tools;
 
 impl Ci {
     pub(crate) fn run(self) -> Result<()> {

@@ -2,6 +2,8 @@
 //! measured on this machine: size, what is inside, build and start times, memory and what the
 //! registry would cost.
 
+mod html;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -10,12 +12,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::container_probe::RunningContainer;
+use crate::docker::container::RunningContainer;
 use crate::flags::{Compare, OutputFormat};
 use crate::history::human_bytes;
-use crate::image_build::{self, BuildRecord};
-use crate::variants::Variant;
-use crate::{clock, docker, engine, history, image_facts, process};
+use crate::build::{self, BuildRecord};
+use crate::project::variant::Variant;
+use crate::util::time;
+use crate::docker;
+use crate::docker::engine;
+use crate::history;
+use crate::image::facts;
+use crate::util::process;
 
 /// One measured image.
 #[derive(Debug, Clone)]
@@ -82,7 +89,7 @@ impl Compare {
             OutputFormat::Csv => print!("{}", csv(&rows)),
         }
         if let Some(path) = html_path {
-            let page = crate::compare_html::page(
+            let page = crate::compare::html::page(
                 &rows,
                 &history::read(&history::path(history::SIZES))?,
                 &self.pricing_note(),
@@ -99,13 +106,13 @@ impl Compare {
         let missing = !docker::image_exists(&tag);
         if self.rebuild || missing {
             // A missing image is built without the cache too, so its cold build time is real.
-            let record = image_build::build(variant, &crate::project_root(), &tag, true, true)?;
-            image_build::record_build(&record)?;
+            let record = build::build(variant, &crate::project::root(), &tag, true, true)?;
+            build::record_build(&record)?;
             fresh_build = Some(record);
         }
-        let config = image_facts::config(&tag)?;
+        let config = facts::config(&tag)?;
         eprintln!("  reading the filesystem and the compressed size");
-        let filesystem = image_facts::filesystem(&tag, &config.program_paths())?;
+        let filesystem = facts::filesystem(&tag, &config.program_paths())?;
         let compressed_bytes = filesystem.compressed_bytes;
 
         eprintln!("  starting a container");
@@ -167,8 +174,8 @@ impl Compare {
 
     fn report_json(&self, rows: &[Row]) -> Value {
         json!({
-            "date": clock::rfc3339(clock::now_unix()),
-            "revision": image_build::git_revision(),
+            "date": time::rfc3339(time::now_unix()),
+            "revision": build::git_revision(),
             "pricing": {
                 "storage_usd_per_gb_month": self.storage_price,
                 "transfer_usd_per_gb": self.transfer_price,
@@ -412,7 +419,7 @@ fn csv(rows: &[Row]) -> String {
 /// The latest cold build of `variant` by the builder in use: the other builder's times are not
 /// comparable with the rebuild measured now.
 fn last_cold_build(variant: Variant) -> Option<f64> {
-    let builder = image_build::builder_name(docker::builder().buildkit);
+    let builder = build::builder_name(docker::builder().buildkit);
     history::read(&history::path(history::BUILDS))
         .ok()?
         .iter()
@@ -422,8 +429,8 @@ fn last_cold_build(variant: Variant) -> Option<f64> {
 }
 
 fn record_sizes(rows: &[Row]) -> Result<()> {
-    let date = clock::rfc3339(clock::now_unix());
-    let revision = image_build::git_revision();
+    let date = time::rfc3339(time::now_unix());
+    let revision = build::git_revision();
     let records: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -458,12 +465,12 @@ struct ContextCopy {
 impl ContextCopy {
     fn create() -> Result<Self> {
         // A fixed name: a copy left by an interrupted run is cleared, not accumulated.
-        let path = crate::target_dir().join("xtask").join("rebuild-context");
+        let path = crate::project::target_dir().join("xtask").join("rebuild-context");
         if path.exists() {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
         }
-        copy_build_context(&crate::project_root(), &path)?;
+        copy_build_context(&crate::project::root(), &path)?;
         let main_rs = std::fs::read_to_string(path.join(MAIN_RS))
             .with_context(|| format!("cannot read {MAIN_RS} in {}", path.display()))?;
         Ok(Self { path, main_rs })
@@ -475,7 +482,7 @@ impl ContextCopy {
     fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
         let probe_tag = probe_tag(variant);
         self.write_main_rs("")?;
-        image_build::build(variant, &self.path, &probe_tag, false, false)?;
+        build::build(variant, &self.path, &probe_tag, false, false)?;
         let samples = if variant == Variant::Single {
             1
         } else {
@@ -485,10 +492,10 @@ impl ContextCopy {
         for sample in 0..samples {
             self.write_main_rs(&format!(
                 "// source-only change {sample} made by `cargo xtask compare` at {}\n",
-                clock::now_unix()
+                time::now_unix()
             ))?;
             seconds
-                .push(image_build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
+                .push(build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
         }
         Ok(crate::bench::median(&mut seconds))
     }

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result, bail};
 
-pub(crate) use crate::image_archive::Source;
-use crate::variants::Variant;
+pub(crate) use crate::image::archive::Source;
+use crate::project::variant::Variant;
 
 pub(crate) const USAGE: &str = "\
 cargo xtask <command> [flags]

@@ -13,7 +13,7 @@ pub(crate) const BUILDS: &str = "builds.jsonl";
 pub(crate) const SIZES: &str = "sizes.jsonl";
 
 pub(crate) fn path(name: &str) -> PathBuf {
-    crate::project_root()
+    crate::project::root()
         .join(".xtask")
         .join("history")
         .join(name)

@@ -9,44 +9,27 @@
 
 mod analyze;
 mod aws;
-mod base_images;
 mod bases;
 mod bench;
+mod build;
 mod ci;
-mod clock;
 mod compare;
-mod compare_html;
-mod container_probe;
-mod debian;
 mod deploy;
 mod docker;
-mod engine;
 mod flags;
 mod history;
-mod http_probe;
-mod image_archive;
-mod image_build;
-mod image_facts;
-mod image_tree;
-mod process;
+mod image;
 mod profiles;
+mod project;
 mod push;
-mod registry;
-mod rust_deps;
-mod sbom;
 mod scan;
-mod secrets;
 mod stack;
-mod static_build;
-mod surface;
-mod tar;
 mod test_image;
 #[cfg(test)]
 mod tidy;
 mod tools;
-mod variants;
+mod util;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use flags::Command;
@@ -54,7 +37,7 @@ use flags::Command;
 fn main() -> ExitCode {
     let command = match flags::parse(std::env::args().skip(1)) {
         Ok((command, yes)) => {
-            engine::assume_yes(yes);
+            docker::engine::assume_yes(yes);
             command
         }
         Err(error) => {
@@ -92,17 +75,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The workspace root, whatever directory cargo was started from.
-pub(crate) fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-/// Where cargo puts build output.
-pub(crate) fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from)
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::{Server, median, run_wrk};
 use crate::flags::{Bench, Profiles};
-use crate::process;
+use crate::util::process;
 
 /// Load rounds; the candidates take turns in each, so a drift of the machine's speed spreads
 /// over all of them instead of favouring whichever ran first.
@@ -168,7 +168,7 @@ fn build_and_time_rebuild(candidate: &Candidate) -> Result<(PathBuf, f64)> {
         process::run(&mut build)
     };
     build()?;
-    let output = crate::target_dir().join(name);
+    let output = crate::project::target_dir().join(name);
     forget_app_crate(&output.join(".fingerprint"))?;
     let started = Instant::now();
     build()?;

@@ -6,18 +6,24 @@
 //! be, and a deployment should name a digest anyway. The version tag marks a release, the
 //! revision tag a commit; `deploy` uses the digest printed here.
 
+mod registry;
+
 use anyhow::{Context, Result, bail};
 use base64_decode::decode as base64;
 use serde_json::json;
 
 use crate::aws::Aws;
 use crate::flags::{Destination, Push};
-use crate::registry::{self, Repository};
-use crate::{clock, docker, history, image_build, process};
+use registry::Repository;
+use crate::util::time;
+use crate::docker;
+use crate::history;
+use crate::build;
+use crate::util::process;
 
 /// Where `push` records what it pushed, for `deploy`.
 pub(crate) fn last_push_path() -> std::path::PathBuf {
-    crate::project_root().join(".xtask/last-push.json")
+    crate::project::root().join(".xtask/last-push.json")
 }
 
 /// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
@@ -36,7 +42,7 @@ impl Push {
             Destination::Registry(text) => Some(Repository::parse(text)?),
             Destination::Ecr { .. } => None,
         };
-        crate::engine::require()?;
+        crate::docker::engine::require()?;
         let (repository, create_with) = match (named, &self.destination) {
             (Some(repository), _) => (repository, None),
             (None, Destination::Ecr { region, repository }) => {
@@ -60,7 +66,7 @@ impl Push {
         // Built (from cache when nothing changed) so that what is pushed is this checkout.
         eprintln!(
             "{}",
-            image_build::build_and_record(self.variant, &crate::project_root(), false)?
+            build::build_and_record(self.variant, &crate::project::root(), false)?
         );
         if let Some(aws) = create_with {
             ecr_create(&aws, &repository.name)?;
@@ -106,7 +112,7 @@ impl Push {
                 "image": pinned,
                 "variant": self.variant.name(),
                 "tags": tags,
-                "date": clock::rfc3339(clock::now_unix()),
+                "date": time::rfc3339(time::now_unix()),
             }))?
             .as_bytes(),
         )?;
@@ -126,13 +132,13 @@ fn ensure_parent(path: &std::path::Path) -> Result<std::path::PathBuf> {
 /// The version of the workspace and the git revision (`-dirty` with uncommitted changes).
 fn tags() -> Result<(String, String)> {
     let version = env!("CARGO_PKG_VERSION").to_owned();
-    let revision = image_build::git_revision();
+    let revision = build::git_revision();
     if revision == "unknown" {
         bail!("push tags images with the git revision: run it in a git checkout");
     }
     let dirty = process::capture(
         std::process::Command::new("git")
-            .current_dir(crate::project_root())
+            .current_dir(crate::project::root())
             .args(["status", "--porcelain", "--untracked-files=no"]),
     )
     .is_ok_and(|status| !status.is_empty());

@@ -2,6 +2,10 @@
 //! the Rust crates its binaries carry, trivy's vulnerabilities when trivy is installed, and a
 //! 0–100 security score. `--fail-on` turns it into a CI gate; `--sbom` writes CycloneDX.
 
+pub(crate) mod rust_deps;
+mod sbom;
+pub(crate) mod secrets;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
@@ -10,11 +14,12 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::flags::{Scan, Severity};
-use crate::image_archive::{self, Image, Inspector, Source};
-use crate::image_tree::{self, Tree};
-use crate::rust_deps::{self, Crate};
-use crate::tar::Header;
-use crate::{process, sbom, secrets, surface};
+use crate::image::archive::{self, Image, Inspector, Source};
+use crate::image::tree::{self, Tree};
+use rust_deps::Crate;
+use crate::image::tar::Header;
+use crate::util::process;
+use crate::image::surface;
 
 /// Text files up to this size are searched for secrets; larger ones are counted as skipped.
 const TEXT_LIMIT: u64 = 8 << 20;
@@ -172,8 +177,8 @@ pub(crate) struct Report {
 impl Scan {
     pub(crate) fn run(self) -> Result<()> {
         let mut contents = ContentScan::default();
-        let image = image_archive::read(&self.source, &mut contents)?;
-        let tree = image_tree::stack(&image);
+        let image = archive::read(&self.source, &mut contents)?;
+        let tree = tree::stack(&image);
         let vulnerabilities = trivy(&self.source);
         let report = report(&image, &tree, contents, vulnerabilities);
         if let Some(path) = &self.sbom {
@@ -256,7 +261,7 @@ pub(crate) fn parse_trivy(value: &Value) -> Vec<Vulnerability> {
     found
 }
 
-fn paths(found: Vec<(&String, &image_tree::Node)>) -> Vec<String> {
+fn paths(found: Vec<(&String, &tree::Node)>) -> Vec<String> {
     found
         .into_iter()
         .map(|(path, _)| format!("/{path}"))

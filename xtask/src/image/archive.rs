@@ -15,7 +15,7 @@ use flate2::read::GzDecoder;
 use serde_json::Value;
 
 use crate::docker;
-use crate::tar::{Header, Kind, TarReader};
+use crate::image::tar::{Header, Kind, TarReader};
 
 /// Files kept whole wherever they are: package databases and the OS release.
 const CAPTURED: &[&str] = &[
@@ -514,7 +514,7 @@ fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Re
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::tar::write::{finish, member};
+    use crate::image::tar::write::{finish, member};
 
     /// A docker-archive with the given layers (each a finished tar) and configuration.
     pub(crate) fn docker_archive(layers: &[Vec<u8>], config: &Value) -> Vec<u8> {

@@ -91,7 +91,7 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
 
 /// Logs the docker CLI in to `host` (the password on stdin, never on the command line).
 pub(crate) fn login(host: &str, username: &str, password: &str) -> Result<()> {
-    let output = crate::process::feed(
+    let output = crate::util::process::feed(
         docker::docker()
             .args(["login", "--username", username, "--password-stdin", host])
             .stdout(Stdio::null())
@@ -263,7 +263,7 @@ pub(crate) fn remote(reference: &str) -> Result<Option<Remote>> {
 
 /// The digest the engine recorded when it pushed `image` to `repository`.
 pub(crate) fn local_digest(image: &str, repository: &Repository) -> Result<String> {
-    let text = crate::process::capture(docker::docker().args([
+    let text = crate::util::process::capture(docker::docker().args([
         "image",
         "inspect",
         "--format",

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::rust_deps::Crate;
+use crate::scan::rust_deps::Crate;
 use crate::scan::Report;
-use crate::surface::Package;
+use crate::image::surface::Package;
 
 fn crate_purl(c: &Crate) -> String {
     format!("pkg:cargo/{}@{}", c.name, c.version)
@@ -142,7 +142,7 @@ pub(crate) fn cyclonedx(report: &Report) -> Value {
         "serialNumber": format!("urn:uuid:{}", uuid_v4()),
         "version": 1,
         "metadata": {
-            "timestamp": crate::clock::rfc3339(crate::clock::now_unix()),
+            "timestamp": crate::util::time::rfc3339(crate::util::time::now_unix()),
             "tools": {"components": [{"type": "application", "name": "cargo xtask scan"}]},
             "component": {"type": "container", "bom-ref": "image", "name": report.image},
         },

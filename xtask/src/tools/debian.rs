@@ -4,7 +4,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::process;
+use crate::util::process;
 
 /// A program the test command needs, and the Debian package that ships it.
 #[derive(Debug, Clone, Copy)]

@@ -24,7 +24,7 @@ pub(crate) const LOCAL_REPOSITORY: &str = "local";
 
 /// The Rust version of the local toolchain image: the host's `major.minor`.
 pub(crate) fn rust_minor_version() -> Result<String> {
-    let version = crate::process::capture(std::process::Command::new("rustc").arg("--version"))?;
+    let version = crate::util::process::capture(std::process::Command::new("rustc").arg("--version"))?;
     let number = version
         .split_whitespace()
         .nth(1)
@@ -56,7 +56,7 @@ pub(crate) fn all() -> Result<Vec<BaseImage>> {
 impl BaseImage {
     /// The default the Dockerfile declares.
     pub(crate) fn default_reference(&self) -> Result<String> {
-        let path = crate::project_root().join("docker").join(self.dockerfile);
+        let path = crate::project::root().join("docker").join(self.dockerfile);
         arg_default(&path, self.arg)
     }
 

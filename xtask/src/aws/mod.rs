@@ -113,7 +113,7 @@ pub(crate) struct Aws {
 
 impl Aws {
     pub(crate) fn new(region: Option<&str>) -> Result<Self> {
-        if !crate::process::available("aws") {
+        if !crate::util::process::available("aws") {
             anyhow::bail!(
                 "the AWS CLI (`aws`) is not installed: install it \
                  (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html, \

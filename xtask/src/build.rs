@@ -12,8 +12,14 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::flags::Build;
-use crate::variants::Variant;
-use crate::{base_images, clock, docker, engine, history, image_facts, process};
+use crate::project::variant::Variant;
+use crate::docker::base_images;
+use crate::util::time;
+use crate::docker;
+use crate::docker::engine;
+use crate::history;
+use crate::image::facts;
+use crate::util::process;
 
 /// Lines of build output kept to show when a build fails.
 const FAILURE_CONTEXT_LINES: usize = 60;
@@ -41,7 +47,7 @@ impl BuildRecord {
 impl Build {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
-        let context = crate::project_root();
+        let context = crate::project::root();
         for variant in &self.variants {
             println!("{}", build_and_record(*variant, &context, self.no_cache)?);
         }
@@ -74,7 +80,7 @@ pub(crate) fn short_id(id: &str) -> &str {
 pub(crate) fn git_revision() -> String {
     process::capture(
         Command::new("git")
-            .current_dir(crate::project_root())
+            .current_dir(crate::project::root())
             .args(["rev-parse", "--short=12", "HEAD"]),
     )
     .unwrap_or_else(|_| "unknown".to_owned())
@@ -94,7 +100,7 @@ pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
             "steps": record.steps,
             "size_bytes": record.size_bytes,
             "builder": builder_name(record.buildkit),
-            "date": clock::rfc3339(clock::now_unix()),
+            "date": time::rfc3339(time::now_unix()),
         })],
     )
 }
@@ -149,7 +155,7 @@ pub(crate) fn build(
     let started = Instant::now();
     let progress = run_with_progress(&mut command, tag)?;
     let seconds = started.elapsed().as_secs_f64();
-    let image = image_facts::config(tag)?;
+    let image = facts::config(tag)?;
     Ok(BuildRecord {
         variant,
         image_id: image.id,
@@ -187,7 +193,7 @@ pub(crate) fn builder_name(buildkit: bool) -> &'static str {
 
 /// Labels and values baked into the image and the binary.
 fn metadata_args() -> Vec<(&'static str, String)> {
-    let root = crate::project_root();
+    let root = crate::project::root();
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
     let field = |name: &str| {
         manifest
@@ -211,7 +217,7 @@ fn metadata_args() -> Vec<(&'static str, String)> {
     // included), and an unchanged rebuild is fully cached.
     let created = commit_time
         .parse::<u64>()
-        .map_or_else(|_| clock::rfc3339(clock::now_unix()), clock::rfc3339);
+        .map_or_else(|_| time::rfc3339(time::now_unix()), time::rfc3339);
     let mut args = vec![
         ("VERSION", field("version")),
         ("REVISION", revision.clone()),
@@ -380,11 +386,11 @@ mod tests {
     #[test]
     fn a_failed_build_names_the_failing_step() {
         if docker::require_engine().is_err() {
-            assert!(!crate::debian::is_ci(), "CI must provide a Docker engine");
+            assert!(!crate::tools::debian::is_ci(), "CI must provide a Docker engine");
             eprintln!("SKIPPED: no Docker engine answers");
             return;
         }
-        let context = crate::target_dir()
+        let context = crate::project::target_dir()
             .join("xtask")
             .join(format!("broken-context-{}", std::process::id()));
         std::fs::create_dir_all(context.join("docker")).expect("create context");

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::image_archive::{Change, Image};
-use crate::tar::{Header, Kind};
+use crate::image::archive::{Change, Image};
+use crate::image::tar::{Header, Kind};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -217,7 +217,7 @@ fn remove(nodes: &mut BTreeMap<String, Node>, path: &str, itself: bool) -> Vec<N
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image_archive::Layer;
+    use crate::image::archive::Layer;
 
     fn file(path: &str, size: u64) -> Change {
         Change::Add(Header {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 /// `cargo`, the same one that runs xtask.
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(crate::project_root());
+    command.current_dir(crate::project::root());
     command
 }
 

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{docker, http_probe, process};
+use crate::docker;
+use crate::util::http;
+use crate::util::process;
 
 /// A container started from an image, removed on drop.
 pub(crate) struct RunningContainer {
@@ -39,7 +41,7 @@ impl RunningContainer {
     /// Waits for `GET path` to answer 200; returns the time since `docker run` was called.
     pub(crate) fn wait_http_ok(&self, path: &str, timeout: Duration) -> Result<Duration> {
         loop {
-            if http_probe::status(self.address, path, Duration::from_secs(1)) == Some(200) {
+            if http::status(self.address, path, Duration::from_secs(1)) == Some(200) {
                 return Ok(self.started.elapsed());
             }
             if self.started.elapsed() > timeout {

@@ -8,9 +8,12 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::image_archive::{self, LayoutOnly};
-use crate::tar::Kind;
-use crate::{docker, image_tree, process, surface};
+use crate::image::archive::{self, LayoutOnly};
+use crate::image::tar::Kind;
+use crate::docker;
+use crate::image::tree;
+use crate::util::process;
+use crate::image::surface;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ImageConfig {
@@ -153,7 +156,7 @@ pub(crate) fn filesystem(reference: &str, program_paths: &[String]) -> Result<Fi
     // Drained on its own thread, or gzip would stop reading once its output pipe is full.
     let counter = std::thread::spawn(move || io::copy(&mut compressed, &mut io::sink()));
     let mut input = gzip.stdin.take().context("gzip has no stdin")?;
-    let image = image_archive::read_engine(reference, &mut LayoutOnly, Some(&mut input));
+    let image = archive::read_engine(reference, &mut LayoutOnly, Some(&mut input));
     drop(input);
     let compressed_bytes = counter
         .join()
@@ -163,7 +166,7 @@ pub(crate) fn filesystem(reference: &str, program_paths: &[String]) -> Result<Fi
     if !gzip_ok {
         bail!("gzip failed while measuring the compressed size of {reference}");
     }
-    let tree = image_tree::stack(&image);
+    let tree = tree::stack(&image);
     let mut shells: Vec<String> = surface::shells(&tree)
         .into_iter()
         .map(|(path, _)| format!("/{path}"))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::process;
+use crate::util::process;
 
 /// The only target the toolchain is guaranteed to have; `--target` keeps the static flags off
 /// build scripts and proc macros, which must stay dynamic.
@@ -13,7 +13,7 @@ pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds the static release binary and returns its path.
 pub(crate) fn build() -> Result<PathBuf> {
-    let root = crate::project_root();
+    let root = crate::project::root();
     let cargo_home = std::env::var("CARGO_HOME").ok().or_else(|| {
         std::env::var("HOME")
             .ok()
@@ -39,7 +39,7 @@ pub(crate) fn build() -> Result<PathBuf> {
                 TARGET,
             ]),
     )?;
-    let binary = crate::target_dir().join(TARGET).join("release").join("app");
+    let binary = crate::project::target_dir().join(TARGET).join("release").join("app");
     std::fs::metadata(&binary)
         .with_context(|| format!("the release build left no binary at {}", binary.display()))?;
     Ok(binary)

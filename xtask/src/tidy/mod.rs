@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::project_root;
+use crate::project;
 
 fn tracked_text_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut pending = vec![project_root()];
+    let mut pending = vec![project::root()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -34,8 +34,8 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn readme_documents_every_configuration_variable() {
-    let config = read(&project_root().join("app/src/config.rs"));
-    let readme = read(&project_root().join("README.md"));
+    let config = read(&project::root().join("app/src/config.rs"));
+    let readme = read(&project::root().join("README.md"));
     let table = config
         .split_once("pub const VARIABLES")
         .and_then(|(_, rest)| rest.split_once("];"))
@@ -74,8 +74,8 @@ fn no_file_names_a_path_of_the_machine_it_was_written_on() {
 
 #[test]
 fn ci_runs_exactly_the_readme_test_command() {
-    let script = read(&project_root().join(".ci/run"));
-    let readme = read(&project_root().join("README.md"));
+    let script = read(&project::root().join(".ci/run"));
+    let readme = read(&project::root().join("README.md"));
     assert!(
         script.contains("cargo xtask ci"),
         ".ci/run must run `cargo xtask ci`"
@@ -93,7 +93,7 @@ fn ci_runs_exactly_the_readme_test_command() {
 fn no_file_holds_a_secret_shaped_string() {
     for file in tracked_text_files() {
         let text = read(&file);
-        let hits = crate::secrets::find(text.as_bytes());
+        let hits = crate::scan::secrets::find(text.as_bytes());
         assert!(
             hits.is_empty(),
             "{}: {:?}",

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{debian, docker, process};
+use crate::tools::debian;
+use crate::docker;
+use crate::util::process;
 
 const PID_FILE: &str = "/var/run/docker.pid";
 
@@ -69,7 +71,7 @@ fn start_dockerd() -> Result<()> {
     {
         fs::remove_file(PID_FILE).with_context(|| format!("cannot remove the stale {PID_FILE}"))?;
     }
-    let log_path = crate::target_dir().join("xtask").join("dockerd.log");
+    let log_path = crate::project::target_dir().join("xtask").join("dockerd.log");
     fs::create_dir_all(log_path.parent().context("log path has a parent")?)?;
     let log = File::create(&log_path)?;
     eprintln!("starting dockerd (log: {})", log_path.display());
