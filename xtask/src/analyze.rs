@@ -169,7 +169,7 @@ impl Analyze {
 
 /// Seconds `docker save` takes to write the image to a file (removed afterwards).
 fn time_docker_save(reference: &str) -> Result<f64> {
-    crate::docker::require_engine()?;
+    crate::docker::engine::require()?;
     let file = std::env::temp_dir().join(format!("xtask-save-{}.tar", std::process::id()));
     let started = Instant::now();
     let result = crate::util::process::capture(crate::docker::docker().args([

@@ -6,10 +6,9 @@ use anyhow::{Context, Result};
 
 use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity, Source};
 use crate::project::variant::Variant;
-use crate::docker::base_images;
-use crate::bases;
+use crate::docker::base_images::BaseImage;
+use crate::docker::stand_ins;
 use crate::tools::debian;
-use crate::docker;
 use crate::docker::engine;
 use crate::util::process;
 use crate::stack;
@@ -44,12 +43,11 @@ impl Ci {
         if have_engine {
             step("local base images", &mut || {
                 // The public images where a registry answers; local equivalents where none does.
-                let unavailable = base_images::all()?.iter().any(|base| {
-                    base.default_reference().is_ok_and(|reference| {
-                        !docker::image_exists(&reference) && !docker::pull(&reference)
-                    })
-                });
-                if unavailable { bases::run() } else { Ok(()) }
+                let mut unavailable = false;
+                for base in BaseImage::for_images()?.iter().chain(&BaseImage::for_stack()?) {
+                    unavailable |= !base.public_available()?;
+                }
+                if unavailable { stand_ins::build_all() } else { Ok(()) }
             })?;
         }
         step("format", &mut || {
@@ -139,7 +137,7 @@ fn scan_gate(variant: Variant) -> Scan {
 /// missing is named and the tests that need it skip (a failure under `CI=true`).
 fn install_test_tools(may_install: bool) -> Result<()> {
     // With an engine already running (Docker Desktop, a system service), dockerd is moot.
-    let engine_running = docker::require_engine().is_ok();
+    let engine_running = engine::answers();
     let compose_plugin = stack::compose_plugin();
     let tools: Vec<debian::Tool> = debian::TEST_TOOLS
         .iter()

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::docker::container::RunningContainer;
 use crate::flags::{Compare, OutputFormat};
 use crate::history::human_bytes;
-use crate::build::{self, BuildRecord};
+use crate::docker::build::{self, BuildRecord};
 use crate::project::variant::Variant;
 use crate::util::time;
 use crate::docker;
@@ -419,7 +419,7 @@ fn csv(rows: &[Row]) -> String {
 /// The latest cold build of `variant` by the builder in use: the other builder's times are not
 /// comparable with the rebuild measured now.
 fn last_cold_build(variant: Variant) -> Option<f64> {
-    let builder = build::builder_name(docker::builder().buildkit);
+    let builder = build::builder_name(docker::builder::builder().buildkit);
     history::read(&history::path(history::BUILDS))
         .ok()?
         .iter()

@@ -80,6 +80,12 @@ Global flag:
             dockerd without asking (also implied by CI=true); `ci` also installs test tools
 ";
 
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Bases;
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Status;
+
 #[derive(Debug, PartialEq)]
 pub(crate) enum Command {
     Help,

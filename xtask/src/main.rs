@@ -15,19 +15,23 @@ mod build;
 mod ci;
 mod compare;
 mod deploy;
+mod down;
 mod docker;
 mod flags;
 mod history;
 mod image;
+mod logs;
 mod profiles;
 mod project;
 mod push;
 mod scan;
 mod stack;
+mod status;
 mod test_image;
 #[cfg(test)]
 mod tidy;
 mod tools;
+mod up;
 mod util;
 
 use std::process::ExitCode;
@@ -50,7 +54,7 @@ fn main() -> ExitCode {
             print!("{}", flags::USAGE);
             Ok(())
         }
-        Command::Bases => bases::run(),
+        Command::Bases => flags::Bases.run(),
         Command::History { last } => history::show(usize::try_from(last).unwrap_or(15)),
         Command::Build(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
@@ -62,7 +66,7 @@ fn main() -> ExitCode {
         Command::LintWorkflows(files) => tools::lint_workflows(&files),
         Command::Up(flags) => flags.run(),
         Command::Down(flags) => flags.run(),
-        Command::Status => stack::status(),
+        Command::Status => flags::Status.run(),
         Command::Logs(flags) => flags.run(),
         Command::Bench(flags) => flags.run(),
         Command::Ci(flags) => flags.run(),

@@ -18,7 +18,7 @@ use registry::Repository;
 use crate::util::time;
 use crate::docker;
 use crate::history;
-use crate::build;
+use crate::docker::build;
 use crate::util::process;
 
 /// Where `push` records what it pushed, for `deploy`.

@@ -1,94 +1,169 @@
-//! Which base images the Dockerfiles build from. Defaults are the real public images, read from
-//! the Dockerfiles' own `ARG` lines (one source of truth); an environment variable of the same
-//! name overrides one; and where a default is not available locally but the equivalent that
-//! `cargo xtask bases` builds is, that one is used.
+//! Which base image each build and the stack use: the one place that decides between the public
+//! image and its local stand-in. Defaults are the real public images, read from where they are
+//! declared (the Dockerfiles' `ARG` lines, compose.yaml's `${VAR:-default}`); an environment
+//! variable of the same name overrides one; where the default is not available locally and no
+//! registry serves it, the stand-in that `cargo xtask bases` builds is used (and built if missing).
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 
 use crate::docker;
+use crate::docker::stand_ins;
 
-/// One `ARG` that names a base image.
+/// The Debian release every stand-in is built from.
+pub(crate) const SUITE: &str = "bookworm";
+/// The repository prefix of every stand-in, so they never shadow a real public image.
+const LOCAL_REPOSITORY: &str = "local";
+
+/// Where a base image's default is declared.
+#[derive(Debug, Clone, Copy)]
+enum Declared {
+    /// `ARG NAME=default` in this Dockerfile under `docker/`.
+    Dockerfile(&'static str),
+    /// `${NAME:-default}` in compose.yaml.
+    Compose,
+    /// Nowhere: only the stand-ins build from it.
+    StandInsOnly,
+}
+
+/// One base image, named by the variable that selects it.
 #[derive(Debug, Clone)]
 pub(crate) struct BaseImage {
-    /// The build argument, e.g. `BUILDER_IMAGE`.
-    pub(crate) arg: &'static str,
-    /// The Dockerfile (under `docker/`) that declares it.
-    pub(crate) dockerfile: &'static str,
+    /// The build argument or compose variable, e.g. `BUILDER_IMAGE`.
+    pub(crate) variable: &'static str,
+    declared: Declared,
     /// The local stand-in `cargo xtask bases` tags.
     pub(crate) local: String,
 }
 
-pub(crate) const LOCAL_REPOSITORY: &str = "local";
+impl BaseImage {
+    /// The full Rust toolchain image the single-stage baseline builds on.
+    pub(crate) fn rust() -> Result<Self> {
+        Ok(Self {
+            variable: "RUST_IMAGE",
+            declared: Declared::Dockerfile("Dockerfile.single-stage"),
+            local: format!("{LOCAL_REPOSITORY}/rust:{}-{SUITE}", rust_minor_version()?),
+        })
+    }
+
+    /// The multi-stage build's builder stage.
+    pub(crate) fn builder() -> Result<Self> {
+        Ok(Self {
+            variable: "BUILDER_IMAGE",
+            declared: Declared::Dockerfile("Dockerfile.multi-stage"),
+            local: format!("{LOCAL_REPOSITORY}/rust:{}-slim-{SUITE}", rust_minor_version()?),
+        })
+    }
+
+    /// The distroless runtime of the `distroless` target.
+    pub(crate) fn distroless() -> Result<Self> {
+        Ok(Self {
+            variable: "DISTROLESS_IMAGE",
+            declared: Declared::Dockerfile("Dockerfile.multi-stage"),
+            local: format!("{LOCAL_REPOSITORY}/distroless-static:nonroot"),
+        })
+    }
+
+    /// The stack's reverse proxy.
+    pub(crate) fn nginx() -> Result<Self> {
+        Ok(Self {
+            variable: "NGINX_IMAGE",
+            declared: Declared::Compose,
+            local: format!("{LOCAL_REPOSITORY}/nginx:{SUITE}"),
+        })
+    }
+
+    /// The stack's metrics server.
+    pub(crate) fn prometheus() -> Result<Self> {
+        Ok(Self {
+            variable: "PROMETHEUS_IMAGE",
+            declared: Declared::Compose,
+            local: format!("{LOCAL_REPOSITORY}/prometheus:{SUITE}"),
+        })
+    }
+
+    /// Plain Debian, which the other stand-ins start from.
+    pub(crate) fn debian() -> Result<Self> {
+        Ok(Self {
+            variable: "DEBIAN_IMAGE",
+            declared: Declared::StandInsOnly,
+            local: format!("{LOCAL_REPOSITORY}/debian:{SUITE}"),
+        })
+    }
+
+    /// What the Dockerfiles build from.
+    pub(crate) fn for_images() -> Result<Vec<Self>> {
+        Ok(vec![Self::rust()?, Self::builder()?, Self::distroless()?])
+    }
+
+    /// What compose.yaml runs besides the app.
+    pub(crate) fn for_stack() -> Result<Vec<Self>> {
+        Ok(vec![Self::nginx()?, Self::prometheus()?])
+    }
+
+    /// Every base image, stand-ins' own included.
+    pub(crate) fn all() -> Result<Vec<Self>> {
+        let mut all = Self::for_images()?;
+        all.extend(Self::for_stack()?);
+        all.push(Self::debian()?);
+        Ok(all)
+    }
+
+    /// The public default where it is declared (`None` for the stand-ins' own Debian).
+    pub(crate) fn default_reference(&self) -> Result<Option<String>> {
+        let root = crate::project::root();
+        match self.declared {
+            Declared::Dockerfile(file) => {
+                arg_default(&root.join("docker").join(file), self.variable).map(Some)
+            }
+            Declared::Compose => compose_default(&root.join("compose.yaml"), self.variable).map(Some),
+            Declared::StandInsOnly => Ok(None),
+        }
+    }
+
+    /// The reference to use, and why it was chosen.
+    pub(crate) fn resolve(&self) -> Result<(String, &'static str)> {
+        if let Ok(value) = std::env::var(self.variable)
+            && !value.trim().is_empty()
+        {
+            return Ok((value, "from the environment"));
+        }
+        let Some(default) = self.default_reference()? else {
+            return Ok((self.local.clone(), "a local stand-in only"));
+        };
+        if docker::image_exists(&default) {
+            return Ok((default, "the public image, present locally"));
+        }
+        if docker::image_exists(&self.local) {
+            return Ok((self.local.clone(), "the local equivalent `cargo xtask bases` built"));
+        }
+        if docker::pull(&default) {
+            return Ok((default, "the public image, just pulled"));
+        }
+        eprintln!("no registry serves {default}: building local equivalents with `cargo xtask bases`");
+        stand_ins::build_all()?;
+        Ok((self.local.clone(), "the local equivalent `cargo xtask bases` just built"))
+    }
+
+    /// Whether the public default is here or can be pulled.
+    pub(crate) fn public_available(&self) -> Result<bool> {
+        Ok(self
+            .default_reference()?
+            .is_some_and(|reference| docker::image_exists(&reference) || docker::pull(&reference)))
+    }
+}
 
 /// The Rust version of the local toolchain image: the host's `major.minor`.
 pub(crate) fn rust_minor_version() -> Result<String> {
-    let version = crate::util::process::capture(std::process::Command::new("rustc").arg("--version"))?;
+    let version =
+        crate::util::process::capture(std::process::Command::new("rustc").arg("--version"))?;
     let number = version
         .split_whitespace()
         .nth(1)
         .context("unexpected `rustc --version` output")?;
     Ok(number.splitn(3, '.').take(2).collect::<Vec<_>>().join("."))
-}
-
-pub(crate) fn all() -> Result<Vec<BaseImage>> {
-    let rust = rust_minor_version()?;
-    Ok(vec![
-        BaseImage {
-            arg: "RUST_IMAGE",
-            dockerfile: "Dockerfile.single-stage",
-            local: format!("{LOCAL_REPOSITORY}/rust:{rust}-bookworm"),
-        },
-        BaseImage {
-            arg: "BUILDER_IMAGE",
-            dockerfile: "Dockerfile.multi-stage",
-            local: format!("{LOCAL_REPOSITORY}/rust:{rust}-slim-bookworm"),
-        },
-        BaseImage {
-            arg: "DISTROLESS_IMAGE",
-            dockerfile: "Dockerfile.multi-stage",
-            local: format!("{LOCAL_REPOSITORY}/distroless-static:nonroot"),
-        },
-    ])
-}
-
-impl BaseImage {
-    /// The default the Dockerfile declares.
-    pub(crate) fn default_reference(&self) -> Result<String> {
-        let path = crate::project::root().join("docker").join(self.dockerfile);
-        arg_default(&path, self.arg)
-    }
-
-    /// The reference to build with, and why it was chosen.
-    pub(crate) fn resolve(&self) -> Result<(String, &'static str)> {
-        if let Ok(value) = std::env::var(self.arg)
-            && !value.trim().is_empty()
-        {
-            return Ok((value, "from the environment"));
-        }
-        let default = self.default_reference()?;
-        if docker::image_exists(&default) {
-            return Ok((default, "the public image, present locally"));
-        }
-        if docker::image_exists(&self.local) {
-            return Ok((
-                self.local.clone(),
-                "the local equivalent `cargo xtask bases` built",
-            ));
-        }
-        if docker::pull(&default) {
-            return Ok((default, "the public image, just pulled"));
-        }
-        eprintln!(
-            "no registry serves {default}: building local equivalents with `cargo xtask bases`"
-        );
-        crate::bases::run()?;
-        Ok((
-            self.local.clone(),
-            "the local equivalent `cargo xtask bases` just built",
-        ))
-    }
 }
 
 /// `ARG NAME=value` in a Dockerfile.
@@ -106,13 +181,26 @@ pub(crate) fn arg_default(dockerfile: &Path, name: &str) -> Result<String> {
         .with_context(|| format!("{} declares no `ARG {name}=...`", dockerfile.display()))
 }
 
+/// `${NAME:-default}` in compose.yaml: the default a variable falls back to.
+pub(crate) fn compose_default(compose_file: &Path, name: &str) -> Result<String> {
+    let text = std::fs::read_to_string(compose_file)
+        .with_context(|| format!("cannot read {}", compose_file.display()))?;
+    let pattern = format!("${{{name}:-");
+    let start = text
+        .find(&pattern)
+        .with_context(|| format!("{} has no ${{{name}:-...}}", compose_file.display()))?
+        + pattern.len();
+    let end = text[start..]
+        .find('}')
+        .with_context(|| format!("unterminated variable in {}", compose_file.display()))?;
+    Ok(text[start..start + end].to_owned())
+}
+
 /// Prints `line` unless this process printed it already: a command that builds several images
 /// says which base it uses once, not before every build.
 fn say_once(line: String) {
-    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut said = SAID
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
     if !said.contains(&line) {
         eprintln!("{line}");
         said.push(line);
@@ -122,11 +210,32 @@ fn say_once(line: String) {
 /// The `--build-arg`s that select the resolved base images for `dockerfile`.
 pub(crate) fn build_args(dockerfile: &str) -> Result<Vec<String>> {
     let mut args = Vec::new();
-    for base in all()?.into_iter().filter(|b| b.dockerfile == dockerfile) {
+    for base in declared_in(dockerfile)? {
         let (reference, why) = base.resolve()?;
-        say_once(format!("  {} = {reference} ({why})", base.arg));
+        say_once(format!("  {} = {reference} ({why})", base.variable));
         args.push("--build-arg".to_owned());
-        args.push(format!("{}={reference}", base.arg));
+        args.push(format!("{}={reference}", base.variable));
     }
     Ok(args)
+}
+
+/// The base images `dockerfile` declares.
+fn declared_in(dockerfile: &str) -> Result<Vec<BaseImage>> {
+    Ok(BaseImage::for_images()?
+        .into_iter()
+        .filter(|base| matches!(base.declared, Declared::Dockerfile(file) if file == dockerfile))
+        .collect())
+}
+
+/// The environment for compose: for each stack image the user did not set and whose public
+/// default is absent, the stand-in.
+pub(crate) fn stack_env() -> Result<Vec<(&'static str, String)>> {
+    let mut env = Vec::new();
+    for base in BaseImage::for_stack()? {
+        let (reference, why) = base.resolve()?;
+        if why != "from the environment" && Some(&reference) != base.default_reference()?.as_ref() {
+            env.push((base.variable, reference));
+        }
+    }
+    Ok(env)
 }

@@ -26,7 +26,7 @@ pub(crate) fn assume_yes(yes: bool) {
 
 /// Ensures an engine answers, installing and starting one where this machine allows it.
 pub(crate) fn require() -> Result<()> {
-    let Err(unreachable) = docker::require_engine() else {
+    let Err(unreachable) = answers_or_why() else {
         return Ok(());
     };
     // A DOCKER_HOST elsewhere, or a machine we may not administer: say what to do, nothing more.
@@ -83,7 +83,7 @@ fn start_dockerd() -> Result<()> {
         .context("cannot start dockerd")?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_mins(1) {
-        if docker::require_engine().is_ok() {
+        if answers_or_why().is_ok() {
             eprintln!(
                 "dockerd answers after {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -96,4 +96,28 @@ fn start_dockerd() -> Result<()> {
         "dockerd did not answer within 60 s; see {}",
         log_path.display()
     )
+}
+
+/// Whether an engine answers now; for callers that only report it.
+pub(crate) fn answers() -> bool {
+    answers_or_why().is_ok()
+}
+
+/// Whether an engine answers, or one line saying what to do.
+fn answers_or_why() -> Result<()> {
+    let output = docker::docker()
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Err(_) => bail!(
+            "the docker CLI is not installed: install Docker (https://docs.docker.com/engine/install/) \
+             or, on Debian, `apt-get install docker.io`"
+        ),
+        Ok(output) if !output.status.success() => bail!(
+            "no Docker engine is reachable: start it (`sudo systemctl start docker`, Docker Desktop, \
+             or `sudo dockerd &`) and check that `docker info` works"
+        ),
+        Ok(_) => Ok(()),
+    }
 }

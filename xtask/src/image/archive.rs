@@ -131,7 +131,7 @@ pub(crate) fn read_engine(
     copy: Option<&mut dyn Write>,
 ) -> Result<Image> {
     let started = Instant::now();
-    docker::require_engine()?;
+    docker::engine::require()?;
     let mut child = docker::docker()
         .args(["save", reference])
         .stdout(Stdio::piped())

@@ -1,5 +1,5 @@
-//! `cargo xtask up | down | status | logs`: the compose stack, with either compose CLI, the same
-//! engine check as the image commands, and a wait until every started service is healthy.
+//! The compose stack as `up`, `down`, `status` and `logs` share it: either compose CLI, the
+//! services and their state, and a wait until every started service is healthy.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -7,22 +7,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::flags::{Down, Logs, Up};
-use crate::project::variant::Variant;
 use crate::docker;
-use crate::docker::engine;
-use crate::build;
 use crate::util::process;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
-
-/// Images compose.yaml takes from the environment, and the local stand-in `bases` builds.
-pub(crate) const STACK_IMAGES: &[(&str, &str)] = &[
-    ("NGINX_IMAGE", "local/nginx:bookworm"),
-    ("PROMETHEUS_IMAGE", "local/prometheus:bookworm"),
-];
 
 /// Whether the docker CLI has the compose v2 plugin; asked once per run (the health wait polls).
 pub(crate) fn compose_plugin() -> bool {
@@ -55,120 +45,10 @@ pub(crate) fn compose() -> Result<Command> {
 }
 
 /// Compose with every profile enabled, so that commands see the services any profile started.
-fn every_profile() -> Result<Command> {
+pub(crate) fn every_profile() -> Result<Command> {
     let mut command = compose()?;
     command.args(["--profile", "monitoring", "--profile", "compare"]);
     Ok(command)
-}
-
-/// `${NAME:-default}` in compose.yaml: the default a variable falls back to.
-pub(crate) fn compose_default(name: &str) -> Result<String> {
-    let text = std::fs::read_to_string(crate::project::root().join("compose.yaml"))
-        .context("cannot read compose.yaml")?;
-    let pattern = format!("${{{name}:-");
-    let start = text
-        .find(&pattern)
-        .with_context(|| format!("compose.yaml has no ${{{name}:-...}}"))?
-        + pattern.len();
-    let end = text[start..]
-        .find('}')
-        .context("unterminated variable in compose.yaml")?;
-    Ok(text[start..start + end].to_owned())
-}
-
-/// For each image variable the user did not set: nothing when the public default is present or
-/// can be pulled; else the local stand-in, built by `bases` when missing.
-fn stack_image_env() -> Result<Vec<(String, String)>> {
-    let mut env = Vec::new();
-    for (variable, local) in STACK_IMAGES {
-        if std::env::var(variable).is_ok_and(|v| !v.is_empty()) {
-            continue;
-        }
-        let default = compose_default(variable)?;
-        if docker::image_exists(&default) {
-            continue;
-        }
-        if !docker::image_exists(local) && !docker::pull(&default) {
-            eprintln!(
-                "no registry serves {default}: building local equivalents with `cargo xtask bases`"
-            );
-            crate::bases::run()?;
-        }
-        if docker::image_exists(local) {
-            env.push(((*variable).to_owned(), (*local).to_owned()));
-        }
-    }
-    Ok(env)
-}
-
-impl Up {
-    pub(crate) fn run(self) -> Result<()> {
-        engine::require()?;
-        if self.monitoring
-            && self.grafana
-            && std::env::var("GRAFANA_ADMIN_PASSWORD").map_or(true, |p| p.is_empty())
-        {
-            bail!(
-                "Grafana has no default password: set GRAFANA_ADMIN_PASSWORD (or pass --no-grafana)"
-            );
-        }
-        let mut variants = vec![Variant::Scratch];
-        if self.single {
-            variants.push(Variant::Single);
-        }
-        for variant in variants {
-            build::build(variant, &crate::project::root(), &variant.tag(), false, true)?;
-        }
-        let mut services = vec!["app", "nginx"];
-        let mut command = compose()?;
-        for (variable, value) in stack_image_env()? {
-            command.env(variable, value);
-        }
-        if self.monitoring {
-            command.args(["--profile", "monitoring"]);
-            services.push("prometheus");
-            if self.grafana {
-                services.push("grafana");
-            }
-        }
-        if self.single {
-            command.args(["--profile", "compare"]);
-            services.push("app-single");
-        }
-        process::run(command.args(["up", "-d", "--no-build"]).args(&services))?;
-        wait_healthy(&services)?;
-        print_status()
-    }
-}
-
-impl Down {
-    pub(crate) fn run(self) -> Result<()> {
-        engine::require()?;
-        let mut command = every_profile()?;
-        command.args(["down", "--remove-orphans"]);
-        if self.volumes {
-            command.arg("--volumes");
-        }
-        process::run(&mut command)
-    }
-}
-
-impl Logs {
-    pub(crate) fn run(self) -> Result<()> {
-        engine::require()?;
-        let mut command = every_profile()?;
-        command.args(["logs", "--tail", "200"]);
-        if self.follow {
-            command.arg("--follow");
-        }
-        command.args(&self.services);
-        process::run(&mut command)
-    }
-}
-
-pub(crate) fn status() -> Result<()> {
-    engine::require()?;
-    print_status()
 }
 
 /// Container id of each service compose has created, running or not.
@@ -197,7 +77,7 @@ fn state(id: &str) -> Result<String> {
     ]))
 }
 
-fn wait_healthy(services: &[&str]) -> Result<()> {
+pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
     let started = Instant::now();
     let terminal = std::io::stderr().is_terminal();
     let mut last_line = String::new();
@@ -262,7 +142,7 @@ fn wait_healthy(services: &[&str]) -> Result<()> {
     }
 }
 
-fn print_status() -> Result<()> {
+pub(crate) fn print_status() -> Result<()> {
     let containers = containers()?;
     if containers.is_empty() {
         println!("no service of the stack is running (`cargo xtask up` starts it)");

@@ -1,0 +1,319 @@
+//! Local equivalents of the public base images, for machines that cannot reach a registry
+//! (air-gapped CI, corporate networks). Built from Debian packages, the local Rust toolchain and
+//! the host's CA bundle; idempotent: what exists is kept.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::docker::base_images::{self, BaseImage};
+use crate::docker;
+use crate::docker::engine;
+use crate::util::process;
+
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Builds every stand-in that is missing; what exists is kept.
+pub(crate) fn build_all() -> Result<()> {
+    engine::require()?;
+    let debian = BaseImage::debian()?;
+    let rust = BaseImage::rust()?;
+    let builder = BaseImage::builder()?;
+    ensure(&debian.local, || debian_base(&debian.local))?;
+    ensure(&rust.local, || rust_toolchain(&rust.local))?;
+    // One toolchain image serves as both the full and the slim builder.
+    ensure(&builder.local, || {
+        process::run(docker::docker().args(["tag", &rust.local, &builder.local]))
+    })?;
+    let distroless = BaseImage::distroless()?;
+    ensure(&distroless.local, || distroless_static(&distroless.local))?;
+    // The stack's proxy and metrics server, from Debian's packages.
+    let nginx = BaseImage::nginx()?;
+    ensure(&nginx.local, || {
+        from_debian(&debian.local, &nginx.local, NGINX_DOCKERFILE)
+    })?;
+    let prometheus = BaseImage::prometheus()?;
+    ensure(&prometheus.local, || {
+        from_debian(&debian.local, &prometheus.local, PROMETHEUS_DOCKERFILE)
+    })
+}
+
+/// nginx as the official image runs it: logs to the container's stdout and stderr, in the
+/// foreground, with `wget` for the compose health check.
+const NGINX_DOCKERFILE: &str = "RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx wget \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && ln -sf /dev/stdout /var/log/nginx/access.log \\
+ && ln -sf /dev/stderr /var/log/nginx/error.log
+EXPOSE 8080
+STOPSIGNAL SIGQUIT
+CMD [\"nginx\", \"-g\", \"daemon off;\"]
+";
+
+/// Prometheus laid out as prom/prometheus is: the binary as entrypoint, data in /prometheus
+/// owned by nobody.
+const PROMETHEUS_DOCKERFILE: &str = "RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus wget \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /prometheus \\
+ && chown 65534:65534 /prometheus
+USER 65534
+EXPOSE 9090
+ENTRYPOINT [\"/usr/bin/prometheus\"]
+CMD [\"--config.file=/etc/prometheus/prometheus.yml\", \"--storage.tsdb.path=/prometheus\"]
+";
+
+/// `docker build` of `FROM debian` + `instructions`, with no build context.
+fn from_debian(debian: &str, tag: &str, instructions: &str) -> Result<()> {
+    let dockerfile = format!("FROM {debian}\n{instructions}");
+    let mut build = docker::builder::builder().command();
+    build.args(["build", "-t", tag, "-"]);
+    let status = process::feed(build.stdout(Stdio::null()), dockerfile.as_bytes())?.status;
+    if !status.success() {
+        bail!("docker build of {tag} failed with {status}; its output is above");
+    }
+    Ok(())
+}
+
+fn ensure(tag: &str, build: impl FnOnce() -> Result<()>) -> Result<()> {
+    if docker::image_exists(tag) {
+        eprintln!("{tag}: present, kept");
+        return Ok(());
+    }
+    eprintln!("{tag}: building");
+    build().with_context(|| format!("cannot build the local base image {tag}"))
+}
+
+/// A scratch folder under target/, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(name: &str) -> Result<Self> {
+        let path = crate::project::target_dir().join("xtask").join("bases").join(name);
+        if path.exists() {
+            fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot clear {}", path.display()))?;
+        }
+        fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn require_root_tools() -> Result<()> {
+    if !process::available("debootstrap") {
+        bail!("`debootstrap` is not installed: `sudo apt-get install debootstrap` (Debian/Ubuntu)");
+    }
+    Ok(())
+}
+
+fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
+    require_root_tools()?;
+    let mut command = Command::new("debootstrap");
+    command.args(["--variant=minbase"]);
+    if !include.is_empty() {
+        command.arg(format!("--include={}", include.join(",")));
+    }
+    command.arg(base_images::SUITE).arg(root).stdout(Stdio::null());
+    process::run(&mut command)?;
+    // Package lists and caches are what the official images also leave out.
+    for dir in ["var/lib/apt/lists", "var/cache/apt"] {
+        let dir = root.join(dir);
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_file() {
+                fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tar | docker import` with `--change` instructions.
+fn import(root: &Path, tag: &str, changes: &[String]) -> Result<()> {
+    let mut tar = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(root)
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run tar")?;
+    let stdout = tar.stdout.take().context("tar has no stdout")?;
+    let mut import = docker::docker();
+    import.arg("import");
+    for change in changes {
+        import.args(["--change", change]);
+    }
+    let status = import
+        .args(["-", tag])
+        .stdin(stdout)
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run docker import")?;
+    let tar_status = tar.wait()?;
+    if !status.success() || !tar_status.success() {
+        bail!(
+            "importing {} as {tag} failed (tar: {tar_status}, docker import: {status})",
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+fn debian_base(tag: &str) -> Result<()> {
+    let work = WorkDir::new("debian")?;
+    debootstrap(&work.0, &[])?;
+    import(
+        &work.0,
+        tag,
+        &[format!("ENV {PATH_ENV}"), r#"CMD ["bash"]"#.to_owned()],
+    )
+}
+
+/// Debian with gcc and libc6-dev (the linker and static glibc) plus the host's toolchain,
+/// laid out as the official rust images lay it out.
+fn rust_toolchain(tag: &str) -> Result<()> {
+    let work = WorkDir::new("rust")?;
+    let root = &work.0;
+    debootstrap(root, &["ca-certificates", "gcc", "libc6-dev"])?;
+    // Trust what the host trusts: behind a TLS-intercepting proxy, cargo needs its CA.
+    if Path::new(HOST_CA_BUNDLE).exists() {
+        fs::copy(
+            HOST_CA_BUNDLE,
+            root.join("etc/ssl/certs/ca-certificates.crt"),
+        )?;
+    }
+    let sysroot = PathBuf::from(process::capture(
+        Command::new("rustc").args(["--print", "sysroot"]),
+    )?);
+    let version = process::capture(Command::new("rustc").arg("--version"))?
+        .split_whitespace()
+        .nth(1)
+        .context("unexpected `rustc --version` output")?
+        .to_owned();
+    let toolchain = format!("{version}-x86_64-unknown-linux-gnu");
+    let toolchain_dir = root.join("usr/local/rustup/toolchains").join(&toolchain);
+    fs::create_dir_all(&toolchain_dir)?;
+    // The toolchain without its 800 MB of HTML documentation.
+    copy_tree(&sysroot, &toolchain_dir, "./share/doc")?;
+    fs::write(
+        root.join("usr/local/rustup/settings.toml"),
+        format!(
+            "version = \"12\"\ndefault_toolchain = \"{toolchain}\"\nprofile = \"minimal\"\n\n[overrides]\n"
+        ),
+    )?;
+    let cargo_bin = root.join("usr/local/cargo/bin");
+    fs::create_dir_all(&cargo_bin)?;
+    let rustup =
+        which("rustup").context("rustup is not on PATH; the local toolchain image needs it")?;
+    fs::copy(&rustup, cargo_bin.join("rustup"))?;
+    for entry in fs::read_dir(sysroot.join("bin"))? {
+        let name = entry?.file_name();
+        std::os::unix::fs::symlink("rustup", cargo_bin.join(&name))?;
+    }
+    import(
+        root,
+        tag,
+        &[
+            "ENV RUSTUP_HOME=/usr/local/rustup".to_owned(),
+            "ENV CARGO_HOME=/usr/local/cargo".to_owned(),
+            "ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            format!("ENV RUST_VERSION={version}"),
+            r#"CMD ["bash"]"#.to_owned(),
+        ],
+    )
+}
+
+/// What gcr.io/distroless/static-debian12:nonroot holds: users, groups, CA certificates,
+/// time zones and a writable /tmp; no shell, no libc, no package manager.
+fn distroless_static(tag: &str) -> Result<()> {
+    let work = WorkDir::new("distroless")?;
+    let root = &work.0;
+    for dir in ["etc/ssl/certs", "usr/share", "tmp", "home/nonroot"] {
+        fs::create_dir_all(root.join(dir))?;
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+    )?;
+    fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n",
+    )?;
+    fs::write(
+        root.join("etc/nsswitch.conf"),
+        "passwd: files\ngroup: files\nhosts: files dns\n",
+    )?;
+    fs::write(
+        root.join("etc/os-release"),
+        "PRETTY_NAME=\"Distroless\"\nNAME=\"Debian GNU/Linux\"\nID=\"debian\"\nVERSION_ID=\"12\"\nVERSION=\"Debian GNU/Linux 12 (bookworm)\"\nHOME_URL=\"https://github.com/GoogleContainerTools/distroless\"\n",
+    )?;
+    if Path::new(HOST_CA_BUNDLE).exists() {
+        fs::copy(
+            HOST_CA_BUNDLE,
+            root.join("etc/ssl/certs/ca-certificates.crt"),
+        )?;
+    }
+    if Path::new("/usr/share/zoneinfo").exists() {
+        process::run(
+            Command::new("cp")
+                .args(["-a", "/usr/share/zoneinfo"])
+                .arg(root.join("usr/share/")),
+        )?;
+    }
+    process::run(Command::new("chmod").arg("1777").arg(root.join("tmp")))?;
+    process::run(
+        Command::new("chown")
+            .arg("65532:65532")
+            .arg(root.join("home/nonroot")),
+    )?;
+    import(
+        root,
+        tag,
+        &[
+            "USER 65532".to_owned(),
+            "WORKDIR /home/nonroot".to_owned(),
+            format!("ENV {PATH_ENV}"),
+            "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_owned(),
+        ],
+    )
+}
+
+/// Copies `from` into `to` (which exists), leaving out `exclude`, with two piped tars.
+fn copy_tree(from: &Path, to: &Path, exclude: &str) -> Result<()> {
+    let mut create = Command::new("tar")
+        .arg("-C")
+        .arg(from)
+        .arg(format!("--exclude={exclude}"))
+        .args(["-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run tar")?;
+    let stdout = create.stdout.take().context("tar has no stdout")?;
+    let extracted = Command::new("tar")
+        .arg("-C")
+        .arg(to)
+        .args(["-xf", "-"])
+        .stdin(stdout)
+        .status()?;
+    let created = create.wait()?;
+    if !created.success() || !extracted.success() {
+        bail!("copying {} to {} failed", from.display(), to.display());
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
