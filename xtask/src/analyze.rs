@@ -8,11 +8,11 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::flags::Analyze;
-use crate::history::human_bytes;
 use crate::image::archive::{self, Image, LayoutOnly, Source};
-use crate::image::tree::{self, Tree};
+use crate::image::entry::Kind;
 use crate::image::surface;
-use crate::image::tar::Kind;
+use crate::image::tree::{self, Tree};
+use crate::util::output;
 
 /// More layers than this is worth a look (each is a separate download and unpack).
 const MANY_LAYERS: usize = 10;
@@ -132,11 +132,11 @@ pub(crate) struct Analysis {
 
 impl Analyze {
     pub(crate) fn run(self) -> Result<()> {
-        let save_seconds = match (&self.source, self.benchmark) {
+        let save_seconds = match (&self.image.source(), self.benchmark) {
             (Source::Engine(reference), true) => Some(time_docker_save(reference)?),
             _ => None,
         };
-        let image = archive::read(&self.source, &mut LayoutOnly)?;
+        let image = archive::read(&self.image.source(), &mut LayoutOnly)?;
         let tree = tree::stack(&image);
         let analysis = analyze(&image, &tree);
         if self.json {
@@ -151,7 +151,7 @@ impl Analyze {
             analysis.print();
             println!(
                 "\nRead {} in {:.2} s, streamed, nothing unpacked.",
-                human_bytes(image.archive_bytes),
+                output::bytes(image.archive_bytes),
                 image.elapsed.as_secs_f64()
             );
             if let Some(save) = save_seconds {
@@ -159,7 +159,7 @@ impl Analyze {
                 println!(
                     "`docker save` alone writes the archive to a file in {save:.2} s: analyze took \
                      {ratio:.2}× that (target ≤ 2×: {}).",
-                    if ratio <= 2.0 { "met" } else { "MISSED" }
+                    output::target(ratio <= 2.0)
                 );
             }
         }
@@ -399,7 +399,7 @@ impl Analysis {
             self.name,
             self.layers.len(),
             self.files,
-            human_bytes(self.content_bytes)
+            output::bytes(self.content_bytes)
         );
         println!(
             "{:>3}  {:>10}  {:>7}  {:>7}  {:>7}  instruction",
@@ -413,7 +413,7 @@ impl Analysis {
             println!(
                 "{:>3}  {:>10}  {:>7}  {:>7}  {:>7}  {}",
                 layer["index"].as_u64().unwrap_or(0),
-                human_bytes(layer["bytes"].as_u64().unwrap_or(0)),
+                output::bytes(layer["bytes"].as_u64().unwrap_or(0)),
                 layer["added"].as_u64().unwrap_or(0),
                 layer["changed"].as_u64().unwrap_or(0),
                 layer["removed"].as_u64().unwrap_or(0),
@@ -424,12 +424,12 @@ impl Analysis {
             "\nEfficiency {:.2} % (dive's measure): {} wasted by files overwritten or deleted in \
              later layers",
             self.efficiency * 100.0,
-            human_bytes(self.wasted_bytes)
+            output::bytes(self.wasted_bytes)
         );
         for waste in &self.waste {
             println!(
                 "  {:>10}  {} copies  /{}",
-                human_bytes(waste.wasted_bytes),
+                output::bytes(waste.wasted_bytes),
                 waste.copies,
                 waste.path
             );
@@ -438,7 +438,7 @@ impl Analysis {
         for file in &self.largest {
             println!(
                 "  {:>10}  layer {:>2}  {}",
-                human_bytes(file.bytes),
+                output::bytes(file.bytes),
                 file.layer.unwrap_or(0),
                 file.path
             );
@@ -479,7 +479,7 @@ pub(crate) fn describe(evidence: &Evidence) -> String {
         parts.push(format!("layer {layer}"));
     }
     if evidence.bytes > 0 {
-        parts.push(human_bytes(evidence.bytes));
+        parts.push(output::bytes(evidence.bytes));
     }
     if !evidence.detail.is_empty() {
         parts.push(evidence.detail.clone());

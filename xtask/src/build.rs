@@ -10,10 +10,12 @@ impl flags::Build {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
         let context = crate::project::root();
-        for variant in &self.variants {
-            println!("{}", build::build_and_record(*variant, &context, self.no_cache)?);
+        for variant in &self.variants() {
+            println!(
+                "{}",
+                build::build_and_record(*variant, &context, self.no_cache)?
+            );
         }
         Ok(())
     }
 }
-

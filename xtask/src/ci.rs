@@ -4,20 +4,18 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::flags::{Analyze, Bench, Ci, Compare, Scan, Severity, Source};
-use crate::project::variant::Variant;
 use crate::docker::base_images::BaseImage;
-use crate::docker::stand_ins;
-use crate::tools::debian;
 use crate::docker::engine;
-use crate::util::process;
+use crate::docker::stand_ins;
+use crate::flags::{self, Xtask};
 use crate::stack;
 use crate::tools;
+use crate::tools::debian;
+use crate::util::process;
 
-impl Ci {
+impl flags::Ci {
     pub(crate) fn run(self) -> Result<()> {
-        let may_install = self.yes || debian::is_ci();
-        engine::assume_yes(may_install);
+        let may_install = tools::install_allowed();
         let mut timings = Vec::new();
         let mut step = |name: &'static str, action: &mut dyn FnMut() -> Result<()>| -> Result<()> {
             eprintln!("\n==> {name}");
@@ -44,10 +42,17 @@ impl Ci {
             step("local base images", &mut || {
                 // The public images where a registry answers; local equivalents where none does.
                 let mut unavailable = false;
-                for base in BaseImage::for_images()?.iter().chain(&BaseImage::for_stack()?) {
+                for base in BaseImage::for_images()?
+                    .iter()
+                    .chain(&BaseImage::for_stack())
+                {
                     unavailable |= !base.public_available()?;
                 }
-                if unavailable { stand_ins::build_all() } else { Ok(()) }
+                if unavailable {
+                    stand_ins::build_all()
+                } else {
+                    Ok(())
+                }
             })?;
         }
         step("format", &mut || {
@@ -64,7 +69,7 @@ impl Ci {
                 "warnings",
             ]))
         })?;
-        step("workflows", &mut || tools::lint_workflows(&[]))?;
+        step("workflows", &mut || run(&["lint-workflows"]))?;
         step("tests", &mut || {
             // The tests find `aws` and `moto_server` where `test tools` installed them.
             let path = std::env::join_paths(std::iter::once(tools::python_bin()).chain(
@@ -79,37 +84,20 @@ impl Ci {
         if have_engine {
             // The project's main job, with its figures in the log: what multi-stage buys. Every
             // image built again without the cache, so that the cold build times are this run's.
-            step("compare", &mut || {
-                Compare {
-                    rebuild: true,
-                    ..Compare::default()
-                }
-                .run()
-            })?;
+            step("compare", &mut || run(&["compare", "--rebuild"]))?;
             // The scan gate a pipeline would run, and analyze's speed against `docker save`.
             step("scan gate", &mut || {
-                for variant in [Variant::Scratch, Variant::Distroless] {
-                    scan_gate(variant).run()?;
-                }
-                Ok(())
+                run(&["scan", "scratch", "--fail-on", "HIGH"])?;
+                run(&["scan", "distroless", "--fail-on", "HIGH"])
             })?;
             step("analyze benchmark", &mut || {
-                Analyze {
-                    source: Source::Engine(Variant::Single.tag()),
-                    json: false,
-                    benchmark: true,
-                }
-                .run()
+                run(&["analyze", "single", "--benchmark"])
             })?;
         }
         // The benchmark's figures are printed, never judged; this run proves the command works.
         step("benchmark smoke run", &mut || {
             if process::available("wrk") {
-                Bench {
-                    duration_secs: 2,
-                    ..Bench::default()
-                }
-                .run()
+                run(&["bench", "--duration", "2"])
             } else {
                 eprintln!("SKIPPED: wrk is not installed (Debian package `wrk`)");
                 Ok(())
@@ -124,13 +112,9 @@ impl Ci {
     }
 }
 
-fn scan_gate(variant: Variant) -> Scan {
-    Scan {
-        source: Source::Engine(variant.tag()),
-        json: false,
-        sbom: None,
-        fail_on: Some(Severity::High),
-    }
+/// Another command, given as a user types it after `cargo xtask`.
+fn run(words: &[&str]) -> Result<()> {
+    Xtask::from_words(words)?.run()
 }
 
 /// Debian packages, then the tools from PyPI and npm; without permission to install, what is

@@ -6,23 +6,24 @@ mod html;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::docker::container::RunningContainer;
-use crate::flags::{Compare, OutputFormat};
-use crate::history::human_bytes;
-use crate::docker::build::{self, BuildRecord};
-use crate::project::variant::Variant;
-use crate::util::time;
 use crate::docker;
+use crate::docker::build::{self, BuildRecord};
+use crate::docker::container::RunningContainer;
 use crate::docker::engine;
-use crate::history;
+use crate::flags::{Compare, OutputFormat};
 use crate::image::facts;
+use crate::project::variant::Variant;
+use crate::records;
+use crate::util::fs as fs_util;
+use crate::util::git;
+use crate::util::output;
 use crate::util::process;
+use crate::util::time;
 
 /// One measured image.
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ impl Compare {
         let report = self.report_json(&rows);
         record_sizes(&rows)?;
 
-        match self.format {
+        match self.format() {
             OutputFormat::Table => print!("{}", self.table(&rows)),
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             OutputFormat::Markdown => print!("{}", self.markdown(&rows)),
@@ -91,10 +92,10 @@ impl Compare {
         if let Some(path) = html_path {
             let page = crate::compare::html::page(
                 &rows,
-                &history::read(&history::path(history::SIZES))?,
+                &records::ImageSize::read_all()?,
                 &self.pricing_note(),
             );
-            history::write_atomically(&path, page.as_bytes())?;
+            fs_util::write_atomically(&path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
@@ -175,7 +176,7 @@ impl Compare {
     fn report_json(&self, rows: &[Row]) -> Value {
         json!({
             "date": time::rfc3339(time::now_unix()),
-            "revision": build::git_revision(),
+            "revision": git::revision(),
             "pricing": {
                 "storage_usd_per_gb_month": self.storage_price,
                 "transfer_usd_per_gb": self.transfer_price,
@@ -234,11 +235,7 @@ impl Compare {
         }
         let _ = writeln!(out, "\nTargets:");
         for (target, figure, met) in targets(rows) {
-            let _ = writeln!(
-                out,
-                "  {:<8} {target}: {figure}",
-                if met { "met" } else { "NOT met" }
-            );
+            let _ = writeln!(out, "  {:<8} {target}: {figure}", output::target(met));
         }
         let _ = writeln!(out, "\n{}", self.pricing_note());
         out
@@ -280,7 +277,7 @@ fn targets(rows: &[Row]) -> Vec<(&'static str, String, bool)> {
     if let Some(scratch) = find(Variant::Scratch) {
         targets.push((
             "scratch ≤ 4 MB",
-            human_bytes(scratch.size_bytes),
+            output::bytes(scratch.size_bytes),
             scratch.size_bytes <= 4_000_000,
         ));
         if let Some(overhead) = scratch.overhead_percent() {
@@ -301,7 +298,7 @@ fn targets(rows: &[Row]) -> Vec<(&'static str, String, bool)> {
     if let Some(distroless) = find(Variant::Distroless) {
         targets.push((
             "distroless ≤ 6 MB",
-            human_bytes(distroless.size_bytes),
+            output::bytes(distroless.size_bytes),
             distroless.size_bytes <= 6_000_000,
         ));
     }
@@ -346,17 +343,17 @@ fn cells(rows: &[Row]) -> Vec<Vec<String>> {
         .map(|row| {
             vec![
                 row.variant.tag(),
-                human_bytes(row.size_bytes),
+                output::bytes(row.size_bytes),
                 row.overhead_percent().map_or_else(
                     || "program not found in the image".to_owned(),
                     |p| {
                         format!(
                             "+{p:.1} % ({})",
-                            human_bytes(row.app_binary_bytes.unwrap_or(0))
+                            output::bytes(row.app_binary_bytes.unwrap_or(0))
                         )
                     },
                 ),
-                human_bytes(row.compressed_bytes),
+                output::bytes(row.compressed_bytes),
                 row.layers.to_string(),
                 row.files.to_string(),
                 row.os_packages.to_string(),
@@ -378,7 +375,7 @@ fn cells(rows: &[Row]) -> Vec<Vec<String>> {
                     },
                 ),
                 format!("{:.0} ms", row.startup_ms),
-                human_bytes(row.idle_memory_bytes),
+                output::bytes(row.idle_memory_bytes),
                 format!("${:.4}", row.monthly_cost_usd),
             ]
         })
@@ -420,33 +417,31 @@ fn csv(rows: &[Row]) -> String {
 /// comparable with the rebuild measured now.
 fn last_cold_build(variant: Variant) -> Option<f64> {
     let builder = build::builder_name(docker::builder::builder().buildkit);
-    history::read(&history::path(history::BUILDS))
+    records::Build::read_all()
         .ok()?
-        .iter()
+        .into_iter()
         .rev()
-        .find(|b| b["variant"] == variant.name() && b["kind"] == "cold" && b["builder"] == builder)
-        .and_then(|b| b["seconds"].as_f64())
+        .find(|b| b.variant == variant.name() && b.kind == "cold" && b.builder == builder)
+        .map(|b| b.seconds)
 }
 
 fn record_sizes(rows: &[Row]) -> Result<()> {
     let date = time::rfc3339(time::now_unix());
-    let revision = build::git_revision();
-    let records: Vec<Value> = rows
+    let revision = git::revision();
+    let records: Vec<records::ImageSize> = rows
         .iter()
-        .map(|row| {
-            json!({
-                "date": date,
-                "revision": revision,
-                "variant": row.variant.name(),
-                "image_id": row.image_id,
-                "size_bytes": row.size_bytes,
-                "compressed_bytes": row.compressed_bytes,
-                "layers": row.layers,
-                "files": row.files,
-            })
+        .map(|row| records::ImageSize {
+            date: date.clone(),
+            revision: revision.clone(),
+            variant: row.variant.name().to_owned(),
+            image_id: row.image_id.clone(),
+            size_bytes: row.size_bytes,
+            compressed_bytes: row.compressed_bytes,
+            layers: row.layers as u64,
+            files: row.files,
         })
         .collect();
-    history::append(&history::path(history::SIZES), &records)
+    records::ImageSize::append(&records)
 }
 
 /// Rebuilds timed per multi-stage image; the median is reported.
@@ -465,7 +460,9 @@ struct ContextCopy {
 impl ContextCopy {
     fn create() -> Result<Self> {
         // A fixed name: a copy left by an interrupted run is cleared, not accumulated.
-        let path = crate::project::target_dir().join("xtask").join("rebuild-context");
+        let path = crate::project::target_dir()
+            .join("xtask")
+            .join("rebuild-context");
         if path.exists() {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
@@ -494,10 +491,9 @@ impl ContextCopy {
                 "// source-only change {sample} made by `cargo xtask compare` at {}\n",
                 time::now_unix()
             ))?;
-            seconds
-                .push(build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
+            seconds.push(build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
         }
-        Ok(crate::bench::median(&mut seconds))
+        Ok(crate::util::stats::median(&mut seconds))
     }
 
     /// `main.rs` as checked out plus `comment`: new source, same program.
@@ -525,15 +521,10 @@ impl Drop for ContextCopy {
 }
 
 fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
-    let listing = process::capture(Command::new("git").current_dir(from).args([
-        "ls-files",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-        "-z",
-    ]))
-    .context("the rebuild timing copies the files git lists; is this a git checkout?")?;
-    for relative in listing.split('\0').filter(|p| !p.is_empty()) {
+    for relative in
+        git::listed_files(from).context("the rebuild timing copies the files git lists")?
+    {
+        let relative = relative.as_str();
         let source = from.join(relative);
         if !source.is_file() {
             continue; // deleted in the working tree
@@ -581,7 +572,11 @@ mod tests {
             row(Variant::Scratch, 3_030_000, Some(3_000_000)),
             row(Variant::Distroless, 5_000_000, Some(3_000_000)),
         ];
-        let compare = Compare::default();
+        let Ok(crate::flags::Command::Compare(compare)) =
+            crate::flags::Xtask::from_words(&["compare"])
+        else {
+            panic!("compare parses");
+        };
 
         let csv = csv(&rows);
         let lines: Vec<&str> = csv.lines().collect();

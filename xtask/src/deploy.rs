@@ -58,25 +58,9 @@ impl Deploy {
 
     /// `--image`, or the digest the last `push` printed; always by digest.
     fn image(&self) -> Result<String> {
-        let image = if let Some(image) = &self.image {
-            image.clone()
-        } else {
-            {
-                let path = crate::push::last_push_path();
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "no image to deploy: run `cargo xtask push` first, or give \
-                         --image URI@sha256:... ({} is missing)",
-                        path.display()
-                    )
-                })?;
-                let record: Value = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", path.display()))?;
-                record["image"]
-                    .as_str()
-                    .with_context(|| format!("{} names no image", path.display()))?
-                    .to_owned()
-            }
+        let image = match &self.image {
+            Some(image) => image.clone(),
+            None => crate::records::LastPush::read()?.image,
         };
         let digest_ok = image
             .split_once("@sha256:")

@@ -18,4 +18,3 @@ impl flags::Down {
         process::run(&mut command)
     }
 }
-

@@ -19,4 +19,3 @@ impl flags::Logs {
         process::run(&mut command)
     }
 }
-

@@ -6,6 +6,8 @@
 // Measurements convert between integer and float units; the values are non-negative and far
 // from the limits of either type.
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+// Every command runs as `flags::Command::run(self)`, the flagless ones too.
+#![allow(clippy::unused_self)]
 
 mod analyze;
 mod aws;
@@ -15,15 +17,18 @@ mod build;
 mod ci;
 mod compare;
 mod deploy;
-mod down;
 mod docker;
+mod down;
 mod flags;
 mod history;
 mod image;
+mod lint_workflows;
+mod loadtest;
 mod logs;
 mod profiles;
 mod project;
 mod push;
+mod records;
 mod scan;
 mod stack;
 mod status;
@@ -36,47 +41,43 @@ mod util;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use flags::Command;
 
 fn main() -> ExitCode {
-    let command = match flags::parse(std::env::args().skip(1)) {
-        Ok((command, yes)) => {
-            docker::engine::assume_yes(yes);
-            command
-        }
-        Err(error) => {
-            eprintln!("error: {error}\n\n{}", flags::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    let result = match command {
-        Command::Help => {
-            print!("{}", flags::USAGE);
-            Ok(())
-        }
-        Command::Bases => flags::Bases.run(),
-        Command::History { last } => history::show(usize::try_from(last).unwrap_or(15)),
-        Command::Build(flags) => flags.run(),
-        Command::Compare(flags) => flags.run(),
-        Command::TestImage(flags) => flags.run(),
-        Command::Analyze(flags) => flags.run(),
-        Command::Scan(flags) => flags.run(),
-        Command::Push(flags) => flags.run(),
-        Command::Deploy(flags) => flags.run(),
-        Command::LintWorkflows(files) => tools::lint_workflows(&files),
-        Command::Up(flags) => flags.run(),
-        Command::Down(flags) => flags.run(),
-        Command::Status => flags::Status.run(),
-        Command::Logs(flags) => flags.run(),
-        Command::Bench(flags) => flags.run(),
-        Command::Ci(flags) => flags.run(),
-        Command::Profiles(flags) => flags.run(),
-    };
-    match result {
+    let flags = flags::Xtask::parse();
+    tools::assume_yes(flags.yes);
+    match flags.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// Each command runs in the file of its name.
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::Bases(command) => command.run(),
+            Self::Build(command) => command.run(),
+            Self::Compare(command) => command.run(),
+            Self::TestImage(command) => command.run(),
+            Self::Analyze(command) => command.run(),
+            Self::Scan(command) => command.run(),
+            Self::Push(command) => command.run(),
+            Self::Deploy(command) => command.run(),
+            Self::LintWorkflows(command) => command.run(),
+            Self::Up(command) => command.run(),
+            Self::Down(command) => command.run(),
+            Self::Status(command) => command.run(),
+            Self::Logs(command) => command.run(),
+            Self::Bench(command) => command.run(),
+            Self::Ci(command) => command.run(),
+            Self::Profiles(command) => command.run(),
+            Self::History(command) => command.run(),
         }
     }
 }

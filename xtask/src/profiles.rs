@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{Server, median, run_wrk};
-use crate::flags::{Bench, Profiles};
+use crate::flags::{self, Command, Xtask};
+use crate::loadtest::{Load, Server, run_wrk};
 use crate::util::process;
+use crate::util::stats::median;
 
 /// Load rounds; the candidates take turns in each, so a drift of the machine's speed spreads
 /// over all of them instead of favouring whichever ran first.
@@ -107,16 +108,21 @@ struct Measured {
     metrics: Vec<f64>,
 }
 
-impl Profiles {
+impl flags::Profiles {
     pub(crate) fn run(self) -> Result<()> {
         if !process::available("wrk") {
             bail!(
                 "`wrk` is not installed: `sudo apt-get install wrk` (Debian/Ubuntu), then run again"
             );
         }
-        let load = Bench {
-            duration_secs: self.duration_secs,
-            ..Bench::default()
+        // Bench's load, for this command's duration.
+        let bench = Xtask::from_words(&["bench"]).ok();
+        let load = match bench {
+            Some(Command::Bench(bench)) => Load {
+                duration_secs: self.duration_secs,
+                ..Load::from(&bench)
+            },
+            _ => bail!("bench's flags do not parse"),
         };
         let mut measured = Vec::new();
         for candidate in CANDIDATES {

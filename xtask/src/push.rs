@@ -9,22 +9,16 @@
 mod registry;
 
 use anyhow::{Context, Result, bail};
-use base64_decode::decode as base64;
-use serde_json::json;
 
 use crate::aws::Aws;
-use crate::flags::{Destination, Push};
-use registry::Repository;
-use crate::util::time;
 use crate::docker;
-use crate::history;
 use crate::docker::build;
+use crate::flags::{Destination, Push};
+use crate::records::LastPush;
+use crate::util::git;
 use crate::util::process;
-
-/// Where `push` records what it pushed, for `deploy`.
-pub(crate) fn last_push_path() -> std::path::PathBuf {
-    crate::project::root().join(".xtask/last-push.json")
-}
+use crate::util::time;
+use registry::Repository;
 
 /// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
 /// registry to push to instead of the repository URI's host.
@@ -32,18 +26,19 @@ const REGISTRY_OVERRIDE: &str = "XTASK_ECR_REGISTRY";
 
 impl Push {
     pub(crate) fn run(self) -> Result<()> {
+        let destination = self.destination();
         let (version, revision) = tags()?;
         // Names, credentials, endpoints and the registry are checked before anything is built
         // or created, so a mistake costs one line and changes nothing.
-        if let Destination::Ecr { repository, .. } = &self.destination {
+        if let Destination::Ecr { repository, .. } = &destination {
             registry::validate_name(repository)?;
         }
-        let named = match &self.destination {
+        let named = match &destination {
             Destination::Registry(text) => Some(Repository::parse(text)?),
             Destination::Ecr { .. } => None,
         };
         crate::docker::engine::require()?;
-        let (repository, create_with) = match (named, &self.destination) {
+        let (repository, create_with) = match (named, &destination) {
             (Some(repository), _) => (repository, None),
             (None, Destination::Ecr { region, repository }) => {
                 let aws = Aws::new(region.as_deref())?;
@@ -106,43 +101,26 @@ impl Push {
         }
         let digest = verify(&image, &repository, &tags)?;
         let pinned = format!("{}@{digest}", repository.uri());
-        history::write_atomically(
-            &ensure_parent(&last_push_path())?,
-            serde_json::to_string_pretty(&json!({
-                "image": pinned,
-                "variant": self.variant.name(),
-                "tags": tags,
-                "date": time::rfc3339(time::now_unix()),
-            }))?
-            .as_bytes(),
-        )?;
+        LastPush {
+            image: pinned.clone(),
+            variant: self.variant.name().to_owned(),
+            tags,
+            date: time::rfc3339(time::now_unix()),
+        }
+        .write()?;
         println!("{pinned}");
         Ok(())
     }
 }
 
-fn ensure_parent(path: &std::path::Path) -> Result<std::path::PathBuf> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    Ok(path.to_owned())
-}
-
 /// The version of the workspace and the git revision (`-dirty` with uncommitted changes).
 fn tags() -> Result<(String, String)> {
     let version = env!("CARGO_PKG_VERSION").to_owned();
-    let revision = build::git_revision();
+    let revision = git::revision();
     if revision == "unknown" {
         bail!("push tags images with the git revision: run it in a git checkout");
     }
-    let dirty = process::capture(
-        std::process::Command::new("git")
-            .current_dir(crate::project::root())
-            .args(["status", "--porcelain", "--untracked-files=no"]),
-    )
-    .is_ok_and(|status| !status.is_empty());
-    let revision = if dirty {
+    let revision = if git::is_dirty() {
         format!("git-{revision}-dirty")
     } else {
         format!("git-{revision}")
@@ -210,19 +188,11 @@ fn ecr_create(aws: &Aws, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Logs the docker CLI in to the account's ECR registry; returns its host.
+/// Logs the docker CLI in to the account's ECR registry; returns its host. The AWS CLI decodes
+/// the token (`get-login-password`, user `AWS`, as `docker login` takes it).
 fn ecr_login(aws: &Aws) -> Result<String> {
     let token = aws.require("ecr", "get-authorization-token", &[])?;
-    let data = &token["authorizationData"][0];
-    let encoded = data["authorizationToken"]
-        .as_str()
-        .context("get-authorization-token returned no token")?;
-    let decoded = String::from_utf8(base64(encoded).context("the ECR token is not base64")?)
-        .context("the ECR token is not text")?;
-    let (user, password) = decoded
-        .split_once(':')
-        .context("the ECR token is not USER:PASSWORD")?;
-    let endpoint = data["proxyEndpoint"]
+    let endpoint = token["authorizationData"][0]["proxyEndpoint"]
         .as_str()
         .context("get-authorization-token returned no registry")?;
     let host = endpoint
@@ -230,49 +200,7 @@ fn ecr_login(aws: &Aws) -> Result<String> {
         .trim_end_matches('/')
         .to_owned();
     let host = std::env::var(REGISTRY_OVERRIDE).unwrap_or(host);
-    registry::login(&host, user, password)?;
+    let password = aws.text("ecr", "get-login-password", &[])?;
+    registry::login(&host, "AWS", &password)?;
     Ok(host)
-}
-
-/// Standard base64 (RFC 4648), as ECR encodes its tokens.
-mod base64_decode {
-    use anyhow::{Result, bail};
-
-    pub(crate) fn decode(text: &str) -> Result<Vec<u8>> {
-        let mut bits = 0_u32;
-        let mut count = 0;
-        let mut out = Vec::with_capacity(text.len() * 3 / 4);
-        for byte in text.bytes().filter(|b| !b.is_ascii_whitespace()) {
-            let value = match byte {
-                b'A'..=b'Z' => byte - b'A',
-                b'a'..=b'z' => byte - b'a' + 26,
-                b'0'..=b'9' => byte - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                b'=' => break,
-                _ => bail!("invalid base64 character {:?}", byte as char),
-            };
-            bits = (bits << 6) | u32::from(value);
-            count += 6;
-            if count >= 8 {
-                count -= 8;
-                out.push((bits >> count) as u8);
-                bits &= (1 << count) - 1;
-            }
-        }
-        Ok(out)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn decodes_an_ecr_token() {
-            assert_eq!(
-                super::decode("QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu").expect("valid"),
-                b"AWS:123456789012-auth-token"
-            );
-            assert_eq!(super::decode("YQ==").expect("valid"), b"a");
-            assert!(super::decode("a*b").is_err());
-        }
-    }
 }

@@ -5,6 +5,7 @@
 pub(crate) mod rust_deps;
 mod sbom;
 pub(crate) mod secrets;
+pub(crate) mod severity;
 
 use std::io::Read;
 use std::path::Path;
@@ -13,13 +14,15 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::flags::{Scan, Severity};
+use crate::flags::Scan;
 use crate::image::archive::{self, Image, Inspector, Source};
-use crate::image::tree::{self, Tree};
-use rust_deps::Crate;
-use crate::image::tar::Header;
-use crate::util::process;
+use crate::image::entry::Header;
 use crate::image::surface;
+use crate::image::tree::{self, Tree};
+use crate::scan::severity::Severity;
+use crate::util::output;
+use crate::util::process;
+use rust_deps::Crate;
 
 /// Text files up to this size are searched for secrets; larger ones are counted as skipped.
 const TEXT_LIMIT: u64 = 8 << 20;
@@ -74,9 +77,9 @@ impl Inspector for ContentScan {
         if data.starts_with(b"\x7fELF") {
             if header.size <= ELF_LIMIT {
                 contents.read_to_end(&mut data)?;
-                if let Some(section) = rust_deps::elf_section(&data, rust_deps::SECTION) {
-                    let crates = rust_deps::decode(section)
-                        .with_context(|| format!("reading /{}", header.path))?;
+                if let Some(crates) =
+                    rust_deps::read(&data).with_context(|| format!("reading /{}", header.path))?
+                {
                     self.binaries.push(RustBinary {
                         path: format!("/{}", header.path),
                         layer: layer.to_owned(),
@@ -177,9 +180,9 @@ pub(crate) struct Report {
 impl Scan {
     pub(crate) fn run(self) -> Result<()> {
         let mut contents = ContentScan::default();
-        let image = archive::read(&self.source, &mut contents)?;
+        let image = archive::read(&self.image.source(), &mut contents)?;
         let tree = tree::stack(&image);
-        let vulnerabilities = trivy(&self.source);
+        let vulnerabilities = trivy(&self.image.source());
         let report = report(&image, &tree, contents, vulnerabilities);
         if let Some(path) = &self.sbom {
             let document = sbom::cyclonedx(&report);
@@ -211,7 +214,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    crate::history::write_atomically(path, bytes)
+    crate::util::fs::write_atomically(path, bytes)
 }
 
 /// trivy's vulnerability findings, when trivy is installed and can run.
@@ -612,14 +615,16 @@ impl Report {
         println!("{}: runs as {user}\n", self.image);
         self.print_surface();
         println!("\nConfiguration checks:");
-        for check in &self.checks {
-            println!(
-                "  {:<4} {:<22} {}",
-                if check.passed { "pass" } else { "FAIL" },
-                check.id,
-                check.detail
-            );
-        }
+        let checks: Vec<output::Check> = self
+            .checks
+            .iter()
+            .map(|check| output::Check {
+                name: check.id.to_owned(),
+                passed: check.passed,
+                detail: check.detail.clone(),
+            })
+            .collect();
+        print!("{}", output::check_table(&checks, "  "));
         println!("\nSecrets in layer files: {}", self.secrets.len());
         for secret in &self.secrets {
             println!(

@@ -8,8 +8,7 @@ use crate::stack;
 
 impl flags::Status {
     pub(crate) fn run(self) -> Result<()> {
-    engine::require()?;
-    stack::print_status()
+        engine::require()?;
+        stack::print_status()
     }
 }
-

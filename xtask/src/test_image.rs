@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::docker::container::RunningContainer;
-use crate::flags::TestImage;
-use crate::history::human_bytes;
 use crate::docker;
+use crate::docker::container::RunningContainer;
 use crate::docker::engine;
-use crate::util::http;
+use crate::flags::TestImage;
 use crate::image::facts;
+use crate::util::http;
+use crate::util::output::{self, Check};
 use crate::util::process;
 
 const LABELS: [&str; 6] = [
@@ -26,19 +26,13 @@ const ENDPOINTS: [&str; 5] = ["/", "/health", "/health/ready", "/info", "/metric
 const STOP_BUDGET: Duration = Duration::from_secs(2);
 const HEALTHCHECK_CHECK: &str = "has an exec-form HEALTHCHECK";
 
-struct Check {
-    name: &'static str,
-    passed: bool,
-    detail: String,
-}
-
 #[derive(Default)]
 struct Checks(Vec<Check>);
 
 impl Checks {
     fn add(&mut self, name: &'static str, passed: bool, detail: String) {
         self.0.push(Check {
-            name,
+            name: name.to_owned(),
             passed,
             detail,
         });
@@ -64,15 +58,7 @@ impl TestImage {
         running(&mut checks, &self.image, exec_form)?;
         hardened(&mut checks, &self.image);
         let checks = checks.0;
-        println!("\n{:<5} {:<34} detail", "", "check");
-        for check in &checks {
-            println!(
-                "{:<5} {:<34} {}",
-                if check.passed { "PASS" } else { "FAIL" },
-                check.name,
-                check.detail
-            );
-        }
+        print!("\n{}", output::check_table(&checks, ""));
         let failed = checks.iter().filter(|c| !c.passed).count();
         if failed > 0 {
             bail!(
@@ -155,8 +141,8 @@ fn metadata(checks: &mut Checks, config: &facts::ImageConfig, max_size_bytes: u6
         config.size_bytes <= max_size_bytes,
         format!(
             "{} (budget {})",
-            human_bytes(config.size_bytes),
-            human_bytes(max_size_bytes)
+            output::bytes(config.size_bytes),
+            output::bytes(max_size_bytes)
         ),
     );
 }

@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 
-use crate::docker::build;
 use crate::docker::base_images;
+use crate::docker::build;
 use crate::docker::engine;
 use crate::flags;
 use crate::project::variant::Variant;
@@ -15,7 +15,7 @@ impl flags::Up {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
         if self.monitoring
-            && self.grafana
+            && !self.no_grafana
             && std::env::var("GRAFANA_ADMIN_PASSWORD").map_or(true, |p| p.is_empty())
         {
             bail!(
@@ -27,7 +27,13 @@ impl flags::Up {
             variants.push(Variant::Single);
         }
         for variant in variants {
-            build::build(variant, &crate::project::root(), &variant.tag(), false, true)?;
+            build::build(
+                variant,
+                &crate::project::root(),
+                &variant.tag(),
+                false,
+                true,
+            )?;
         }
         let mut services = vec!["app", "nginx"];
         let mut command = stack::compose()?;
@@ -37,7 +43,7 @@ impl flags::Up {
         if self.monitoring {
             command.args(["--profile", "monitoring"]);
             services.push("prometheus");
-            if self.grafana {
+            if !self.no_grafana {
                 services.push("grafana");
             }
         }
@@ -50,4 +56,3 @@ impl flags::Up {
         stack::print_status()
     }
 }
-

@@ -161,6 +161,24 @@ impl Aws {
             .with_context(|| format!("aws {service} {operation} printed no JSON"))
     }
 
+    /// `aws SERVICE OPERATION ARGS` for an operation that prints text, not JSON (such as
+    /// `ecr get-login-password`); every AWS error explained as a failure.
+    pub(crate) fn text(&self, service: &str, operation: &str, args: &[&str]) -> Result<String> {
+        let output = self
+            .command(service, operation, args)
+            .output()
+            .context("cannot run the AWS CLI")?;
+        if !output.status.success() {
+            return Err(explain(&parse_error(&String::from_utf8_lossy(
+                &output.stderr,
+            ))))
+            .with_context(|| format!("aws {service} {operation}"));
+        }
+        String::from_utf8(output.stdout)
+            .map(|text| text.trim().to_owned())
+            .with_context(|| format!("aws {service} {operation} printed no text"))
+    }
+
     /// Like [`Aws::call`], every AWS error explained as a failure.
     pub(crate) fn require(&self, service: &str, operation: &str, args: &[&str]) -> Result<Value> {
         self.call(service, operation, args)?

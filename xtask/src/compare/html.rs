@@ -3,14 +3,13 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use crate::compare::Row;
-use crate::history::human_bytes;
+use crate::records;
+use crate::util::output;
 
 const COLOURS: [&str; 3] = ["#c0392b", "#2471a3", "#1e8449"];
 
-pub(crate) fn page(rows: &[Row], history: &[Value], pricing_note: &str) -> String {
+pub(crate) fn page(rows: &[Row], history: &[records::ImageSize], pricing_note: &str) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Image comparison</title>\n<style>\
          body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}\
@@ -25,8 +24,8 @@ pub(crate) fn page(rows: &[Row], history: &[Value], pricing_note: &str) -> Strin
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} ms</td><td>{}</td></tr>",
             escape(&row.variant.tag()),
-            human_bytes(row.size_bytes),
-            human_bytes(row.compressed_bytes),
+            output::bytes(row.size_bytes),
+            output::bytes(row.compressed_bytes),
             row.layers,
             row.files,
             row.os_packages,
@@ -37,7 +36,7 @@ pub(crate) fn page(rows: &[Row], history: &[Value], pricing_note: &str) -> Strin
             row.rebuild_seconds
                 .map_or_else(|| "–".to_owned(), |s| format!("{s:.1} s")),
             row.startup_ms,
-            human_bytes(row.idle_memory_bytes),
+            output::bytes(row.idle_memory_bytes),
         );
     }
     html.push_str("</table>\n");
@@ -84,24 +83,18 @@ fn size_bars(rows: &[Row]) -> String {
             COLOURS[index % COLOURS.len()],
             left + length + 6.0,
             y + bar_height * 0.7,
-            human_bytes(row.size_bytes),
+            output::bytes(row.size_bytes),
         );
     }
     svg.push_str("</svg>\n");
     svg
 }
 
-fn trend(history: &[Value]) -> String {
-    let mut variants: Vec<&str> = history
-        .iter()
-        .filter_map(|r| r["variant"].as_str())
-        .collect();
+fn trend(history: &[records::ImageSize]) -> String {
+    let mut variants: Vec<&str> = history.iter().map(|r| r.variant.as_str()).collect();
     variants.sort_unstable();
     variants.dedup();
-    let sizes: Vec<u64> = history
-        .iter()
-        .filter_map(|r| r["size_bytes"].as_u64())
-        .collect();
+    let sizes: Vec<u64> = history.iter().map(|r| r.size_bytes).collect();
     if sizes.len() < 2 {
         return "<p>Run compare again to see a trend.</p>\n".to_owned();
     }
@@ -118,8 +111,8 @@ fn trend(history: &[Value]) -> String {
     for (index, variant) in variants.iter().enumerate() {
         let series: Vec<u64> = history
             .iter()
-            .filter(|r| r["variant"] == *variant)
-            .filter_map(|r| r["size_bytes"].as_u64())
+            .filter(|r| r.variant == *variant)
+            .map(|r| r.size_bytes)
             .collect();
         let step = (width - 2.0 * margin) / (series.len().max(2) - 1) as f64;
         let points: Vec<String> = series
@@ -139,7 +132,7 @@ fn trend(history: &[Value]) -> String {
             16.0 + index as f64 * 16.0,
             escape(variant),
             series.len(),
-            human_bytes(series.last().copied().unwrap_or(0)),
+            output::bytes(series.last().copied().unwrap_or(0)),
         );
     }
     svg.push_str("</svg>\n");

@@ -53,61 +53,64 @@ impl BaseImage {
         Ok(Self {
             variable: "BUILDER_IMAGE",
             declared: Declared::Dockerfile("Dockerfile.multi-stage"),
-            local: format!("{LOCAL_REPOSITORY}/rust:{}-slim-{SUITE}", rust_minor_version()?),
+            local: format!(
+                "{LOCAL_REPOSITORY}/rust:{}-slim-{SUITE}",
+                rust_minor_version()?
+            ),
         })
     }
 
     /// The distroless runtime of the `distroless` target.
-    pub(crate) fn distroless() -> Result<Self> {
-        Ok(Self {
+    pub(crate) fn distroless() -> Self {
+        Self {
             variable: "DISTROLESS_IMAGE",
             declared: Declared::Dockerfile("Dockerfile.multi-stage"),
             local: format!("{LOCAL_REPOSITORY}/distroless-static:nonroot"),
-        })
+        }
     }
 
     /// The stack's reverse proxy.
-    pub(crate) fn nginx() -> Result<Self> {
-        Ok(Self {
+    pub(crate) fn nginx() -> Self {
+        Self {
             variable: "NGINX_IMAGE",
             declared: Declared::Compose,
             local: format!("{LOCAL_REPOSITORY}/nginx:{SUITE}"),
-        })
+        }
     }
 
     /// The stack's metrics server.
-    pub(crate) fn prometheus() -> Result<Self> {
-        Ok(Self {
+    pub(crate) fn prometheus() -> Self {
+        Self {
             variable: "PROMETHEUS_IMAGE",
             declared: Declared::Compose,
             local: format!("{LOCAL_REPOSITORY}/prometheus:{SUITE}"),
-        })
+        }
     }
 
     /// Plain Debian, which the other stand-ins start from.
-    pub(crate) fn debian() -> Result<Self> {
-        Ok(Self {
+    pub(crate) fn debian() -> Self {
+        Self {
             variable: "DEBIAN_IMAGE",
             declared: Declared::StandInsOnly,
             local: format!("{LOCAL_REPOSITORY}/debian:{SUITE}"),
-        })
+        }
     }
 
     /// What the Dockerfiles build from.
     pub(crate) fn for_images() -> Result<Vec<Self>> {
-        Ok(vec![Self::rust()?, Self::builder()?, Self::distroless()?])
+        Ok(vec![Self::rust()?, Self::builder()?, Self::distroless()])
     }
 
     /// What compose.yaml runs besides the app.
-    pub(crate) fn for_stack() -> Result<Vec<Self>> {
-        Ok(vec![Self::nginx()?, Self::prometheus()?])
+    pub(crate) fn for_stack() -> Vec<Self> {
+        vec![Self::nginx(), Self::prometheus()]
     }
 
     /// Every base image, stand-ins' own included.
     pub(crate) fn all() -> Result<Vec<Self>> {
         let mut all = Self::for_images()?;
-        all.extend(Self::for_stack()?);
-        all.push(Self::debian()?);
+        all.extend(Self::for_stack());
+        all.push(Self::debian());
         Ok(all)
     }
 
@@ -118,7 +121,9 @@ impl BaseImage {
             Declared::Dockerfile(file) => {
                 arg_default(&root.join("docker").join(file), self.variable).map(Some)
             }
-            Declared::Compose => compose_default(&root.join("compose.yaml"), self.variable).map(Some),
+            Declared::Compose => {
+                compose_default(&root.join("compose.yaml"), self.variable).map(Some)
+            }
             Declared::StandInsOnly => Ok(None),
         }
     }
@@ -137,14 +142,22 @@ impl BaseImage {
             return Ok((default, "the public image, present locally"));
         }
         if docker::image_exists(&self.local) {
-            return Ok((self.local.clone(), "the local equivalent `cargo xtask bases` built"));
+            return Ok((
+                self.local.clone(),
+                "the local equivalent `cargo xtask bases` built",
+            ));
         }
         if docker::pull(&default) {
             return Ok((default, "the public image, just pulled"));
         }
-        eprintln!("no registry serves {default}: building local equivalents with `cargo xtask bases`");
+        eprintln!(
+            "no registry serves {default}: building local equivalents with `cargo xtask bases`"
+        );
         stand_ins::build_all()?;
-        Ok((self.local.clone(), "the local equivalent `cargo xtask bases` just built"))
+        Ok((
+            self.local.clone(),
+            "the local equivalent `cargo xtask bases` just built",
+        ))
     }
 
     /// Whether the public default is here or can be pulled.
@@ -231,7 +244,7 @@ fn declared_in(dockerfile: &str) -> Result<Vec<BaseImage>> {
 /// default is absent, the stand-in.
 pub(crate) fn stack_env() -> Result<Vec<(&'static str, String)>> {
     let mut env = Vec::new();
-    for base in BaseImage::for_stack()? {
+    for base in BaseImage::for_stack() {
         let (reference, why) = base.resolve()?;
         if why != "from the environment" && Some(&reference) != base.default_reference()?.as_ref() {
             env.push((base.variable, reference));

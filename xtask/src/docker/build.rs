@@ -2,22 +2,22 @@
 //! shown, the build timed, cache hits counted, and each build recorded in the build history.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
 
-use crate::project::variant::Variant;
-use crate::docker::base_images;
-use crate::util::time;
 use crate::docker;
-use crate::history;
+use crate::docker::base_images;
 use crate::image::facts;
-use crate::util::process;
+use crate::project::variant::Variant;
+use crate::records;
+use crate::util::git;
+use crate::util::output::{self, StatusLine};
+use crate::util::time;
 
 /// Lines of build output kept to show when a build fails.
 const FAILURE_CONTEXT_LINES: usize = 60;
@@ -54,7 +54,7 @@ pub(crate) fn build_and_record(variant: Variant, context: &Path, no_cache: bool)
         if record.is_cold() { "cold" } else { "warm" },
         record.cached_steps,
         record.steps,
-        record.size_bytes as f64 / 1_000_000.0,
+        output::megabytes(record.size_bytes),
         variant.dockerfile()
     ))
 }
@@ -64,32 +64,20 @@ pub(crate) fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-pub(crate) fn git_revision() -> String {
-    process::capture(
-        Command::new("git")
-            .current_dir(crate::project::root())
-            .args(["rev-parse", "--short=12", "HEAD"]),
-    )
-    .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 /// Appends one build to the build history.
 pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
-    history::append(
-        &history::path(history::BUILDS),
-        &[json!({
-            "variant": record.variant.name(),
-            "image_id": record.image_id,
-            "revision": git_revision(),
-            "seconds": (record.seconds * 10.0).round() / 10.0,
-            "kind": if record.is_cold() { "cold" } else { "warm" },
-            "cached_steps": record.cached_steps,
-            "steps": record.steps,
-            "size_bytes": record.size_bytes,
-            "builder": builder_name(record.buildkit),
-            "date": time::rfc3339(time::now_unix()),
-        })],
-    )
+    records::Build::append(&[records::Build {
+        variant: record.variant.name().to_owned(),
+        image_id: record.image_id.clone(),
+        revision: git::revision(),
+        seconds: (record.seconds * 10.0).round() / 10.0,
+        kind: if record.is_cold() { "cold" } else { "warm" }.to_owned(),
+        cached_steps: record.cached_steps,
+        steps: record.steps,
+        size_bytes: record.size_bytes,
+        builder: builder_name(record.buildkit).to_owned(),
+        date: time::rfc3339(time::now_unix()),
+    }])
 }
 
 /// Builds `variant` from the build context at `context` (the repository, or a copy of it) and
@@ -180,42 +168,22 @@ pub(crate) fn builder_name(buildkit: bool) -> &'static str {
 
 /// Labels and values baked into the image and the binary.
 fn metadata_args() -> Vec<(&'static str, String)> {
-    let root = crate::project::root();
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
-    let field = |name: &str| {
-        manifest
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix(name)?
-                    .trim_start()
-                    .strip_prefix('=')
-                    .map(|v| v.trim().trim_matches('"').to_owned())
-            })
-            .unwrap_or_else(|| "unknown".to_owned())
-    };
-    let revision = git_revision();
-    let commit_time = process::capture(Command::new("git").current_dir(&root).args([
-        "log",
-        "-1",
-        "--format=%ct",
-    ]))
-    .unwrap_or_default();
+    let revision = git::revision();
     // The commit's time, not the wall clock: the same commit builds the same image (labels
     // included), and an unchanged rebuild is fully cached.
-    let created = commit_time
-        .parse::<u64>()
-        .map_or_else(|_| time::rfc3339(time::now_unix()), time::rfc3339);
+    let created = time::rfc3339(git::commit_time().unwrap_or_else(time::now_unix));
     let mut args = vec![
-        ("VERSION", field("version")),
+        // xtask shares the workspace's version, license and repository with the app.
+        ("VERSION", env!("CARGO_PKG_VERSION").to_owned()),
         ("REVISION", revision.clone()),
         ("GIT_REVISION", revision),
         ("CREATED", created),
-        ("SOURCE", field("repository")),
+        ("SOURCE", env!("CARGO_PKG_REPOSITORY").to_owned()),
         ("TITLE", "app".to_owned()),
-        ("LICENSES", field("license")),
+        ("LICENSES", env!("CARGO_PKG_LICENSE").to_owned()),
     ];
-    if !commit_time.is_empty() {
-        args.push(("SOURCE_DATE_EPOCH", commit_time));
+    if let Some(commit_time) = git::commit_time() {
+        args.push(("SOURCE_DATE_EPOCH", commit_time.to_string()));
     }
     args
 }
@@ -298,43 +266,21 @@ fn run_with_progress(command: &mut Command, tag: &str) -> Result<Progress> {
     }
     drop(sender);
 
-    let terminal = std::io::stderr().is_terminal();
-    let started = Instant::now();
+    let status_line = StatusLine::new("  ");
     let mut progress = Progress::default();
     let mut recent: VecDeque<String> = VecDeque::with_capacity(FAILURE_CONTEXT_LINES);
     let mut current_step = String::new();
-    loop {
-        match lines.recv_timeout(Duration::from_millis(500)) {
-            Ok(line) => {
-                if let Some(step) = progress.observe(&line) {
-                    current_step = step;
-                    if !terminal {
-                        eprintln!("  {current_step}");
-                    }
-                }
-                if recent.len() == FAILURE_CONTEXT_LINES {
-                    recent.pop_front();
-                }
-                recent.push_back(strip_ansi(&line));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+    for line in lines {
+        if let Some(step) = progress.observe(&line) {
+            current_step = step;
+            status_line.set(&current_step);
         }
-        if terminal {
-            let mut shown: String = current_step.chars().take(100).collect();
-            if shown.len() < current_step.len() {
-                shown.push('…');
-            }
-            eprint!(
-                "\r\x1b[2K  {:>5.1} s  {shown}",
-                started.elapsed().as_secs_f64()
-            );
-            let _ = std::io::stderr().flush();
+        if recent.len() == FAILURE_CONTEXT_LINES {
+            recent.pop_front();
         }
+        recent.push_back(strip_ansi(&line));
     }
-    if terminal {
-        eprintln!();
-    }
+    status_line.finish();
     let status = child.wait()?;
     if !status.success() {
         eprintln!("--- last lines of the {tag} build ---");
@@ -373,7 +319,10 @@ mod tests {
     #[test]
     fn a_failed_build_names_the_failing_step() {
         if !docker::engine::answers() {
-            assert!(!crate::tools::debian::is_ci(), "CI must provide a Docker engine");
+            assert!(
+                !crate::tools::debian::is_ci(),
+                "CI must provide a Docker engine"
+            );
             eprintln!("SKIPPED: no Docker engine answers");
             return;
         }

@@ -6,23 +6,16 @@
 use std::fs::{self, File};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::tools::debian;
 use crate::docker;
+use crate::tools;
+use crate::tools::debian;
 use crate::util::process;
 
 const PID_FILE: &str = "/var/run/docker.pid";
-
-/// Set by the global `--yes` flag.
-static ASSUME_YES: AtomicBool = AtomicBool::new(false);
-
-pub(crate) fn assume_yes(yes: bool) {
-    ASSUME_YES.store(yes, Ordering::Relaxed);
-}
 
 /// Ensures an engine answers, installing and starting one where this machine allows it.
 pub(crate) fn require() -> Result<()> {
@@ -51,7 +44,7 @@ pub(crate) fn require() -> Result<()> {
 
 /// `--yes` or `CI=true` answer yes; on a terminal the user is asked; otherwise the answer is no.
 fn consent(action: &str) -> bool {
-    if ASSUME_YES.load(Ordering::Relaxed) || debian::is_ci() {
+    if tools::install_allowed() {
         return true;
     }
     if !std::io::stdin().is_terminal() {
@@ -71,7 +64,9 @@ fn start_dockerd() -> Result<()> {
     {
         fs::remove_file(PID_FILE).with_context(|| format!("cannot remove the stale {PID_FILE}"))?;
     }
-    let log_path = crate::project::target_dir().join("xtask").join("dockerd.log");
+    let log_path = crate::project::target_dir()
+        .join("xtask")
+        .join("dockerd.log");
     fs::create_dir_all(log_path.parent().context("log path has a parent")?)?;
     let log = File::create(&log_path)?;
     eprintln!("starting dockerd (log: {})", log_path.display());

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::docker::base_images::{self, BaseImage};
 use crate::docker;
+use crate::docker::base_images::{self, BaseImage};
 use crate::docker::engine;
 use crate::util::process;
 
@@ -19,7 +19,7 @@ const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Builds every stand-in that is missing; what exists is kept.
 pub(crate) fn build_all() -> Result<()> {
     engine::require()?;
-    let debian = BaseImage::debian()?;
+    let debian = BaseImage::debian();
     let rust = BaseImage::rust()?;
     let builder = BaseImage::builder()?;
     ensure(&debian.local, || debian_base(&debian.local))?;
@@ -28,14 +28,14 @@ pub(crate) fn build_all() -> Result<()> {
     ensure(&builder.local, || {
         process::run(docker::docker().args(["tag", &rust.local, &builder.local]))
     })?;
-    let distroless = BaseImage::distroless()?;
+    let distroless = BaseImage::distroless();
     ensure(&distroless.local, || distroless_static(&distroless.local))?;
     // The stack's proxy and metrics server, from Debian's packages.
-    let nginx = BaseImage::nginx()?;
+    let nginx = BaseImage::nginx();
     ensure(&nginx.local, || {
         from_debian(&debian.local, &nginx.local, NGINX_DOCKERFILE)
     })?;
-    let prometheus = BaseImage::prometheus()?;
+    let prometheus = BaseImage::prometheus();
     ensure(&prometheus.local, || {
         from_debian(&debian.local, &prometheus.local, PROMETHEUS_DOCKERFILE)
     })
@@ -92,7 +92,10 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn new(name: &str) -> Result<Self> {
-        let path = crate::project::target_dir().join("xtask").join("bases").join(name);
+        let path = crate::project::target_dir()
+            .join("xtask")
+            .join("bases")
+            .join(name);
         if path.exists() {
             fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
@@ -122,7 +125,10 @@ fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
     if !include.is_empty() {
         command.arg(format!("--include={}", include.join(",")));
     }
-    command.arg(base_images::SUITE).arg(root).stdout(Stdio::null());
+    command
+        .arg(base_images::SUITE)
+        .arg(root)
+        .stdout(Stdio::null());
     process::run(&mut command)?;
     // Package lists and caches are what the official images also leave out.
     for dir in ["var/lib/apt/lists", "var/cache/apt"] {

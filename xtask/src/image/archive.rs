@@ -15,7 +15,7 @@ use flate2::read::GzDecoder;
 use serde_json::Value;
 
 use crate::docker;
-use crate::image::tar::{Header, Kind, TarReader};
+use crate::image::entry::{self, Header, Kind};
 
 /// Files kept whole wherever they are: package databases and the OS release.
 const CAPTURED: &[&str] = &[
@@ -235,7 +235,7 @@ fn sniff(head: &[u8]) -> Sniffed {
 }
 
 /// Up to 512 bytes from the start of `reader`.
-fn head(reader: &mut impl Read) -> Result<Vec<u8>> {
+fn head(reader: impl Read) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(512);
     reader.take(512).read_to_end(&mut head)?;
     Ok(head)
@@ -268,12 +268,11 @@ pub(crate) fn read_stream(stream: impl Read, inspector: &mut dyn Inspector) -> R
 }
 
 fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image> {
-    let mut outer = TarReader::new(stream);
     let mut layers: HashMap<String, Layer> = HashMap::new();
     let mut json: HashMap<String, Value> = HashMap::new();
     // docker-archive stores a layer that repeats an earlier one as a symlink to it.
     let mut aliases: Vec<(String, String)> = Vec::new();
-    while let Some(header) = outer.next_header()? {
+    entry::for_each(stream, |header, contents| {
         if header.kind == Kind::Symlink {
             aliases.push((
                 header.path.clone(),
@@ -281,12 +280,12 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
             ));
         }
         if header.kind != Kind::File {
-            continue;
+            return Ok(());
         }
-        let start = head(&mut outer)?;
+        let start = head(&mut *contents)?;
         match sniff(&start) {
             kind @ (Sniffed::Tar | Sniffed::Gzip) => {
-                let raw = Cursor::new(start).chain(&mut outer);
+                let raw = Cursor::new(start).chain(contents);
                 let stream: Box<dyn Read + '_> = if matches!(kind, Sniffed::Gzip) {
                     Box::new(GzDecoder::new(raw))
                 } else {
@@ -294,7 +293,7 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
                 };
                 let layer = read_layer(&header.path, stream, inspector)?;
                 layers.insert(
-                    header.path.clone(),
+                    header.path,
                     Layer {
                         stored_bytes: header.size,
                         ..layer
@@ -303,9 +302,9 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
             }
             Sniffed::Json if header.size <= JSON_LIMIT => {
                 let mut text = start;
-                outer.read_to_end(&mut text)?;
+                contents.read_to_end(&mut text)?;
                 if let Ok(value) = serde_json::from_slice(&text) {
-                    json.insert(header.path.clone(), value);
+                    json.insert(header.path, value);
                 }
             }
             Sniffed::Json | Sniffed::Other => {
@@ -318,7 +317,8 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     for (alias, target) in aliases {
         if let Some(layer) = layers.get(&target).cloned() {
             layers.insert(alias, layer);
@@ -467,22 +467,18 @@ fn instruction(created_by: &str) -> String {
 }
 
 fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Result<Layer> {
-    let mut tar = TarReader::new(stream);
     let mut layer = Layer {
         key: key.to_owned(),
         ..Layer::default()
     };
-    while let Some(header) = tar
-        .next_header()
-        .with_context(|| format!("in layer {key}"))?
-    {
+    entry::for_each(stream, |header, contents| {
         let (dir, name) = header
             .path
             .rsplit_once('/')
             .map_or(("", header.path.as_str()), |(d, n)| (d, n));
         if name == ".wh..wh..opq" {
             layer.changes.push(Change::Opaque(dir.to_owned()));
-            continue;
+            return Ok(());
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
             let path = if dir.is_empty() {
@@ -491,68 +487,59 @@ fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Re
                 format!("{dir}/{hidden}")
             };
             layer.changes.push(Change::Remove(path));
-            continue;
+            return Ok(());
         }
         if header.kind == Kind::File {
             let captured = CAPTURED.contains(&header.path.as_str())
                 || header.path.starts_with(DPKG_STATUS_DIR);
             if captured {
-                if let Some(data) = tar.read_limited(CAPTURE_LIMIT)? {
+                if header.size <= CAPTURE_LIMIT {
+                    let mut data = Vec::new();
+                    contents.read_to_end(&mut data)?;
                     layer.captured.push((header.path.clone(), data));
                 }
             } else if inspector.wants(&header) {
                 inspector
-                    .inspect(key, &header, &mut tar)
+                    .inspect(key, &header, contents)
                     .with_context(|| format!("inspecting /{} in layer {key}", header.path))?;
             }
         }
         layer.changes.push(Change::Add(header));
-    }
+        Ok(())
+    })
+    .with_context(|| format!("in layer {key}"))?;
     Ok(layer)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::image::tar::write::{finish, member};
+    use crate::image::entry::archive_of;
 
     /// A docker-archive with the given layers (each a finished tar) and configuration.
     pub(crate) fn docker_archive(layers: &[Vec<u8>], config: &Value) -> Vec<u8> {
-        let mut archive = Vec::new();
-        let mut paths = Vec::new();
-        for (i, layer) in layers.iter().enumerate() {
-            let path = format!("layer{i}/layer.tar");
-            archive.extend(member(&path, b'0', 0o644, layer));
-            paths.push(path);
-        }
-        archive.extend(member(
-            "config.json",
-            b'0',
-            0o644,
-            config.to_string().as_bytes(),
-        ));
+        let paths: Vec<String> = (0..layers.len())
+            .map(|i| format!("layer{i}/layer.tar"))
+            .collect();
+        let config = config.to_string();
         let manifest = serde_json::json!([{
             "Config": "config.json", "RepoTags": ["synthetic:test"], "Layers": paths
-        }]);
-        archive.extend(member(
-            "manifest.json",
-            b'0',
-            0o644,
-            manifest.to_string().as_bytes(),
-        ));
-        finish(archive)
+        }])
+        .to_string();
+        let mut files: Vec<(&str, &[u8])> = paths
+            .iter()
+            .map(String::as_str)
+            .zip(layers.iter().map(Vec::as_slice))
+            .collect();
+        files.push(("config.json", config.as_bytes()));
+        files.push(("manifest.json", manifest.as_bytes()));
+        archive_of(&files)
     }
 
     #[test]
     fn reads_a_docker_archive_in_manifest_order() {
-        let lower = finish(member("etc/a", b'0', 0o644, b"one"));
-        let upper = finish(
-            [
-                member("etc/.wh.a", b'0', 0o644, b""),
-                member("var/lib/dpkg/status", b'0', 0o644, b"Package: x\n"),
-            ]
-            .concat(),
-        );
+        let lower = archive_of(&[("etc/a", b"one")]);
+        let upper = archive_of(&[("etc/.wh.a", b""), ("var/lib/dpkg/status", b"Package: x\n")]);
         let config = serde_json::json!({"config": {"User": "1:1"}, "history": [
             {"created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
             {"created_by": "ENV X=1", "empty_layer": true},
@@ -579,7 +566,7 @@ pub(crate) mod tests {
     fn reads_an_oci_layout_with_gzipped_layers() {
         use flate2::{Compression, write::GzEncoder};
         use std::io::Write;
-        let layer = finish(member("app", b'0', 0o755, b"binary"));
+        let layer = archive_of(&[("app", b"binary")]);
         let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
         gz.write_all(&layer).expect("present");
         let layer_gz = gz.finish().expect("present");
@@ -589,31 +576,15 @@ pub(crate) mod tests {
         });
         let index = serde_json::json!({"manifests": [{"digest": "sha256:m0",
             "annotations": {"io.containerd.image.name": "docker.io/library/x:1"}}]});
-        let archive = finish(
-            [
-                member("blobs/sha256/l0", b'0', 0o644, &layer_gz),
-                member(
-                    "blobs/sha256/c0",
-                    b'0',
-                    0o644,
-                    config.to_string().as_bytes(),
-                ),
-                member(
-                    "blobs/sha256/m0",
-                    b'0',
-                    0o644,
-                    manifest.to_string().as_bytes(),
-                ),
-                member("index.json", b'0', 0o644, index.to_string().as_bytes()),
-                member(
-                    "oci-layout",
-                    b'0',
-                    0o644,
-                    br#"{"imageLayoutVersion":"1.0.0"}"#,
-                ),
-            ]
-            .concat(),
-        );
+        let (config, manifest, index) =
+            (config.to_string(), manifest.to_string(), index.to_string());
+        let archive = archive_of(&[
+            ("blobs/sha256/l0", &layer_gz),
+            ("blobs/sha256/c0", config.as_bytes()),
+            ("blobs/sha256/m0", manifest.as_bytes()),
+            ("index.json", index.as_bytes()),
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ]);
         let image = read_stream(archive.as_slice(), &mut LayoutOnly).expect("reads");
         assert_eq!(image.name, "docker.io/library/x:1");
         assert_eq!(image.layers[0].created_by, "COPY /app /app");
@@ -629,7 +600,7 @@ pub(crate) mod tests {
             .expect_err("fails")
             .to_string();
         assert!(error.contains("not an image archive"), "{error}");
-        let no_manifest = finish(member("x", b'0', 0o644, b"x"));
+        let no_manifest = archive_of(&[("x", b"x")]);
         let error = read_stream(no_manifest.as_slice(), &mut LayoutOnly)
             .expect_err("fails")
             .to_string();

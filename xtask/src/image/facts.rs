@@ -8,12 +8,12 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::image::archive::{self, LayoutOnly};
-use crate::image::tar::Kind;
 use crate::docker;
+use crate::image::archive::{self, LayoutOnly};
+use crate::image::entry::Kind;
+use crate::image::surface;
 use crate::image::tree;
 use crate::util::process;
-use crate::image::surface;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ImageConfig {

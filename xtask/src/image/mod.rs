@@ -2,7 +2,7 @@
 //! up to, what the configuration says, and the attack surface.
 
 pub(crate) mod archive;
+pub(crate) mod entry;
 pub(crate) mod facts;
 pub(crate) mod surface;
-pub(crate) mod tar;
 pub(crate) mod tree;

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use crate::image::entry::Kind;
 use crate::image::tree::{Node, Tree};
-use crate::image::tar::Kind;
 
 const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "ash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox",

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::image::archive::{Change, Image};
-use crate::image::tar::{Header, Kind};
+use crate::image::entry::{Header, Kind};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {

@@ -39,7 +39,10 @@ pub(crate) fn build() -> Result<PathBuf> {
                 TARGET,
             ]),
     )?;
-    let binary = crate::project::target_dir().join(TARGET).join("release").join("app");
+    let binary = crate::project::target_dir()
+        .join(TARGET)
+        .join("release")
+        .join("app");
     std::fs::metadata(&binary)
         .with_context(|| format!("the release build left no binary at {}", binary.display()))?;
     Ok(binary)

@@ -1,22 +1,20 @@
-//! The dependency list a Rust binary carries in its `.dep-v0` ELF section, the format
+//! The dependency list a Rust binary carries in its `.dep-v0` section, the format
 //! cargo-auditable defined (zlib-compressed JSON), which Trivy and syft also read. This
 //! project's app embeds it at build time (`app/build.rs`), so even a `FROM scratch` image says
-//! which crates it is made of.
+//! which crates it is made of. Read with the format's own reader, `auditable-info`.
 
-use std::io::Read;
+use anyhow::{Context, Result};
+use auditable_info::Error;
+use auditable_serde::DependencyKind;
 
-use anyhow::{Context, Result, bail};
-use flate2::read::ZlibDecoder;
-use serde_json::Value;
-
-pub(crate) const SECTION: &str = ".dep-v0";
-const MAX_JSON: u64 = 16 << 20;
+/// Bytes of JSON a list may inflate to.
+const MAX_JSON: usize = 16 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Crate {
     pub(crate) name: String,
     pub(crate) version: String,
-    /// `crates.io`, `local`, `git`, `registry` or `other`.
+    /// `crates.io`, `local`, `git`, `registry` or another word.
     pub(crate) source: String,
     /// `runtime` or `build`.
     pub(crate) kind: String,
@@ -25,91 +23,46 @@ pub(crate) struct Crate {
     pub(crate) root: bool,
 }
 
-/// The contents of the ELF section `name`, if `data` is a 64-bit little-endian ELF file that has it.
-pub(crate) fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    if !data.starts_with(b"\x7fELF") || data.get(4) != Some(&2) || data.get(5) != Some(&1) {
-        return None;
-    }
-    let u16_at = |at: usize| {
-        Some(u16::from_le_bytes(
-            data.get(at..at.checked_add(2)?)?.try_into().ok()?,
-        ))
-    };
-    let u32_at = |at: usize| {
-        Some(u32::from_le_bytes(
-            data.get(at..at.checked_add(4)?)?.try_into().ok()?,
-        ))
-    };
-    let u64_at = |at: usize| {
-        usize::try_from(u64::from_le_bytes(
-            data.get(at..at.checked_add(8)?)?.try_into().ok()?,
-        ))
-        .ok()
-    };
-    let table = u64_at(0x28)?;
-    let entry_size = usize::from(u16_at(0x3a)?);
-    let count = usize::from(u16_at(0x3c)?);
-    let names_index = usize::from(u16_at(0x3e)?);
-    let header = |index: usize| table.checked_add(index.checked_mul(entry_size)?);
-    let field = |index: usize, offset: usize| header(index)?.checked_add(offset);
-    let string_table = u64_at(field(names_index, 24)?)?;
-    for index in 0..count {
-        let name_at = string_table.checked_add(u32_at(header(index)?)? as usize)?;
-        let section_name = data.get(name_at..)?;
-        let end = section_name.iter().position(|b| *b == 0)?;
-        if &section_name[..end] == name.as_bytes() {
-            let (offset, size) = (u64_at(field(index, 24)?)?, u64_at(field(index, 32)?)?);
-            return data.get(offset..offset.checked_add(size)?);
+/// The crates listed in `binary` (an executable, whole), or `None` when it carries no list.
+pub(crate) fn read(binary: &[u8]) -> Result<Option<Vec<Crate>>> {
+    let info = match auditable_info::audit_info_from_slice(binary, MAX_JSON) {
+        Ok(info) => info,
+        // A damaged executable is not the scan's business; a damaged list in a sound one is.
+        Err(Error::NoAuditData | Error::BinaryParsing(_)) => return Ok(None),
+        Err(error) => {
+            return Err(error).context(
+                "its .dep-v0 dependency list is unreadable: rebuild the binary with this \
+                 project's app/build.rs or `cargo auditable`",
+            );
         }
-    }
-    None
-}
-
-/// Decodes a `.dep-v0` section.
-pub(crate) fn decode(section: &[u8]) -> Result<Vec<Crate>> {
-    let mut json = Vec::new();
-    ZlibDecoder::new(section)
-        .take(MAX_JSON)
-        .read_to_end(&mut json)
-        .context("the .dep-v0 section is not zlib data")?;
-    let value: Value = serde_json::from_slice(&json).context("the .dep-v0 section is not JSON")?;
-    let Some(packages) = value["packages"].as_array() else {
-        bail!("the .dep-v0 section lists no packages");
     };
-    packages
-        .iter()
-        .map(|package| {
-            let text = |key: &str| package[key].as_str().unwrap_or_default().to_owned();
-            let name = text("name");
-            if name.is_empty() {
-                bail!("a .dep-v0 package has no name");
+    let crates = info
+        .packages
+        .into_iter()
+        .map(|package| Crate {
+            name: package.name,
+            version: package.version.to_string(),
+            source: package.source.into(),
+            kind: match package.kind {
+                DependencyKind::Runtime => "runtime",
+                DependencyKind::Build => "build",
             }
-            Ok(Crate {
-                name,
-                version: text("version"),
-                source: text("source"),
-                kind: package["kind"].as_str().unwrap_or("runtime").to_owned(),
-                dependencies: package["dependencies"]
-                    .as_array()
-                    .map(|deps| {
-                        deps.iter()
-                            .filter_map(Value::as_u64)
-                            .filter_map(|i| usize::try_from(i).ok())
-                            .filter(|i| *i < packages.len())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                root: package["root"].as_bool().unwrap_or(false),
-            })
+            .to_owned(),
+            dependencies: package.dependencies,
+            root: package.root,
         })
-        .collect()
+        .collect();
+    Ok(Some(crates))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use flate2::{Compression, write::ZlibEncoder};
+    use serde_json::Value;
     use std::io::Write;
+
+    pub(crate) const SECTION: &str = ".dep-v0";
 
     /// A minimal ELF64 file with a section header table: a null section, `.shstrtab` and
     /// `name` holding `contents`.
@@ -154,29 +107,43 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn reads_the_section_of_an_elf_file() {
+    fn reads_the_list_of_an_elf_file() {
         let json = serde_json::json!({"packages": [
             {"name": "app", "version": "0.1.0", "source": "local", "dependencies": [1], "root": true},
-            {"name": "itoa", "version": "1.0.15", "source": "crates.io"}
+            {"name": "itoa", "version": "1.0.15", "source": "crates.io"},
+            {"name": "cc", "version": "1.2.0", "source": "crates.io", "kind": "build"}
         ]});
         let elf = elf_with_section(SECTION, &dep_v0(&json));
-        let crates = decode(elf_section(&elf, SECTION).expect("section")).expect("decodes");
-        assert_eq!(crates.len(), 2);
+        let crates = read(&elf).expect("decodes").expect("has a list");
+        assert_eq!(crates.len(), 3);
         assert_eq!(crates[0].dependencies, [1]);
         assert!(crates[0].root);
+        assert_eq!(crates[0].source, "local");
         assert_eq!(
             (
                 crates[1].name.as_str(),
                 crates[1].version.as_str(),
+                crates[1].source.as_str(),
                 crates[1].kind.as_str()
             ),
-            ("itoa", "1.0.15", "runtime")
+            ("itoa", "1.0.15", "crates.io", "runtime")
         );
-        assert_eq!(elf_section(&elf, ".other"), None);
-        assert_eq!(elf_section(b"#!/bin/sh\n", SECTION), None);
-        assert!(
-            elf_section(&elf[..100], SECTION).is_none(),
-            "truncated ELF is not an error"
+        assert_eq!(crates[2].kind, "build");
+    }
+
+    #[test]
+    fn no_list_is_none_and_a_damaged_list_an_error() {
+        let json = serde_json::json!({"packages": []});
+        let other = elf_with_section(".other", &dep_v0(&json));
+        assert_eq!(read(&other).expect("no error"), None);
+        assert_eq!(read(b"#!/bin/sh\n").expect("no error"), None);
+        let elf = elf_with_section(SECTION, &dep_v0(&json));
+        assert_eq!(
+            read(&elf[..100]).expect("a truncated ELF is no error"),
+            None
         );
+        let garbage = elf_with_section(SECTION, b"not zlib");
+        let error = format!("{:#}", read(&garbage).expect_err("fails"));
+        assert!(error.contains("rebuild the binary"), "{error}");
     }
 }

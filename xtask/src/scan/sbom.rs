@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::scan::rust_deps::Crate;
-use crate::scan::Report;
 use crate::image::surface::Package;
+use crate::scan::Report;
+use crate::scan::rust_deps::Crate;
 
 fn crate_purl(c: &Crate) -> String {
     format!("pkg:cargo/{}@{}", c.name, c.version)

@@ -3,7 +3,7 @@
 
 use memchr::memmem;
 
-use crate::flags::Severity;
+use crate::scan::severity::Severity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hit {

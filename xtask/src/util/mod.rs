@@ -1,5 +1,9 @@
 //! Small shared pieces with a name each: running programs, HTTP probes, time.
 
+pub(crate) mod fs;
+pub(crate) mod git;
 pub(crate) mod http;
+pub(crate) mod output;
 pub(crate) mod process;
+pub(crate) mod stats;
 pub(crate) mod time;

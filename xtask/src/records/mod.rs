@@ -1,0 +1,116 @@
+//! What xtask writes and reads back, typed: the build and size history (`.xtask/history/`) and
+//! the last push (`.xtask/last-push.json`). A field's name is spelled once, here; older records
+//! without a later field read it as its default.
+
+mod journal;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::util::fs as fs_util;
+
+fn xtask_dir() -> PathBuf {
+    crate::project::root().join(".xtask")
+}
+
+fn history_path(name: &str) -> PathBuf {
+    xtask_dir().join("history").join(name)
+}
+
+/// One image build, as `build`, `compare` and `push` record it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Build {
+    pub(crate) date: String,
+    pub(crate) variant: String,
+    pub(crate) image_id: String,
+    pub(crate) revision: String,
+    pub(crate) seconds: f64,
+    /// `cold` or `warm`.
+    pub(crate) kind: String,
+    pub(crate) cached_steps: u32,
+    pub(crate) steps: u32,
+    pub(crate) size_bytes: u64,
+    /// `buildkit` or `legacy`; empty in records older than the builder choice.
+    #[serde(default)]
+    pub(crate) builder: String,
+}
+
+impl Build {
+    const FILE: &str = "builds.jsonl";
+
+    pub(crate) fn read_all() -> Result<Vec<Self>> {
+        journal::read(&history_path(Self::FILE))
+    }
+
+    pub(crate) fn append(records: &[Self]) -> Result<()> {
+        journal::append(&history_path(Self::FILE), records)
+    }
+}
+
+/// One image's size, as `compare` measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ImageSize {
+    pub(crate) date: String,
+    pub(crate) revision: String,
+    pub(crate) variant: String,
+    pub(crate) image_id: String,
+    pub(crate) size_bytes: u64,
+    #[serde(default)]
+    pub(crate) compressed_bytes: u64,
+    #[serde(default)]
+    pub(crate) layers: u64,
+    #[serde(default)]
+    pub(crate) files: u64,
+}
+
+impl ImageSize {
+    const FILE: &str = "sizes.jsonl";
+
+    pub(crate) fn read_all() -> Result<Vec<Self>> {
+        journal::read(&history_path(Self::FILE))
+    }
+
+    pub(crate) fn append(records: &[Self]) -> Result<()> {
+        journal::append(&history_path(Self::FILE), records)
+    }
+}
+
+/// What `push` pushed last, for `deploy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LastPush {
+    /// `URI@sha256:...`
+    pub(crate) image: String,
+    pub(crate) variant: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) date: String,
+}
+
+impl LastPush {
+    pub(crate) fn path() -> PathBuf {
+        xtask_dir().join("last-push.json")
+    }
+
+    pub(crate) fn write(&self) -> Result<()> {
+        fs_util::write_atomically(&Self::path(), &serde_json::to_vec_pretty(self)?)
+    }
+
+    /// The last push, or an error saying how to get one.
+    pub(crate) fn read() -> Result<Self> {
+        let path = Self::path();
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no image to deploy: run `cargo xtask push` first, or give --image \
+                 URI@sha256:... ({} is missing)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a push record; run `cargo xtask push` again",
+                path.display()
+            )
+        })
+    }
+}
