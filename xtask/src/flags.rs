@@ -293,7 +293,7 @@ pub(crate) struct Deploy {
     /// The AWS region (default: `AWS_REGION`)
     #[arg(long)]
     pub(crate) region: Option<String>,
-    /// The log group (CloudWatch Logs)
+    /// The log group tasks write to
     #[arg(long, default_value = "/ecs/app")]
     pub(crate) log_group: String,
     /// Give tasks a public IP (subnets without a NAT)
