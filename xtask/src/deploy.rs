@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::aws::Aws;
 use crate::flags::Deploy;
+use crate::util::wait;
 
 const CONTAINER: &str = "app";
 const PORT: u16 = 8080;
@@ -238,40 +239,38 @@ impl Deploy {
         }
         let limit = Duration::from_secs(u64::from(self.wait_secs));
         let started = Instant::now();
-        loop {
+        let mut waiting = String::new();
+        let stable = wait::until(limit, Duration::from_secs(5), || {
             let services = aws.require(
                 "ecs",
                 "describe-services",
                 &["--cluster", &self.cluster, "--services", &self.service],
             )?;
-            let waiting = match assess(&services["services"][0], arn) {
-                Rollout::Stable(line) => {
-                    println!(
-                        "stable after {:.0} s: {line}",
-                        started.elapsed().as_secs_f64()
-                    );
-                    return Ok(());
-                }
+            match assess(&services["services"][0], arn) {
+                Rollout::Stable(line) => Ok(Some(line)),
                 Rollout::Failed(reason) => bail!(reason),
-                Rollout::Waiting(state) => state,
-            };
-            if started.elapsed() >= limit {
-                bail!(
-                    "the service {} did not become stable within {} s ({waiting}); the task \
-                     definition stays registered and ECS keeps trying: follow it with `aws ecs \
-                     describe-services --cluster {} --services {}`",
-                    self.service,
-                    self.wait_secs,
-                    self.cluster,
-                    self.service
-                );
+                Rollout::Waiting(state) => {
+                    waiting = state;
+                    Ok(None)
+                }
             }
-            std::thread::sleep(
-                Duration::from_secs(5)
-                    .min(limit.saturating_sub(started.elapsed()))
-                    .max(Duration::from_millis(200)),
+        })?;
+        let Some(line) = stable else {
+            bail!(
+                "the service {} did not become stable within {} s ({waiting}); the task \
+                 definition stays registered and ECS keeps trying: follow it with `aws ecs \
+                 describe-services --cluster {} --services {}`",
+                self.service,
+                self.wait_secs,
+                self.cluster,
+                self.service
             );
-        }
+        };
+        println!(
+            "stable after {:.0} s: {line}",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 }
 

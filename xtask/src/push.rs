@@ -6,6 +6,7 @@
 //! be, and a deployment should name a digest anyway. The version tag marks a release, the
 //! revision tag a commit; `deploy` uses the digest printed here.
 
+mod ecr;
 mod registry;
 
 use anyhow::{Context, Result, bail};
@@ -19,10 +20,6 @@ use crate::util::git;
 use crate::util::process;
 use crate::util::time;
 use registry::Repository;
-
-/// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
-/// registry to push to instead of the repository URI's host.
-const REGISTRY_OVERRIDE: &str = "XTASK_ECR_REGISTRY";
 
 impl Push {
     pub(crate) fn run(self) -> Result<()> {
@@ -42,8 +39,8 @@ impl Push {
             (Some(repository), _) => (repository, None),
             (None, Destination::Ecr { region, repository }) => {
                 let aws = Aws::new(region.as_deref())?;
-                let exists = ecr_exists(&aws, repository)?;
-                let host = ecr_login(&aws)?;
+                let exists = ecr::exists(&aws, repository)?;
+                let host = ecr::login(&aws)?;
                 let repository = Repository {
                     host,
                     name: repository.clone(),
@@ -64,7 +61,7 @@ impl Push {
             build::build_and_record(self.variant, &crate::project::root(), false)?
         );
         if let Some(aws) = create_with {
-            ecr_create(&aws, &repository.name)?;
+            ecr::create(&aws, &repository.name)?;
         }
         let image = self.variant.tag();
         let image_id = process::capture(
@@ -147,60 +144,4 @@ fn verify(image: &str, repository: &Repository, tags: &[String]) -> Result<Strin
         tags.join(" and ")
     );
     Ok(local)
-}
-
-/// Whether the ECR repository `name` exists; the first call, so it also checks the
-/// credentials and the endpoint.
-fn ecr_exists(aws: &Aws, name: &str) -> Result<bool> {
-    match aws.call(
-        "ecr",
-        "describe-repositories",
-        &["--repository-names", name],
-    )? {
-        Ok(_) => Ok(true),
-        Err(error) if error.code == "RepositoryNotFoundException" => Ok(false),
-        Err(error) => Err(crate::aws::explain(&error)),
-    }
-}
-
-/// Creates the ECR repository `name`: scan on push, immutable tags, AES-256.
-fn ecr_create(aws: &Aws, name: &str) -> Result<()> {
-    let created = aws.require(
-        "ecr",
-        "create-repository",
-        &[
-            "--repository-name",
-            name,
-            "--image-scanning-configuration",
-            "scanOnPush=true",
-            "--image-tag-mutability",
-            "IMMUTABLE",
-            "--encryption-configuration",
-            "encryptionType=AES256",
-        ],
-    )?;
-    eprintln!(
-        "created the ECR repository {} (scan on push, immutable tags, AES-256 encryption)",
-        created["repository"]["repositoryUri"]
-            .as_str()
-            .unwrap_or(name)
-    );
-    Ok(())
-}
-
-/// Logs the docker CLI in to the account's ECR registry; returns its host. The AWS CLI decodes
-/// the token (`get-login-password`, user `AWS`, as `docker login` takes it).
-fn ecr_login(aws: &Aws) -> Result<String> {
-    let token = aws.require("ecr", "get-authorization-token", &[])?;
-    let endpoint = token["authorizationData"][0]["proxyEndpoint"]
-        .as_str()
-        .context("get-authorization-token returned no registry")?;
-    let host = endpoint
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .to_owned();
-    let host = std::env::var(REGISTRY_OVERRIDE).unwrap_or(host);
-    let password = aws.text("ecr", "get-login-password", &[])?;
-    registry::login(&host, "AWS", &password)?;
-    Ok(host)
 }

@@ -13,6 +13,7 @@ use crate::image::facts;
 use crate::util::http;
 use crate::util::output::{self, Check};
 use crate::util::process;
+use crate::util::wait;
 
 const LABELS: [&str; 6] = [
     "org.opencontainers.image.title",
@@ -346,25 +347,27 @@ fn no_shell(checks: &mut Checks, id: &str) {
 
 fn wait_healthy(id: &str, timeout: Duration) -> Result<String> {
     let started = Instant::now();
-    loop {
-        let status = process::capture(docker::docker().args([
+    let mut status = String::new();
+    let healthy = wait::until(timeout, Duration::from_millis(250), || {
+        status = process::capture(docker::docker().args([
             "inspect",
             "--format",
             "{{.State.Health.Status}}",
             id,
         ]))?;
         match status.as_str() {
-            "healthy" => {
-                return Ok(format!(
-                    "healthy after {:.1} s",
-                    started.elapsed().as_secs_f64()
-                ));
-            }
+            "healthy" => Ok(Some(())),
             "unhealthy" => bail!("Docker reports the container unhealthy"),
-            _ if started.elapsed() > timeout => bail!("still {status:?} after {timeout:?}"),
-            _ => std::thread::sleep(Duration::from_millis(250)),
+            _ => Ok(None),
         }
+    })?;
+    if healthy.is_none() {
+        bail!("still {status:?} after {timeout:?}");
     }
+    Ok(format!(
+        "healthy after {:.1} s",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub(crate) fn builder() -> &'static Builder {
         if requested.as_deref() == Some("0") {
             return first;
         }
-        let chosen = clis_on_path().into_iter().enumerate().find_map(|(index, cli)| {
+        let chosen = crate::util::process::find_all_on_path("docker").into_iter().enumerate().find_map(|(index, cli)| {
             let buildx = has_buildx(&cli);
             (buildx || has_built_in_buildkit(&client_version(&cli))).then_some((index, cli, buildx))
         });
@@ -65,23 +65,6 @@ pub(crate) fn builder() -> &'static Builder {
             },
         }
     })
-}
-
-/// Every `docker` executable on PATH, in PATH order, each once.
-fn clis_on_path() -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = Vec::new();
-    let mut seen = Vec::new();
-    for directory in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let candidate = directory.join("docker");
-        let Ok(real) = std::fs::canonicalize(&candidate) else {
-            continue;
-        };
-        if real.is_file() && !seen.contains(&real) {
-            seen.push(real);
-            found.push(candidate);
-        }
-    }
-    found
 }
 
 fn has_buildx(cli: &Path) -> bool {

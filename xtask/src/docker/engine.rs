@@ -14,6 +14,7 @@ use crate::docker;
 use crate::tools;
 use crate::tools::debian;
 use crate::util::process;
+use crate::util::wait;
 
 const PID_FILE: &str = "/var/run/docker.pid";
 
@@ -77,20 +78,20 @@ fn start_dockerd() -> Result<()> {
         .spawn()
         .context("cannot start dockerd")?;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_mins(1) {
-        if answers_or_why().is_ok() {
-            eprintln!(
-                "dockerd answers after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(250));
+    let answered = wait::until(Duration::from_mins(1), Duration::from_millis(250), || {
+        Ok(answers().then_some(()))
+    })?;
+    if answered.is_none() {
+        bail!(
+            "dockerd did not answer within 60 s; see {}",
+            log_path.display()
+        );
     }
-    bail!(
-        "dockerd did not answer within 60 s; see {}",
-        log_path.display()
-    )
+    eprintln!(
+        "dockerd answers after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Whether an engine answers now; for callers that only report it.

@@ -217,8 +217,8 @@ fn rust_toolchain(tag: &str) -> Result<()> {
     )?;
     let cargo_bin = root.join("usr/local/cargo/bin");
     fs::create_dir_all(&cargo_bin)?;
-    let rustup =
-        which("rustup").context("rustup is not on PATH; the local toolchain image needs it")?;
+    let rustup = process::find_on_path("rustup")
+        .context("rustup is not on PATH; the local toolchain image needs it")?;
     fs::copy(&rustup, cargo_bin.join("rustup"))?;
     for entry in fs::read_dir(sysroot.join("bin"))? {
         let name = entry?.file_name();
@@ -314,12 +314,4 @@ fn copy_tree(from: &Path, to: &Path, exclude: &str) -> Result<()> {
         bail!("copying {} to {} failed", from.display(), to.display());
     }
     Ok(())
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
 }

@@ -4,13 +4,13 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::flags;
 use crate::util::http;
+use crate::util::wait;
 
 /// How hard wrk loads each endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -66,22 +66,22 @@ impl Server {
     }
 
     fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
-        let started = Instant::now();
-        loop {
+        // A short pause: start-up is measured through this wait.
+        let answered = wait::until(timeout, Duration::from_micros(200), || {
             if http::status(self.address, "/health", Duration::from_secs(1)) == Some(200) {
-                return Ok(());
+                return Ok(Some(()));
             }
             if let Some(status) = self.child.try_wait()? {
                 bail!("the app exited with {status} before answering /health");
             }
-            if started.elapsed() > timeout {
-                bail!(
-                    "the app did not answer /health on {} within {timeout:?}",
-                    self.address
-                );
-            }
-            thread::sleep(Duration::from_micros(200));
-        }
+            Ok(None)
+        })?;
+        answered.with_context(|| {
+            format!(
+                "the app did not answer /health on {} within {timeout:?}",
+                self.address
+            )
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 use crate::docker;
 use crate::util::output::StatusLine;
 use crate::util::process;
+use crate::util::wait;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
@@ -80,48 +81,52 @@ fn state(id: &str) -> Result<String> {
 pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
     let started = Instant::now();
     let status_line = StatusLine::new("waiting for health: ");
-    loop {
+    let mut states: Vec<(&str, String)> = Vec::new();
+    let mut failed = None;
+    let healthy = wait::until(HEALTH_TIMEOUT, Duration::from_millis(500), || {
         let containers = containers()?;
-        let mut states = Vec::new();
-        let mut failed = None;
+        states.clear();
         for service in services {
             let state = match containers.get(*service) {
                 Some(id) => state(id)?,
                 None => "not created".to_owned(),
             };
-            if ["exited", "dead", "restarting"]
+            let broken = ["exited", "dead", "restarting"]
                 .iter()
                 .any(|prefix| state.starts_with(prefix))
-                || state.ends_with("/unhealthy")
-            {
+                || state.ends_with("/unhealthy");
+            if broken {
                 failed = Some((*service, state.clone()));
             }
-            states.push(format!("{service} {state}"));
+            states.push((service, state));
         }
-        status_line.set(&states.join(", "));
-        if states.iter().all(|s| s.ends_with("running/healthy")) {
-            status_line.finish();
-            eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());
-            return Ok(());
-        }
-        let timed_out = started.elapsed() > HEALTH_TIMEOUT;
-        if let Some((service, state)) = failed.or_else(|| {
-            timed_out.then(|| {
-                let slow = services
-                    .iter()
-                    .zip(&states)
-                    .find(|(_, s)| !s.ends_with("running/healthy"))
-                    .map_or("?", |(service, _)| service);
-                (slow, format!("not healthy after {HEALTH_TIMEOUT:?}"))
-            })
-        }) {
-            status_line.finish();
-            eprintln!("--- last log lines of {service} ---");
-            let _ = process::run(every_profile()?.args(["logs", "--tail", "30", service]));
-            bail!("{service} failed to become healthy: {state}");
-        }
-        std::thread::sleep(Duration::from_millis(500));
+        let line: Vec<String> = states
+            .iter()
+            .map(|(s, state)| format!("{s} {state}"))
+            .collect();
+        status_line.set(&line.join(", "));
+        let all = states
+            .iter()
+            .all(|(_, state)| state.ends_with("running/healthy"));
+        Ok((all || failed.is_some()).then_some(()))
+    })?;
+    status_line.finish();
+    let failure = failed.or_else(|| {
+        healthy.is_none().then(|| {
+            let slow = states
+                .iter()
+                .find(|(_, state)| !state.ends_with("running/healthy"))
+                .map_or("?", |(service, _)| service);
+            (slow, format!("not healthy after {HEALTH_TIMEOUT:?}"))
+        })
+    });
+    if let Some((service, state)) = failure {
+        eprintln!("--- last log lines of {service} ---");
+        let _ = process::run(every_profile()?.args(["logs", "--tail", "30", service]));
+        bail!("{service} failed to become healthy: {state}");
     }
+    eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 pub(crate) fn print_status() -> Result<()> {

@@ -7,3 +7,4 @@ pub(crate) mod output;
 pub(crate) mod process;
 pub(crate) mod stats;
 pub(crate) mod time;
+pub(crate) mod wait;

@@ -1,6 +1,7 @@
 //! Running other programs: echo the command, run it, turn failure into a clear error.
 
 use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -25,14 +26,35 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Whether `program` can be started (it is on PATH).
+/// Whether `program` is on PATH.
 pub(crate) fn available(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok()
+    find_on_path(program).is_some()
+}
+
+/// The first executable named `program` on PATH.
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
+    find_all_on_path(program).into_iter().next()
+}
+
+/// Every executable named `program` on PATH, in PATH order; several names for one file (a
+/// symlink, a directory listed twice) count once. The one PATH search of xtask.
+pub(crate) fn find_all_on_path(program: &str) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for directory in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let candidate = directory.join(program);
+        let Ok(real) = std::fs::canonicalize(&candidate) else {
+            continue;
+        };
+        let executable = std::fs::metadata(&real)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
+        if executable && !seen.contains(&real) {
+            seen.push(real);
+            found.push(candidate);
+        }
+    }
+    found
 }
 
 /// The command line as a user would type it: the program by name, not by full path.

@@ -1,0 +1,67 @@
+//! Amazon ECR through the AWS CLI: the repository (found, or created with scan on push,
+//! immutable tags and AES-256) and the docker login to the account's registry.
+
+use anyhow::{Context, Result};
+
+use super::registry;
+use crate::aws::Aws;
+
+/// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
+/// registry to push to instead of the repository URI's host.
+const REGISTRY_OVERRIDE: &str = "XTASK_ECR_REGISTRY";
+
+/// Whether the ECR repository `name` exists; the first call, so it also checks the
+/// credentials and the endpoint.
+pub(super) fn exists(aws: &Aws, name: &str) -> Result<bool> {
+    match aws.call(
+        "ecr",
+        "describe-repositories",
+        &["--repository-names", name],
+    )? {
+        Ok(_) => Ok(true),
+        Err(error) if error.code == "RepositoryNotFoundException" => Ok(false),
+        Err(error) => Err(crate::aws::explain(&error)),
+    }
+}
+
+/// Creates the ECR repository `name`: scan on push, immutable tags, AES-256.
+pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
+    let created = aws.require(
+        "ecr",
+        "create-repository",
+        &[
+            "--repository-name",
+            name,
+            "--image-scanning-configuration",
+            "scanOnPush=true",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+            "--encryption-configuration",
+            "encryptionType=AES256",
+        ],
+    )?;
+    eprintln!(
+        "created the ECR repository {} (scan on push, immutable tags, AES-256 encryption)",
+        created["repository"]["repositoryUri"]
+            .as_str()
+            .unwrap_or(name)
+    );
+    Ok(())
+}
+
+/// Logs the docker CLI in to the account's ECR registry; returns its host. The AWS CLI decodes
+/// the token (`get-login-password`, user `AWS`, as `docker login` takes it).
+pub(super) fn login(aws: &Aws) -> Result<String> {
+    let token = aws.require("ecr", "get-authorization-token", &[])?;
+    let endpoint = token["authorizationData"][0]["proxyEndpoint"]
+        .as_str()
+        .context("get-authorization-token returned no registry")?;
+    let host = endpoint
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let host = std::env::var(REGISTRY_OVERRIDE).unwrap_or(host);
+    let password = aws.text("ecr", "get-login-password", &[])?;
+    registry::login(&host, "AWS", &password)?;
+    Ok(host)
+}
