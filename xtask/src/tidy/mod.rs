@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::project;
 
+mod layout;
+
 fn tracked_text_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![project::root()];
