@@ -6,23 +6,23 @@ pub(crate) mod rust_deps;
 mod sbom;
 pub(crate) mod secrets;
 pub(crate) mod severity;
+mod trivy;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::flags::Scan;
-use crate::image::archive::{self, Image, Inspector, Source};
+use crate::image::archive::{self, Image, Inspector};
 use crate::image::entry::Header;
 use crate::image::surface;
 use crate::image::tree::{self, Tree};
 use crate::scan::severity::Severity;
 use crate::util::output;
-use crate::util::process;
 use rust_deps::Crate;
+use trivy::Vulnerabilities;
 
 /// Text files up to this size are searched for secrets; larger ones are counted as skipped.
 const TEXT_LIMIT: u64 = 8 << 20;
@@ -139,25 +139,6 @@ pub(crate) struct Check {
     pub(crate) detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Vulnerability {
-    pub(crate) id: String,
-    pub(crate) package: String,
-    pub(crate) installed: String,
-    pub(crate) fixed: String,
-    pub(crate) severity: Severity,
-    pub(crate) title: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Vulnerabilities {
-    Checked(Vec<Vulnerability>),
-    /// trivy is not installed.
-    NotChecked(String),
-    /// trivy is installed and failed (no database, no network, ...): a gate cannot pass.
-    Failed(String),
-}
-
 pub(crate) struct Report {
     pub(crate) image: String,
     pub(crate) user: String,
@@ -182,7 +163,7 @@ impl Scan {
         let mut contents = ContentScan::default();
         let image = archive::read(&self.image.source(), &mut contents)?;
         let tree = tree::stack(&image);
-        let vulnerabilities = trivy(&self.image.source());
+        let vulnerabilities = trivy::scan(&self.image.source());
         let report = report(&image, &tree, contents, vulnerabilities);
         if let Some(path) = &self.sbom {
             let document = sbom::cyclonedx(&report);
@@ -218,52 +199,6 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// trivy's vulnerability findings, when trivy is installed and can run.
-fn trivy(source: &Source) -> Vulnerabilities {
-    if !process::available("trivy") {
-        return Vulnerabilities::NotChecked(
-            "trivy is not installed (https://trivy.dev); OS packages and crates are listed, \
-             not matched against advisories"
-                .to_owned(),
-        );
-    }
-    let mut command = Command::new("trivy");
-    command.args(["image", "--quiet", "--format", "json", "--scanners", "vuln"]);
-    match source {
-        Source::Engine(reference) => command.arg(reference),
-        Source::Archive(path) => command.arg("--input").arg(path),
-    };
-    match process::capture(&mut command) {
-        Ok(output) => match serde_json::from_str::<Value>(&output) {
-            Ok(value) => Vulnerabilities::Checked(parse_trivy(&value)),
-            Err(error) => Vulnerabilities::Failed(format!("trivy printed no JSON: {error}")),
-        },
-        Err(error) => Vulnerabilities::Failed(format!("{error:#}")),
-    }
-}
-
-pub(crate) fn parse_trivy(value: &Value) -> Vec<Vulnerability> {
-    let mut found: Vec<Vulnerability> = value["Results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|result| result["Vulnerabilities"].as_array().into_iter().flatten())
-        .map(|v| {
-            let text = |key: &str| v[key].as_str().unwrap_or_default().to_owned();
-            Vulnerability {
-                id: text("VulnerabilityID"),
-                package: text("PkgName"),
-                installed: text("InstalledVersion"),
-                fixed: text("FixedVersion"),
-                severity: Severity::parse(&text("Severity")).unwrap_or(Severity::Unknown),
-                title: text("Title"),
-            }
-        })
-        .collect();
-    found.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
-    found.dedup();
-    found
-}
-
 fn paths(found: Vec<(&String, &tree::Node)>) -> Vec<String> {
     found
         .into_iter()
@@ -684,26 +619,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_trivy_json() {
-        let value = json!({"Results": [
-            {"Target": "x", "Vulnerabilities": [
-                {"VulnerabilityID": "CVE-1", "PkgName": "libc6", "InstalledVersion": "2.36",
-                 "FixedVersion": "2.37", "Severity": "HIGH", "Title": "t"},
-                {"VulnerabilityID": "CVE-2", "PkgName": "zlib", "InstalledVersion": "1",
-                 "Severity": "CRITICAL"}
-            ]},
-            {"Target": "y"}
-        ]});
-        let found = parse_trivy(&value);
-        let ids: Vec<(&str, Severity)> =
-            found.iter().map(|v| (v.id.as_str(), v.severity)).collect();
-        assert_eq!(
-            ids,
-            [("CVE-2", Severity::Critical), ("CVE-1", Severity::High)]
-        );
-    }
 
     #[test]
     fn dotenv_files_but_not_their_examples() {

@@ -2,11 +2,12 @@
 //! inspect`), and from one `docker save` stream its filesystem (its layers) and its compressed
 //! size (gzipped, counted, never written).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::docker;
 use crate::image::archive::{self, LayoutOnly};
@@ -76,55 +77,71 @@ fn inside_image(dir: &str, path: &str) -> String {
     parts.join("/")
 }
 
+/// `docker image inspect`'s answer, the fields xtask reads. Docker writes `null` for an unset
+/// list or map, hence the options.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inspected {
+    id: String,
+    size: u64,
+    #[serde(rename = "RootFS")]
+    root_fs: RootFs,
+    config: InspectedConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RootFs {
+    #[serde(default)]
+    layers: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectedConfig {
+    user: String,
+    exposed_ports: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+    healthcheck: Option<Healthcheck>,
+    labels: Option<BTreeMap<String, String>>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    stop_signal: String,
+    working_dir: String,
+    env: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Healthcheck {
+    test: Option<Vec<String>>,
+}
+
 pub(crate) fn config(reference: &str) -> Result<ImageConfig> {
     let text = process::capture(docker::docker().args(["image", "inspect", reference]))?;
-    let parsed: Value =
-        serde_json::from_str(&text).context("docker image inspect printed no JSON")?;
-    let image = parsed
-        .get(0)
+    let inspected: Vec<Inspected> = serde_json::from_str(&text)
+        .context("docker image inspect printed no image description it knows")?;
+    let image = inspected
+        .into_iter()
+        .next()
         .context("docker image inspect printed an empty list")?;
-    let config = &image["Config"];
-    let strings = |value: &Value| -> Vec<String> {
-        value
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut exposed_ports: Vec<String> = config["ExposedPorts"]
-        .as_object()
-        .map(|ports| ports.keys().cloned().collect())
-        .unwrap_or_default();
-    exposed_ports.sort();
-    let mut labels: Vec<(String, String)> = config["Labels"]
-        .as_object()
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.sort();
+    let config = image.config;
     Ok(ImageConfig {
-        id: image["Id"].as_str().unwrap_or_default().to_owned(),
-        size_bytes: image["Size"].as_u64().unwrap_or(0),
-        layers: image["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
-        user: config["User"].as_str().unwrap_or_default().to_owned(),
-        exposed_ports,
-        healthcheck: config["Healthcheck"]["Test"]
-            .as_array()
-            .map(|_| strings(&config["Healthcheck"]["Test"])),
-        labels,
-        entrypoint: strings(&config["Entrypoint"]),
-        cmd: strings(&config["Cmd"]),
-        stop_signal: config["StopSignal"].as_str().unwrap_or_default().to_owned(),
-        working_dir: config["WorkingDir"].as_str().unwrap_or_default().to_owned(),
-        env: strings(&config["Env"]),
+        id: image.id,
+        size_bytes: image.size,
+        layers: image.root_fs.layers.len(),
+        user: config.user,
+        exposed_ports: config
+            .exposed_ports
+            .unwrap_or_default()
+            .into_keys()
+            .collect(),
+        healthcheck: config.healthcheck.and_then(|check| check.test),
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        entrypoint: config.entrypoint.unwrap_or_default(),
+        cmd: config.cmd.unwrap_or_default(),
+        stop_signal: config.stop_signal,
+        working_dir: config.working_dir,
+        env: config.env.unwrap_or_default(),
     })
 }
 
