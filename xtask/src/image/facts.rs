@@ -100,7 +100,8 @@ struct RootFs {
 #[serde(rename_all = "PascalCase", default)]
 struct InspectedConfig {
     user: String,
-    exposed_ports: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+    // Each port maps to an empty object.
+    exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     healthcheck: Option<Healthcheck>,
     labels: Option<BTreeMap<String, String>>,
     entrypoint: Option<Vec<String>>,
