@@ -12,7 +12,7 @@ use crate::image::archive::{self, Image, LayoutOnly, Source};
 use crate::image::entry::Kind;
 use crate::image::surface;
 use crate::image::tree::{self, Tree};
-use crate::util::output;
+use crate::util::output::{self, Table};
 
 /// More layers than this is worth a look (each is a separate download and unpack).
 const MANY_LAYERS: usize = 10;
@@ -401,25 +401,24 @@ impl Analysis {
             self.files,
             output::bytes(self.content_bytes)
         );
-        println!(
-            "{:>3}  {:>10}  {:>7}  {:>7}  {:>7}  instruction",
-            "#", "size", "added", "changed", "removed"
-        );
+        let mut table = Table::new(["#", "size", "added", "changed", "removed", "instruction"])
+            .numeric(&[0, 1, 2, 3, 4]);
         for layer in &self.layers {
             let text = match layer["instruction"].as_str().unwrap_or_default() {
                 "" => "(no history)",
                 text => text,
             };
-            println!(
-                "{:>3}  {:>10}  {:>7}  {:>7}  {:>7}  {}",
-                layer["index"].as_u64().unwrap_or(0),
+            let count = |key: &str| layer[key].as_u64().unwrap_or(0).to_string();
+            table.row([
+                count("index"),
                 output::bytes(layer["bytes"].as_u64().unwrap_or(0)),
-                layer["added"].as_u64().unwrap_or(0),
-                layer["changed"].as_u64().unwrap_or(0),
-                layer["removed"].as_u64().unwrap_or(0),
-                shorten(text, 70)
-            );
+                count("added"),
+                count("changed"),
+                count("removed"),
+                shorten(text, 70),
+            ]);
         }
+        print!("{}", table.render());
         println!(
             "\nEfficiency {:.2} % (dive's measure): {} wasted by files overwritten or deleted in \
              later layers",

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::flags::Bench;
 use crate::loadtest::{self, Load, Server};
 use crate::project::static_binary;
-use crate::util::output;
+use crate::util::output::{self, Table};
 use crate::util::process;
 use crate::util::stats::median;
 
@@ -68,10 +68,10 @@ impl Bench {
         let peak_rss = peak_rss.load(Ordering::Relaxed);
         drop(server);
 
-        println!(
-            "{:<10} {:>10} {:>9} {:>9} {:>8} {:>8}  target",
-            "endpoint", "req/s", "p50", "p99", "non-2xx", "errors"
-        );
+        let mut table = Table::new([
+            "endpoint", "req/s", "p50", "p99", "non-2xx", "errors", "target",
+        ])
+        .numeric(&[1, 2, 3, 4, 5]);
         for (path, target, r) in &rows {
             let mut verdict = format!(
                 "≥ {target:.0} req/s: {}",
@@ -84,11 +84,17 @@ impl Bench {
                     output::target(r.p99_ms <= TARGET_METRICS_P99_MS)
                 );
             }
-            println!(
-                "{path:<10} {:>10.0} {:>6.2} ms {:>6.2} ms {:>8} {:>8}  {verdict}",
-                r.requests_per_sec, r.p50_ms, r.p99_ms, r.non_2xx, r.socket_errors
-            );
+            table.row([
+                (*path).to_owned(),
+                format!("{:.0}", r.requests_per_sec),
+                format!("{:.2} ms", r.p50_ms),
+                format!("{:.2} ms", r.p99_ms),
+                r.non_2xx.to_string(),
+                r.socket_errors.to_string(),
+                verdict,
+            ]);
         }
+        print!("{}", table.render());
         println!(
             "\nstartup (exec → first 200 from /health, {STARTUP_RUNS} runs): median {:.1} ms, min {:.1} ms, max {:.1} ms  (≤ {TARGET_STARTUP_MS} ms: {})",
             startup.median,

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::flags::{self, Command, Xtask};
 use crate::loadtest::{Load, Server, run_wrk};
+use crate::util::output::{self, Table};
 use crate::util::process;
 use crate::util::stats::median;
 
@@ -206,26 +207,28 @@ fn forget_app_crate(fingerprints: &Path) -> Result<()> {
 }
 
 fn table(measured: &[Measured]) -> String {
-    use std::fmt::Write;
-    let mut text = format!(
-        "\n{:<12} {:<50} {:>9} {:>9} {:>10} {:>14}\n",
-        "profile", "settings", "size", "rebuild", "/ req/s", "/metrics req/s"
-    );
+    let mut table = Table::new([
+        "profile",
+        "settings",
+        "size",
+        "rebuild",
+        "/ req/s",
+        "/metrics req/s",
+    ])
+    .numeric(&[2, 3, 4, 5]);
     for entry in measured {
-        let _ = writeln!(
-            text,
-            "{:<12} {:<50} {:>5.2} MiB {:>7.1} s {:>10.0} {:>14.0}",
-            entry.candidate.name,
-            entry.candidate.description,
-            entry.size as f64 / (1024.0 * 1024.0),
-            entry.rebuild_secs,
-            median(&mut entry.root.clone()),
-            median(&mut entry.metrics.clone()),
-        );
+        table.row([
+            entry.candidate.name.to_owned(),
+            entry.candidate.description.to_owned(),
+            output::bytes(entry.size),
+            format!("{:.1} s", entry.rebuild_secs),
+            format!("{:.0}", median(&mut entry.root.clone())),
+            format!("{:.0}", median(&mut entry.metrics.clone())),
+        ]);
     }
-    let _ = writeln!(
-        text,
-        "(rebuild: the app crate compiled again after a source edit; req/s: median of {ROUNDS} rounds taken in turns)"
-    );
-    text
+    format!(
+        "\n{}(rebuild: the app crate compiled again after a source edit; req/s: median of \
+         {ROUNDS} rounds taken in turns)\n",
+        table.render()
+    )
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::docker;
-use crate::util::output::StatusLine;
+use crate::util::output::{StatusLine, Table};
 use crate::util::process;
 use crate::util::wait;
 
@@ -135,7 +135,7 @@ pub(crate) fn print_status() -> Result<()> {
         println!("no service of the stack is running (`cargo xtask up` starts it)");
         return Ok(());
     }
-    println!("{:<12} {:<22} url", "service", "state");
+    let mut table = Table::new(["service", "state", "url"]);
     for (service, id) in &containers {
         let url = match service.as_str() {
             "nginx" => format!(
@@ -156,8 +156,9 @@ pub(crate) fn print_status() -> Result<()> {
             ),
             _ => "internal only (through nginx)".to_owned(),
         };
-        println!("{service:<12} {:<22} {url}", state(id)?);
+        table.row([service.clone(), state(id)?, url]);
     }
+    print!("{}", table.render());
     Ok(())
 }
 
