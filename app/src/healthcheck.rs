@@ -2,6 +2,8 @@
 //!
 //! Scratch and distroless images have no shell and no curl, so the container's HEALTHCHECK runs
 //! the binary itself. It reads the same `APP_HOST`/`APP_PORT` as the server and needs no runtime.
+//! One GET over a plain socket, not an HTTP client crate: the check ships inside every image, so
+//! it must add almost nothing to the binary.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};

@@ -1,4 +1,9 @@
 //! A writer for the Prometheus text exposition format (version 0.0.4).
+//!
+//! Hand-written, not the `prometheus` or `metrics-exporter-prometheus` crate: those own the
+//! series (a registry, or a global recorder), where this service keeps per-series atomics under
+//! a read-mostly lock (`http.rs`); what is left is a short writer of a fixed set of families,
+//! which `promtool check metrics` verifies in CI.
 
 use std::fmt::Write;
 

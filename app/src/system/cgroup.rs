@@ -1,4 +1,7 @@
 //! Container limits from the cgroup filesystem (v2, or v1 on older hosts).
+//!
+//! No cgroups crate: the ones there are manage cgroups (create, attach, set limits); reading a
+//! memory and a CPU limit is a few small files.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,10 @@
 //! layers are read as they pass, never unpacked to disk, so this works whatever storage the
 //! engine uses. Layer order comes from `manifest.json` or `index.json`, which may come last, so
 //! each layer is recorded under its path in the archive and put in order at the end.
+//!
+//! The `tar` crate reads the archive and its layers; what is written here is the image on top
+//! of it (the two layouts, layer order, whiteouts, duplicate layers stored as links), which no
+//! crate reads from a stream without unpacking it first.
 
 use std::collections::HashMap;
 use std::fs::File;

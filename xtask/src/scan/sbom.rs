@@ -1,5 +1,9 @@
 //! A CycloneDX 1.5 JSON SBOM of a scanned image: its OS packages and the crates of every Rust
 //! binary that carries a dependency list, with package URLs and the crates' dependency graph.
+//!
+//! Written with `serde_json`, not the `cyclonedx-bom` crate, which models the whole specification
+//! for the score of fields filled here; CI validates the output against CycloneDX's own strict
+//! 1.5 schema instead.
 
 use std::collections::BTreeSet;
 
