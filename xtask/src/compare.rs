@@ -17,7 +17,7 @@ use crate::docker::engine;
 use crate::flags::{Compare, OutputFormat};
 use crate::image::facts;
 use crate::project::variant::Variant;
-use crate::records;
+use crate::records::{self, History as _};
 use crate::util::fs as fs_util;
 use crate::util::git;
 use crate::util::time;

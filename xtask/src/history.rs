@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::flags;
-use crate::records;
+use crate::records::{self, History as _};
 use crate::util::output::{self, Table};
 
 impl flags::History {

@@ -14,7 +14,7 @@ use crate::docker;
 use crate::docker::base_images;
 use crate::image::facts;
 use crate::project::variant::Variant;
-use crate::records;
+use crate::records::{self, History as _};
 use crate::util::git;
 use crate::util::output::{self, StatusLine};
 use crate::util::time;

@@ -7,6 +7,7 @@ mod journal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::util::fs as fs_util;
@@ -15,8 +16,19 @@ fn xtask_dir() -> PathBuf {
     crate::project::root().join(".xtask")
 }
 
-fn history_path(name: &str) -> PathBuf {
-    xtask_dir().join("history").join(name)
+/// A record kept in a history file of its own under `.xtask/history/`.
+pub(crate) trait History: Serialize + DeserializeOwned {
+    const FILE: &str;
+
+    /// Every record, oldest first; none when there is no history yet.
+    fn read_all() -> Result<Vec<Self>> {
+        journal::read(&xtask_dir().join("history").join(Self::FILE))
+    }
+
+    /// Appends `records` atomically, taking turns with other runs.
+    fn append(records: &[Self]) -> Result<()> {
+        journal::append(&xtask_dir().join("history").join(Self::FILE), records)
+    }
 }
 
 /// One image build, as `build`, `compare` and `push` record it.
@@ -37,16 +49,8 @@ pub(crate) struct Build {
     pub(crate) builder: String,
 }
 
-impl Build {
+impl History for Build {
     const FILE: &str = "builds.jsonl";
-
-    pub(crate) fn read_all() -> Result<Vec<Self>> {
-        journal::read(&history_path(Self::FILE))
-    }
-
-    pub(crate) fn append(records: &[Self]) -> Result<()> {
-        journal::append(&history_path(Self::FILE), records)
-    }
 }
 
 /// One image's size, as `compare` measured it.
@@ -65,16 +69,8 @@ pub(crate) struct ImageSize {
     pub(crate) files: u64,
 }
 
-impl ImageSize {
+impl History for ImageSize {
     const FILE: &str = "sizes.jsonl";
-
-    pub(crate) fn read_all() -> Result<Vec<Self>> {
-        journal::read(&history_path(Self::FILE))
-    }
-
-    pub(crate) fn append(records: &[Self]) -> Result<()> {
-        journal::append(&history_path(Self::FILE), records)
-    }
 }
 
 /// What `push` pushed last, for `deploy`.
