@@ -92,7 +92,7 @@ fn header<R: Read>(entry: &tar::Entry<'_, R>) -> Option<Header> {
         path: normalize(&text(&entry.path_bytes())),
         kind,
         size: if kind == Kind::File { entry.size() } else { 0 },
-        // A damaged number is read as 0, as a reader of the listing would guess.
+        // A damaged number reads as 0: one odd field should not fail the whole image.
         mode: raw.mode().unwrap_or(0),
         uid: raw.uid().unwrap_or(0),
         gid: raw.gid().unwrap_or(0),
