@@ -51,11 +51,11 @@ pub(crate) enum Command {
     History(History),
 }
 
-/// Build local equivalents of the public base images (for machines without a registry)
+/// Build local stand-ins for the public base images (no registry needed)
 #[derive(Debug, Args)]
 pub(crate) struct Bases {}
 
-/// Build images, timed, with cache hits counted and each build recorded in the history
+/// Build images, timed, each build recorded in the history
 #[derive(Debug, Args)]
 pub(crate) struct Build {
     /// Which images (default: all)
@@ -148,7 +148,7 @@ impl Compare {
     }
 }
 
-/// Check an image as production uses it; a pass/fail table, non-zero on a failure
+/// Check an image as production uses it: a pass/fail table
 #[derive(Debug, Args)]
 pub(crate) struct TestImage {
     /// The image, such as app:scratch
@@ -195,8 +195,10 @@ pub(crate) struct Analyze {
     pub(crate) benchmark: bool,
 }
 
-/// Attack surface, configuration checks, secrets, Rust dependencies, trivy's findings when
-/// trivy is installed, and a 0-100 score
+/// Attack surface, secrets, Rust crates, vulnerabilities, and a 0-100 score
+///
+/// Configuration checks, secrets in layer files, the crates of every Rust binary, trivy's
+/// findings when trivy is installed.
 #[derive(Debug, Args)]
 pub(crate) struct Scan {
     #[command(flatten)]
@@ -212,8 +214,9 @@ pub(crate) struct Scan {
     pub(crate) fail_on: Option<Severity>,
 }
 
-/// Build the image, push it tagged with the version and git revision, read it back, print
-/// URI@sha256:...
+/// Push the image to ECR or any registry; print URI@sha256:...
+///
+/// Built first, tagged with the version and the git revision, read back from the registry.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("destination").args(["ecr", "registry"]).required(true)))]
 pub(crate) struct Push {
@@ -255,8 +258,9 @@ impl Push {
     }
 }
 
-/// Register an ECS Fargate task definition for the pushed image, create or update its service,
-/// and wait until it is stable
+/// Deploy the pushed image to ECS Fargate and wait until it is stable
+///
+/// Registers a task definition for it and creates or updates its service.
 #[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Deploy {
@@ -364,13 +368,14 @@ pub(crate) struct Bench {
     pub(crate) threads: u32,
 }
 
-/// The test command: tools, engine, base images, format, lint, every test, compare, benchmark
-/// smoke run (with --yes or CI=true it installs what is missing: Debian packages need root)
+/// The test command: format, lint, every test, compare, a benchmark run
+///
+/// First the tools, the Docker engine and the base images; with --yes or CI=true it installs
+/// what is missing (Debian packages need root).
 #[derive(Debug, Args)]
 pub(crate) struct Ci {}
 
-/// Build the app under candidate release profiles; print size, rebuild time and throughput of
-/// each
+/// Size, rebuild time and throughput of the app under candidate release profiles
 #[derive(Debug, Args)]
 pub(crate) struct Profiles {
     /// Seconds of load per endpoint and profile
