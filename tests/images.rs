@@ -2,9 +2,10 @@
 //! `compare`, on a real Docker engine.
 
 use serde_json::Value;
-use system_tests::{
-    docker_available, exclusive, project_root, run_xtask, skip, stderr, stdout, xtask,
-};
+
+use crate::support::files::{project_root, scratch_path};
+use crate::support::needs::{docker_exclusive, skip};
+use crate::support::process::{stderr, stdout, tools_path, xtask};
 
 #[test]
 fn without_an_engine_every_docker_command_says_so_in_one_line() {
@@ -14,10 +15,9 @@ fn without_an_engine_every_docker_command_says_so_in_one_line() {
         &["test-image", "app:scratch"],
         &["bases"],
     ] {
-        let output = system_tests::xtask(command)
+        let output = xtask(command)
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .output()
-            .expect("cargo runs");
+            .run();
         assert!(
             !output.status.success(),
             "{command:?} must fail without an engine"
@@ -37,14 +37,13 @@ fn without_an_engine_every_docker_command_says_so_in_one_line() {
 
 #[test]
 fn multi_stage_images_pass_every_check() {
-    if !docker_available("multi_stage_images_pass_every_check") {
+    let Some(_engine) = docker_exclusive("multi_stage_images_pass_every_check", &[]) else {
         return;
-    }
-    let _guard = exclusive();
-    let built = run_xtask(&["build", "scratch", "distroless"]);
+    };
+    let built = xtask(&["build", "scratch", "distroless"]).run();
     assert!(built.status.success(), "build failed");
     for (image, budget) in [("app:scratch", "4MB"), ("app:distroless", "6MB")] {
-        let output = run_xtask(&["test-image", image, "--max-size", budget]);
+        let output = xtask(&["test-image", image, "--max-size", budget]).run();
         let report = stdout(&output);
         assert!(
             output.status.success(),
@@ -63,11 +62,13 @@ fn multi_stage_images_pass_every_check() {
 /// every stage before the target and knows no BuildKit-only syntax.
 #[test]
 fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
-    if !docker_available("both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder") {
+    let Some(_engine) = docker_exclusive(
+        "both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder",
+        &[],
+    ) else {
         return;
-    }
-    let _guard = exclusive();
-    let by_default = run_xtask(&["build", "single", "scratch"]);
+    };
+    let by_default = xtask(&["build", "single", "scratch"]).run();
     assert!(by_default.status.success(), "build failed");
     let log = stderr(&by_default);
     if log.contains("building app:scratch (BuildKit):") {
@@ -86,8 +87,7 @@ fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
     // distroless is the last stage: the legacy builder builds the builder and scratch stages too.
     let output = xtask(&["build", "distroless", "single"])
         .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .expect("cargo runs");
+        .run();
     let log = stderr(&output);
     assert!(output.status.success(), "legacy build failed:\n{log}");
     for tag in ["app:distroless", "app:single-stage"] {
@@ -96,7 +96,7 @@ fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
             "{tag} not built by the legacy builder:\n{log}"
         );
     }
-    let checked = run_xtask(&["test-image", "app:distroless"]);
+    let checked = xtask(&["test-image", "app:distroless"]).run();
     assert!(
         checked.status.success(),
         "the legacy builder's distroless image fails its checks:\n{}",
@@ -106,15 +106,15 @@ fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
 
 #[test]
 fn the_single_stage_image_fails_the_checks_it_should() {
-    if !docker_available("the_single_stage_image_fails_the_checks_it_should") {
+    let Some(_engine) = docker_exclusive("the_single_stage_image_fails_the_checks_it_should", &[])
+    else {
         return;
-    }
-    let _guard = exclusive();
+    };
     assert!(
-        run_xtask(&["build", "single"]).status.success(),
+        xtask(&["build", "single"]).run().status.success(),
         "build failed"
     );
-    let output = run_xtask(&["test-image", "app:single-stage"]);
+    let output = xtask(&["test-image", "app:single-stage"]).run();
     assert!(
         !output.status.success(),
         "a root image with a shell must not pass"
@@ -138,20 +138,22 @@ fn the_single_stage_image_fails_the_checks_it_should() {
 
 #[test]
 fn compare_measures_all_three_images_and_records_history() {
-    if !docker_available("compare_measures_all_three_images_and_records_history") {
+    let Some(_engine) =
+        docker_exclusive("compare_measures_all_three_images_and_records_history", &[])
+    else {
         return;
-    }
-    let _guard = exclusive();
+    };
     let sizes = project_root().join(".xtask/history/sizes.jsonl");
     let lines_before = std::fs::read_to_string(&sizes).map_or(0, |t| t.lines().count());
-    let page = std::env::temp_dir().join(format!("compare-{}.html", std::process::id()));
-    let output = run_xtask(&[
+    let page = scratch_path("compare.html");
+    let output = xtask(&[
         "compare",
         "--json",
         "--skip-rebuild-timing",
         "--html",
         page.to_str().expect("utf-8 path"),
-    ]);
+    ])
+    .run();
     assert!(output.status.success(), "compare failed");
     let report: Value =
         serde_json::from_str(&stdout(&output)).expect("--json prints one JSON document");
@@ -217,20 +219,19 @@ fn compare_measures_all_three_images_and_records_history() {
     );
     std::fs::remove_file(page).expect("cleanup");
 
-    let history = run_xtask(&["history"]);
+    let history = xtask(&["history"]).run();
     assert!(history.status.success());
     assert!(stdout(&history).contains("scratch"));
 }
 
 #[test]
 fn bases_is_idempotent() {
-    if !docker_available("bases_is_idempotent") {
+    let Some(_engine) = docker_exclusive("bases_is_idempotent", &[]) else {
         return;
-    }
-    let _guard = exclusive();
-    let first = run_xtask(&["bases"]);
+    };
+    let first = xtask(&["bases"]).run();
     assert!(first.status.success(), "bases failed");
-    let second = run_xtask(&["bases"]);
+    let second = xtask(&["bases"]).run();
     assert!(second.status.success());
     let log = stderr(&second);
     assert!(
@@ -255,16 +256,15 @@ fn bases_is_idempotent() {
 /// layers themselves.
 #[test]
 fn analyze_and_scan_see_what_each_image_holds() {
-    if !docker_available("analyze_and_scan_see_what_each_image_holds") {
+    let Some(_engine) = docker_exclusive("analyze_and_scan_see_what_each_image_holds", &[]) else {
         return;
-    }
-    let _guard = exclusive();
+    };
     assert!(
-        run_xtask(&["build", "all"]).status.success(),
+        xtask(&["build", "all"]).run().status.success(),
         "build failed"
     );
     let json = |args: &[&str]| -> Value {
-        let output = run_xtask(args);
+        let output = xtask(args).run();
         assert!(output.status.success(), "{args:?} failed");
         serde_json::from_str(&stdout(&output)).expect("--json prints JSON")
     };
@@ -325,7 +325,7 @@ fn analyze_and_scan_see_what_each_image_holds() {
     assert_eq!(scan["user"], "");
     assert_eq!(scan["checks"][0]["id"], "non-root-user");
     assert_eq!(scan["checks"][0]["passed"], false);
-    let gate = run_xtask(&["scan", "single", "--fail-on", "CRITICAL"]);
+    let gate = xtask(&["scan", "single", "--fail-on", "CRITICAL"]).run();
     assert!(
         !gate.status.success(),
         "root and no health check fail the gate"
@@ -354,12 +354,12 @@ fn analyze_and_scan_see_what_each_image_holds() {
 /// project's own library (installed by `cargo xtask ci` under target/tools/python).
 fn validate_cyclonedx(path: &std::path::Path) {
     let validator_installed = std::process::Command::new("python")
-        .env("PATH", system_tests::tools_path())
+        .env("PATH", tools_path())
         .args(["-c", "import cyclonedx.validation.json"])
         .output()
         .is_ok_and(|output| output.status.success());
     if !validator_installed {
-        system_tests::skip(
+        skip(
             "cyclonedx-python-lib is not installed, so the CycloneDX schema check cannot run",
             "CI must install it",
             " (`cargo xtask ci` installs it under target/tools/python)",
@@ -367,7 +367,7 @@ fn validate_cyclonedx(path: &std::path::Path) {
         return;
     }
     let output = std::process::Command::new("python")
-        .env("PATH", system_tests::tools_path())
+        .env("PATH", tools_path())
         .arg("-c")
         .arg(
             "import sys\n\
@@ -409,21 +409,24 @@ fn locked_crates() -> std::collections::HashMap<String, Vec<String>> {
 
 #[test]
 fn the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions() {
-    if !docker_available("the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions") {
+    let Some(_engine) = docker_exclusive(
+        "the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions",
+        &[],
+    ) else {
         return;
-    }
-    let _guard = exclusive();
+    };
     assert!(
-        run_xtask(&["build", "scratch"]).status.success(),
+        xtask(&["build", "scratch"]).run().status.success(),
         "build failed"
     );
-    let path = std::env::temp_dir().join(format!("sbom-{}.json", std::process::id()));
-    let output = run_xtask(&[
+    let path = scratch_path("sbom.json");
+    let output = xtask(&[
         "scan",
         "scratch",
         "--sbom",
         path.to_str().expect("utf-8 path"),
-    ]);
+    ])
+    .run();
     assert!(output.status.success());
     let report = stdout(&output);
     assert!(report.contains("/app (layer 0): app "), "{report}");

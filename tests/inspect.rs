@@ -1,12 +1,14 @@
 //! `cargo xtask analyze` and `scan` on synthetic image archives whose every byte is known, so
 //! findings, wasted bytes and scores are asserted exactly; the archives are written with the
 //! `tar` crate, independently of xtask's own reader. The real images are checked in
-//! `images.rs`.
+//! `images`.
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use system_tests::{run_xtask, stderr, stdout};
+
+use crate::support::files::scratch_path;
+use crate::support::process::{stderr, stdout, xtask};
 
 const DPKG_STATUS: &str = "\
 Package: base-files
@@ -107,11 +109,7 @@ fn docker_archive(name: &str, layers: &[Vec<u8>], config: &Value) -> PathBuf {
     let manifest = json!([{"Config": "config.json", "RepoTags": [name], "Layers": paths}]);
     add("manifest.json", manifest.to_string().as_bytes());
     let bytes = outer.into_inner().expect("finish archive");
-    let path = std::env::temp_dir().join(format!(
-        "synthetic-{}-{}.tar",
-        name.replace([':', '/'], "-"),
-        std::process::id()
-    ));
+    let path = scratch_path(&format!("{}.tar", name.replace([':', '/'], "-")));
     std::fs::write(&path, bytes).expect("write archive");
     path
 }
@@ -174,7 +172,7 @@ fn failed_checks(report: &Value) -> Vec<String> {
 }
 
 fn json_of(args: &[&str]) -> (bool, Value, String) {
-    let output = run_xtask(args);
+    let output = xtask(args).run();
     let value = serde_json::from_str(&stdout(&output))
         .unwrap_or_else(|error| panic!("`{}` printed no JSON: {error}", args.join(" ")));
     (output.status.success(), value, stderr(&output))
@@ -349,7 +347,7 @@ fn secrets_in_the_configuration_and_remote_adds_fail_their_checks() {
 
 #[test]
 fn bad_input_is_one_clear_error() {
-    let missing = std::env::temp_dir().join("no-such-archive.tar");
+    let missing = scratch_path("no-such-archive.tar");
     for (args, expected) in [
         (
             vec!["analyze", "--archive", missing.to_str().expect("present")],
@@ -361,7 +359,7 @@ fn bad_input_is_one_clear_error() {
         ),
         (vec!["scan"], "needs an image"),
     ] {
-        let output = run_xtask(&args);
+        let output = xtask(&args).run();
         assert!(!output.status.success(), "{args:?}");
         let log = stderr(&output);
         assert!(log.contains(expected), "{args:?}: {log}");
@@ -404,17 +402,15 @@ fn trivys_findings_are_merged_scored_and_gated() {
     let archive = docker_archive("synthetic:vulnerable", &[binary], &config);
     let path = archive.to_str().expect("utf-8 path");
     let run = |exit_code: u8, fail_on: &str| {
-        let dir = std::env::temp_dir().join(format!("trivy-{}-{exit_code}", std::process::id()));
+        let dir = scratch_path("trivy");
         fake_trivy(&dir, exit_code);
         let search = std::env::join_paths(std::iter::once(dir.clone()).chain(
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
         ))
         .expect("PATH");
-        let output =
-            system_tests::xtask(&["scan", "--archive", path, "--json", "--fail-on", fail_on])
-                .env("PATH", search)
-                .output()
-                .expect("cargo runs");
+        let output = xtask(&["scan", "--archive", path, "--json", "--fail-on", fail_on])
+            .env("PATH", search)
+            .run();
         std::fs::remove_dir_all(dir).ok();
         let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
         (output.status.success(), report, stderr(&output))

@@ -4,39 +4,21 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use reqwest::StatusCode;
+use reqwest::blocking::Response;
 use serde_json::Value;
-use system_tests::{
-    docker_available, exclusive, free_port, http_get, project_root, tool_available, url_encode,
-};
 
-/// Stops the process when the test ends, however it ends: SIGTERM first, so that nginx's
-/// master takes its workers down with it, SIGKILL if it lingers.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::files::{project_root, scratch_path, target_dir};
+use crate::support::http::{self, free_port, wait_until};
+use crate::support::needs::{docker_exclusive, tools_available};
+use crate::support::process::{Running, cargo, succeeds, xtask};
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stack-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = scratch_path(&format!("stack-{name}"));
     fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }
@@ -67,35 +49,30 @@ fn nginx_config(dir: &Path, listen: &str, upstream: &str) -> PathBuf {
     path
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(
-            started.elapsed() < timeout,
-            "{what} not ready within {timeout:?}"
-        );
-        sleep(Duration::from_millis(100));
-    }
+/// `GET url` until it answers 200, for a server just started.
+fn wait_healthy(what: &str, timeout: Duration, url: &str) {
+    wait_until(what, timeout, || {
+        http::get(url).ok().filter(|r| r.status() == StatusCode::OK)
+    });
 }
 
 fn promql(prometheus: &str, query: &str) -> Value {
-    let response = http_get(
-        prometheus,
-        &format!("/api/v1/query?query={}", url_encode(query)),
-        &[],
-    )
-    .expect("Prometheus answers");
-    serde_json::from_str(&response.body)
-        .unwrap_or_else(|e| panic!("query {query}: not JSON ({e}): {}", response.body))
+    let body = http::client()
+        .get(format!("http://{prometheus}/api/v1/query"))
+        .query(&[("query", query)])
+        .send()
+        .and_then(Response::text)
+        .expect("Prometheus answers");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("query {query}: not JSON ({e}): {body}"))
 }
 
 fn wait_target_up(prometheus: &str) {
-    wait_for(
+    wait_until(
         "the app target up in Prometheus",
         Duration::from_mins(1),
         || {
             let result = promql(prometheus, r#"up{job="app"}"#);
-            result["data"]["result"][0]["value"][1] == "1"
+            (result["data"]["result"][0]["value"][1] == "1").then_some(())
         },
     );
 }
@@ -160,7 +137,7 @@ fn panels(dashboard: &Value) -> Vec<&Value> {
 
 #[test]
 fn nginx_config_passes_nginx_t() {
-    if !tool_available("nginx", "nginx_config_passes_nginx_t") {
+    if !tools_available("nginx_config_passes_nginx_t", &["nginx"]) {
         return;
     }
     let dir = scratch_dir("nginx-t");
@@ -188,9 +165,9 @@ fn nginx_config_passes_nginx_t() {
 
 #[test]
 fn prometheus_config_rules_and_rule_tests_pass_promtool() {
-    if !tool_available(
-        "promtool",
+    if !tools_available(
         "prometheus_config_rules_and_rule_tests_pass_promtool",
+        &["promtool"],
     ) {
         return;
     }
@@ -200,17 +177,7 @@ fn prometheus_config_rules_and_rule_tests_pass_promtool() {
         &["check", "rules", "alerts.yml"],
         &["test", "rules", "alerts_test.yml"],
     ] {
-        let output = Command::new("promtool")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .expect("promtool runs");
-        assert!(
-            output.status.success(),
-            "promtool {args:?}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeds(Command::new("promtool").args(args).current_dir(&dir));
     }
 }
 
@@ -224,9 +191,9 @@ fn compose_file_is_valid_for_the_compose_tool() {
         .is_ok_and(|s| s.success())
     {
         vec!["docker", "compose"]
-    } else if tool_available(
-        "docker-compose",
+    } else if tools_available(
         "compose_file_is_valid_for_the_compose_tool",
+        &["docker-compose"],
     ) {
         vec!["docker-compose"]
     } else {
@@ -236,17 +203,12 @@ fn compose_file_is_valid_for_the_compose_tool() {
         &[][..],
         &["--profile", "monitoring", "--profile", "compare"],
     ] {
-        let output = Command::new(compose[0])
-            .args(&compose[1..])
-            .args(profiles)
-            .args(["config", "-q"])
-            .current_dir(project_root())
-            .output()
-            .expect("compose runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        succeeds(
+            Command::new(compose[0])
+                .args(&compose[1..])
+                .args(profiles)
+                .args(["config", "-q"])
+                .current_dir(project_root()),
         );
     }
 }
@@ -300,38 +262,33 @@ fn every_dashboard_panel_uses_the_provisioned_datasource() {
 #[test]
 fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     const TEST: &str = "nginx_and_prometheus_on_loopback_in_front_of_the_real_app";
-    if !["nginx", "prometheus", "wrk"]
-        .iter()
-        .all(|tool| tool_available(tool, TEST))
-    {
+    if !tools_available(TEST, &["nginx", "prometheus", "wrk"]) {
         return;
     }
     let dir = scratch_dir("live");
 
     // The real app.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
+    let built = cargo()
         .args(["build", "--quiet", "--release", "--package", "app"])
-        .current_dir(project_root())
         .status()
         .expect("cargo runs");
     assert!(built.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
     let app_port = free_port();
     let app_address = format!("127.0.0.1:{app_port}");
     let app_log = dir.join("app.log");
     let _app = Running(
-        Command::new(target.join("release").join("app"))
+        Command::new(target_dir().join("release").join("app"))
             .env("APP_HOST", "127.0.0.1")
             .env("APP_PORT", app_port.to_string())
             .stdout(fs::File::create(&app_log).expect("log file"))
             .spawn()
             .expect("the app starts"),
     );
-    wait_for("the app", Duration::from_secs(10), || {
-        http_get(&app_address, "/health", &[]).is_ok_and(|r| r.status == 200)
-    });
+    wait_healthy(
+        "the app",
+        Duration::from_secs(10),
+        &format!("http://{app_address}/health"),
+    );
 
     // Debian's nginx with the project's nginx.conf.
     let nginx_address = format!("127.0.0.1:{}", free_port());
@@ -347,27 +304,28 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
             .spawn()
             .expect("nginx starts"),
     );
-    wait_for("nginx", Duration::from_secs(10), || {
-        http_get(&nginx_address, "/nginx-health", &[]).is_ok_and(|r| r.status == 200)
-    });
+    let nginx = format!("http://{nginx_address}");
+    wait_healthy(
+        "nginx",
+        Duration::from_secs(10),
+        &format!("{nginx}/nginx-health"),
+    );
 
     // Requests reach the app through nginx, and the request id travels both ways.
-    let response =
-        http_get(&nginx_address, "/", &[("X-Request-Id", "stack-test-1")]).expect("through nginx");
-    assert_eq!(response.status, 200);
-    assert_eq!(response.header("x-request-id"), Some("stack-test-1"));
-    assert_eq!(
-        response
-            .headers
-            .iter()
-            .filter(|(n, _)| n == "x-request-id")
-            .count(),
-        1
-    );
-    let generated = http_get(&nginx_address, "/info", &[]).expect("through nginx");
-    assert_eq!(generated.status, 200);
+    let response = http::client()
+        .get(format!("{nginx}/"))
+        .header("X-Request-Id", "stack-test-1")
+        .send()
+        .expect("through nginx");
+    assert_eq!(response.status(), 200);
+    let ids: Vec<_> = response.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["stack-test-1"], "the id comes back once");
+    let generated = http::get(&format!("{nginx}/info")).expect("through nginx");
+    assert_eq!(generated.status(), 200);
     let generated_id = generated
-        .header("x-request-id")
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
         .expect("an id is generated")
         .to_owned();
     sleep(Duration::from_millis(200)); // the app writes its log in 20 ms batches
@@ -380,16 +338,17 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     }
 
     // /metrics is for Prometheus on the internal network only.
-    let metrics = http_get(&nginx_address, "/metrics", &[]).expect("through nginx");
-    assert_eq!(metrics.status, 404);
-    assert!(metrics.body.contains("not_found"));
+    let metrics = http::get(&format!("{nginx}/metrics")).expect("through nginx");
+    assert_eq!(metrics.status(), 404);
+    assert!(metrics.text().expect("a body").contains("not_found"));
 
     // Past the per-client limit: 429 with a JSON body.
     let mut limited = 0;
     for _ in 0..3000 {
-        let response = http_get(&nginx_address, "/health", &[]).expect("through nginx");
-        if response.status == 429 {
-            assert!(response.body.contains("rate_limited"), "{}", response.body);
+        let response = http::get(&format!("{nginx}/health")).expect("through nginx");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let body = response.text().expect("a body");
+            assert!(body.contains("rate_limited"), "{body}");
             limited += 1;
         }
     }
@@ -425,9 +384,11 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
             .spawn()
             .expect("prometheus starts"),
     );
-    wait_for("Prometheus", Duration::from_secs(30), || {
-        http_get(&prometheus_address, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
-    });
+    wait_healthy(
+        "Prometheus",
+        Duration::from_secs(30),
+        &format!("http://{prometheus_address}/-/ready"),
+    );
     wait_target_up(&prometheus_address);
 
     // Some traffic of every kind, then enough scrapes for rates over it.
@@ -437,7 +398,7 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
         .cycle()
         .take(200)
     {
-        let _ = http_get(&app_address, path, &[]);
+        let _ = http::get(&format!("http://{app_address}{path}"));
     }
     sleep(Duration::from_secs(16));
 
@@ -498,36 +459,36 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
 
 #[test]
 fn compose_stack_starts_healthy_and_leaves_nothing_behind() {
-    if !docker_available("compose_stack_starts_healthy_and_leaves_nothing_behind") {
+    let Some(_engine) = docker_exclusive(
+        "compose_stack_starts_healthy_and_leaves_nothing_behind",
+        &[],
+    ) else {
         return;
-    }
-    let _guard = exclusive();
+    };
     let project = format!("stacktest{}", std::process::id());
     let nginx_port = free_port();
     let prometheus_port = free_port();
     let volumes_before = docker_lines(&["volume", "ls", "-q"]);
-    let up = system_tests::xtask(&["up", "--monitoring", "--no-grafana"])
+    let up = xtask(&["up", "--monitoring", "--no-grafana"])
         .env("COMPOSE_PROJECT_NAME", &project)
         .env("NGINX_PORT", nginx_port.to_string())
         .env("PROMETHEUS_PORT", prometheus_port.to_string())
-        .status()
-        .expect("cargo runs");
+        .run();
     let result = std::panic::catch_unwind(|| {
-        assert!(up.success(), "cargo xtask up failed");
+        assert!(up.status.success(), "cargo xtask up failed");
         let response =
-            http_get(&format!("127.0.0.1:{nginx_port}"), "/", &[]).expect("nginx answers");
-        assert_eq!(response.status, 200, "{}", response.body);
-        assert!(response.body.contains("\"status\":\"ok\""));
+            http::get(&format!("http://127.0.0.1:{nginx_port}/")).expect("nginx answers");
+        let status = response.status();
+        let body = response.text().expect("a body");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"status\":\"ok\""));
         wait_target_up(&format!("127.0.0.1:{prometheus_port}"));
     });
-    let down = system_tests::xtask(&["down"])
-        .env("COMPOSE_PROJECT_NAME", &project)
-        .status()
-        .expect("cargo runs");
+    let down = xtask(&["down"]).env("COMPOSE_PROJECT_NAME", &project).run();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
-    assert!(down.success(), "cargo xtask down failed");
+    assert!(down.status.success(), "cargo xtask down failed");
     let label = format!("label=com.docker.compose.project={project}");
     assert!(
         docker_lines(&["ps", "-aq", "--filter", &label]).is_empty(),

@@ -3,12 +3,14 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use app::config::Config;
 use app::startup::Application;
 use app::telemetry::log_writer::{self, FlushGuard};
+use app::telemetry::{self, Telemetry};
 use tokio::sync::oneshot;
 
 pub(crate) struct TestApp {
@@ -50,11 +52,19 @@ pub(crate) fn test_config() -> Config {
     }
 }
 
+/// Starts the app in-process on 127.0.0.1 port 0, its logs silenced.
+///
+/// To see them while debugging a test, set `TEST_LOG`:
+/// `TEST_LOG=1 cargo test -p app --test api -- request_id`. They are written to stdout as the
+/// binary writes them, so `APP_LOG_FORMAT=pretty` and `APP_LOG_LEVEL=debug` apply as they do in
+/// production. Tests run in parallel, so with more than one test the lines interleave.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(test_config()).await
 }
 
+/// [`spawn_app`] with a configuration of the test's own.
 pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
+    init_test_log();
     // A real (discarding) log writer, so that every metric family is exported as in production.
     let (_, dropped, logs) = log_writer::spawn(std::io::sink()).expect("log writer starts");
     let application = Application::build(&config, Some(dropped))
@@ -76,6 +86,28 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
         stop: Some(stop),
         _logs: logs,
     }
+}
+
+/// With `TEST_LOG` set, installs the app's own subscriber once for the whole test binary;
+/// without it none is installed, and every event is dropped where it is raised.
+fn init_test_log() {
+    // Kept for the life of the process: dropping it would stop the writer thread.
+    static TELEMETRY: OnceLock<Option<Telemetry>> = OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        std::env::var_os("TEST_LOG")?;
+        // Only the log variables: cargo sets others for the test run (APP_BUILD_EPOCH), which
+        // the binary's strict reading would refuse.
+        let config = Config::from_lookup(|name| {
+            ["APP_LOG_FORMAT", "APP_LOG_LEVEL"]
+                .contains(&name)
+                .then(|| std::env::var(name).ok())
+                .flatten()
+        })
+        .unwrap_or_else(|e| panic!("TEST_LOG: {e}"));
+        let telemetry =
+            telemetry::init(config.log_format, &config.log_level).expect("the log writer starts");
+        Some(telemetry)
+    });
 }
 
 /// The real `app` executable, its stdout collected line by line.

@@ -1,0 +1,10 @@
+//! End-to-end tests of the images, the stack and shipping, driven through `cargo xtask`, Docker
+//! and the real tools. One binary, so that the tests that use the Docker engine take turns
+//! whatever their area (see [`support::needs::docker_exclusive`]).
+
+mod images;
+mod inspect;
+mod ship;
+mod stack;
+mod support;
+mod workflows;

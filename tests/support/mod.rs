@@ -1,0 +1,12 @@
+//! What the system tests share, by concern:
+//!
+//! - [`files`]: the repository's root and build directory, and scratch paths no other test uses.
+//! - [`process`]: running `cargo xtask`, helper programs and servers; their output as text.
+//! - [`needs`]: whether a test can run here (a Docker engine, a tool), skipping loudly when it
+//!   cannot, and the lock every test that uses the engine holds.
+//! - [`http`]: one HTTP client for the servers the tests start, and waiting until one answers.
+
+pub(crate) mod files;
+pub(crate) mod http;
+pub(crate) mod needs;
+pub(crate) mod process;
