@@ -357,7 +357,7 @@ fn bad_input_is_one_clear_error() {
             vec!["scan", "--archive", "Cargo.toml"],
             "not an image archive",
         ),
-        (vec!["scan"], "needs an image"),
+        (vec!["scan"], "<IMAGE|--archive <FILE>>"),
     ] {
         let output = xtask(&args).run();
         assert!(!output.status.success(), "{args:?}");
