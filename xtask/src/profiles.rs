@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::flags::{self, Command, Xtask};
 use crate::loadtest::{Load, Server, run_wrk};
+use crate::tools;
 use crate::util::output::{self, Table};
 use crate::util::process;
 use crate::util::stats::median;
@@ -111,11 +112,7 @@ struct Measured {
 
 impl flags::Profiles {
     pub(crate) fn run(self) -> Result<()> {
-        if !process::available("wrk") {
-            bail!(
-                "`wrk` is not installed: `sudo apt-get install wrk` (Debian/Ubuntu), then run again"
-            );
-        }
+        tools::require(&["wrk"])?;
         // Bench's load, for this command's duration.
         let bench = Xtask::from_words(&["bench"]).ok();
         let load = match bench {

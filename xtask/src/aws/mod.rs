@@ -113,13 +113,7 @@ pub(crate) struct Aws {
 
 impl Aws {
     pub(crate) fn new(region: Option<&str>) -> Result<Self> {
-        if !crate::util::process::available("aws") {
-            anyhow::bail!(
-                "the AWS CLI (`aws`) is not installed: install it \
-                 (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html, \
-                 or `pip install awscli`)"
-            );
-        }
+        crate::tools::require(&["aws"])?;
         Ok(Self {
             region: region.map(str::to_owned),
         })

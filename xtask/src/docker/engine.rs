@@ -38,7 +38,7 @@ pub(crate) fn require() -> Result<()> {
         return Err(unreachable.context(format!("not done: {action} (pass --yes to allow it)")));
     }
     if !installed {
-        debian::ensure(&[debian::DOCKERD], true)?;
+        tools::require(&["dockerd"])?;
     }
     start_dockerd()
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::docker;
 use crate::docker::base_images::{self, BaseImage};
 use crate::docker::engine;
-use crate::tools::debian;
+use crate::tools;
 use crate::util::process;
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -113,7 +113,7 @@ impl Drop for WorkDir {
 }
 
 fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
-    debian::require(&[debian::DEBOOTSTRAP])?;
+    tools::require(&["debootstrap"])?;
     let mut command = Command::new("debootstrap");
     command.args(["--variant=minbase"]);
     if !include.is_empty() {

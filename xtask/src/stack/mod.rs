@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::docker;
+use crate::tools;
 use crate::util::output::{StatusLine, Table};
 use crate::util::process;
 use crate::util::wait;
@@ -34,12 +35,10 @@ pub(crate) fn compose() -> Result<Command> {
         let mut command = docker::docker();
         command.arg("compose");
         command
-    } else if process::available("docker-compose") {
-        Command::new("docker-compose")
     } else {
-        bail!(
-            "neither `docker compose` nor `docker-compose` is installed: install the compose plugin or `apt-get install docker-compose`"
-        );
+        // Without the plugin, Debian's compose v1, installed through the door when allowed.
+        tools::require(&["docker-compose"])?;
+        Command::new("docker-compose")
     };
     command.current_dir(crate::project::root());
     Ok(command)

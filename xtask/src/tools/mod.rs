@@ -5,6 +5,7 @@
 //! here too ([`install_allowed`]).
 
 pub(crate) mod debian;
+pub(crate) mod programs;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 
 use crate::util::process;
+use programs::{Origin, Program};
 
 /// Set by the global `--yes` flag.
 static ASSUME_YES: AtomicBool = AtomicBool::new(false);
@@ -24,6 +26,56 @@ pub(crate) fn assume_yes(yes: bool) {
 /// Whether xtask may install and start what is missing without asking: `--yes` or `CI=true`.
 pub(crate) fn install_allowed() -> bool {
     ASSUME_YES.load(Ordering::Relaxed) || debian::is_ci()
+}
+
+/// How to get a program, in a few words for an error line.
+pub(crate) fn how_to_get(program: &Program) -> String {
+    match program.origin {
+        Origin::Debian(package) => format!("Debian package `{package}`"),
+        Origin::PyPi(package) => format!("`pip install {package}`"),
+        Origin::Npm(package) => format!("`npm install -g {package}`"),
+        Origin::Yourself(how) => how.to_owned(),
+    }
+}
+
+/// The one door to external programs: makes sure the programs a command is about to run are on
+/// PATH. Missing ones from Debian are installed when `--yes` or `CI=true` allows it and apt-get
+/// can run as root; otherwise one line names what to install, and the command stops.
+pub(crate) fn require(names: &[&str]) -> Result<()> {
+    let mut missing = Vec::new();
+    for name in names {
+        let program = programs::find(name)
+            .with_context(|| format!("`{name}` is not in xtask's table of programs"))?;
+        if !process::available(program.name) {
+            missing.push(program);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut packages: Vec<&str> = missing.iter().filter_map(|p| debian::package(p)).collect();
+    packages.dedup();
+    if install_allowed() && !packages.is_empty() && debian::install(&packages)? {
+        missing.retain(|program| !process::available(program.name));
+        if missing.is_empty() {
+            return Ok(());
+        }
+    }
+    let first = missing[0];
+    let named: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name)).collect();
+    let how = if packages.is_empty() {
+        how_to_get(first)
+    } else {
+        format!(
+            "`sudo apt-get install {}` (Debian/Ubuntu), or pass --yes as root to let xtask install it",
+            packages.join(" ")
+        )
+    };
+    bail!(
+        "{} not installed, needed for {}: {how}",
+        named.join(", ") + if named.len() == 1 { " is" } else { " are" },
+        first.used_for
+    )
 }
 
 /// Pinned so every machine tests against the same servers.

