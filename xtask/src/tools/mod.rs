@@ -62,7 +62,7 @@ pub(crate) fn require(names: &[&str]) -> Result<()> {
         }
     }
     let first = missing[0];
-    let named: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name)).collect();
+    let listed: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name)).collect();
     let how = if packages.is_empty() {
         how_to_get(first)
     } else {
@@ -73,7 +73,7 @@ pub(crate) fn require(names: &[&str]) -> Result<()> {
     };
     bail!(
         "{} not installed, needed for {}: {how}",
-        named.join(", ") + if named.len() == 1 { " is" } else { " are" },
+        listed.join(", ") + if listed.len() == 1 { " is" } else { " are" },
         first.used_for
     )
 }
