@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::support::files::{project_root, scratch_path, target_dir};
 use crate::support::http::{self, free_port, wait_until};
-use crate::support::needs::{docker_exclusive, tools_available};
-use crate::support::process::{Running, cargo, succeeds, xtask};
+use crate::support::needs::{docker_exclusive, skip, tools_available};
+use crate::support::process::{Running, Xtask, cargo, succeeds, xtask};
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = scratch_path(&format!("stack-{name}"));
@@ -181,35 +181,42 @@ fn prometheus_config_rules_and_rule_tests_pass_promtool() {
     }
 }
 
+/// Both compose tools users run accept the file: v2 (the `docker compose` plugin) and v1.
 #[test]
 fn compose_file_is_valid_for_the_compose_tool() {
-    let compose: Vec<&str> = if Command::new("docker")
+    let test = "compose_file_is_valid_for_the_compose_tool";
+    let mut tools: Vec<Vec<&str>> = Vec::new();
+    if Command::new("docker")
         .args(["compose", "version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
     {
-        vec!["docker", "compose"]
-    } else if tools_available(
-        "compose_file_is_valid_for_the_compose_tool",
-        &["docker-compose"],
-    ) {
-        vec!["docker-compose"]
+        tools.push(vec!["docker", "compose"]);
     } else {
-        return;
-    };
-    for profiles in [
-        &[][..],
-        &["--profile", "monitoring", "--profile", "compare"],
-    ] {
-        succeeds(
-            Command::new(compose[0])
-                .args(&compose[1..])
-                .args(profiles)
-                .args(["config", "-q"])
-                .current_dir(project_root()),
+        skip(
+            &format!("the docker CLI has no compose plugin, so `{test}` cannot check v2"),
+            "CI must provide it",
+            " (`cargo xtask ci --yes` installs it)",
         );
+    }
+    if tools_available(test, &["docker-compose"]) {
+        tools.push(vec!["docker-compose"]);
+    }
+    for compose in tools {
+        for profiles in [
+            &[][..],
+            &["--profile", "monitoring", "--profile", "compare"],
+        ] {
+            succeeds(
+                Command::new(compose[0])
+                    .args(&compose[1..])
+                    .args(profiles)
+                    .args(["config", "-q"])
+                    .current_dir(project_root()),
+            );
+        }
     }
 }
 
@@ -457,19 +464,48 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// `cargo xtask up` and `down` with `docker compose` (v2, the plugin users run) and with
+/// Debian's `docker-compose` (v1): the stack starts healthy and leaves nothing behind with both.
 #[test]
 fn compose_stack_starts_healthy_and_leaves_nothing_behind() {
-    let Some(_engine) = docker_exclusive(
-        "compose_stack_starts_healthy_and_leaves_nothing_behind",
-        &[],
-    ) else {
+    let test = "compose_stack_starts_healthy_and_leaves_nothing_behind";
+    let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
         return;
     };
-    let project = format!("stacktest{}", std::process::id());
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if v2 {
+        stack_up_and_down(None);
+    } else {
+        skip(
+            &format!("the docker CLI has no compose plugin, so `{test}` cannot run it with v2"),
+            "CI must provide it",
+            " (`cargo xtask ci --yes` installs it)",
+        );
+    }
+    // A docker configuration without plugins: xtask falls back to compose v1.
+    let no_plugins = scratch_path("docker-config-without-plugins");
+    fs::create_dir_all(&no_plugins).expect("a scratch folder");
+    stack_up_and_down(Some(&no_plugins));
+    let _ = fs::remove_dir_all(no_plugins);
+}
+
+fn stack_up_and_down(docker_config: Option<&Path>) {
+    let project = format!(
+        "stacktest{}{}",
+        std::process::id(),
+        if docker_config.is_some() { "v1" } else { "v2" }
+    );
     let nginx_port = free_port();
     let prometheus_port = free_port();
     let volumes_before = docker_lines(&["volume", "ls", "-q"]);
-    let up = xtask(&["up", "--monitoring", "--no-grafana"])
+    let with_config = |command: Xtask| match docker_config {
+        Some(dir) => command.env("DOCKER_CONFIG", dir),
+        None => command,
+    };
+    let up = with_config(xtask(&["up", "--monitoring", "--no-grafana"]))
         .env("COMPOSE_PROJECT_NAME", &project)
         .env("NGINX_PORT", nginx_port.to_string())
         .env("PROMETHEUS_PORT", prometheus_port.to_string())
@@ -484,7 +520,9 @@ fn compose_stack_starts_healthy_and_leaves_nothing_behind() {
         assert!(body.contains("\"status\":\"ok\""));
         wait_target_up(&format!("127.0.0.1:{prometheus_port}"));
     });
-    let down = xtask(&["down"]).env("COMPOSE_PROJECT_NAME", &project).run();
+    let down = with_config(xtask(&["down"]))
+        .env("COMPOSE_PROJECT_NAME", &project)
+        .run();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

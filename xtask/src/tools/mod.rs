@@ -5,6 +5,7 @@
 //! here too ([`install_allowed`]).
 
 pub(crate) mod debian;
+pub(crate) mod docker_plugins;
 pub(crate) mod programs;
 
 use std::path::PathBuf;
