@@ -140,9 +140,7 @@ fn install_test_tools(may_install: bool) -> Result<()> {
         .and_then(|()| tools::ensure_node_packages())
     {
         Err(error) if !debian::is_ci() => {
-            eprintln!(
-                "warning: {error:#}\nthe tests that need it will be SKIPPED"
-            );
+            eprintln!("warning: {error:#}\nthe tests that need it will be SKIPPED");
             Ok(())
         }
         other => other,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::rust_files;
 use crate::project;
 use crate::tools::programs::PROGRAMS;
 
@@ -17,21 +18,15 @@ fn literals_after<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Every `.rs` file below `dir`, with its text.
 fn rust_sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                found.push((path, text));
-            }
-        }
-    }
-    found
+    rust_files(dir)
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            (path, text)
+        })
+        .collect()
 }
 
 #[test]

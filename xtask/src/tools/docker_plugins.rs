@@ -50,7 +50,11 @@ pub(crate) fn ensure() -> Result<()> {
     let lists = work.join("lists");
     let cache = work.join("cache");
     let debs = work.join("debs");
-    for folder in [lists.join("partial"), cache.join("archives/partial"), debs.clone()] {
+    for folder in [
+        lists.join("partial"),
+        cache.join("archives/partial"),
+        debs.clone(),
+    ] {
         fs::create_dir_all(&folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }

@@ -83,6 +83,11 @@ pub(crate) const PROGRAMS: &[Program] = &[
         Yourself("Debian or Ubuntu"),
         "installing what --yes may install",
     ),
+    program(
+        "dpkg",
+        Yourself("Debian or Ubuntu"),
+        "unpacking the compose v2 and buildx plugins",
+    ),
     program("sudo", Debian("sudo"), "apt-get for a user who is not root"),
     program(
         "rustc",
