@@ -68,6 +68,8 @@ pub(crate) fn ensure() -> Result<()> {
         command
             .current_dir(dir)
             .arg("-q")
+            // The download folder is ours, not the `_apt` user's: no sandbox to drop into.
+            .arg("-oAPT::Sandbox::User=root")
             .arg(format!("-oDir::Etc::sourcelist={}", sources.display()))
             .arg("-oDir::Etc::sourceparts=-")
             .arg(format!("-oDir::State::Lists={}", lists.display()))
