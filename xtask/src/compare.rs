@@ -2,13 +2,15 @@
 //! measured on this machine: size, what is inside, build and start times, memory and what the
 //! registry would cost.
 
+mod chart;
+mod figures;
 mod html;
 mod rebuild;
 mod report;
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::docker;
 use crate::docker::build::{self, BuildRecord};
@@ -20,11 +22,12 @@ use crate::project::variant::Variant;
 use crate::records::{self, History as _};
 use crate::util::fs as fs_util;
 use crate::util::git;
+use crate::util::machine::Machine;
 use crate::util::time;
+use figures::{Pricing, Profile, Report};
 use rebuild::ContextCopy;
-use report::csv;
 
-/// One measured image.
+/// One measured image; [`figures::FIGURES`] says how each view reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) variant: Variant,
@@ -37,7 +40,10 @@ pub(crate) struct Row {
     pub(crate) os_packages: u64,
     pub(crate) shells: Vec<String>,
     pub(crate) user: String,
+    /// Against the single-stage image; set by [`Report::new`].
     pub(crate) reduction_percent: Option<f64>,
+    /// How many times smaller than the single-stage image; set by [`Report::new`].
+    pub(crate) times_smaller: Option<f64>,
     pub(crate) cold_build_seconds: Option<f64>,
     pub(crate) rebuild_seconds: Option<f64>,
     pub(crate) startup_ms: f64,
@@ -70,34 +76,39 @@ impl Compare {
             rows.push(self.measure(variant, context_copy.as_ref())?);
         }
         drop(context_copy);
-        let single_size = rows
-            .iter()
-            .find(|r| r.variant == Variant::Single)
-            .map(|r| r.size_bytes);
-        for row in &mut rows {
-            row.reduction_percent = single_size
-                .filter(|single| *single > 0 && row.variant != Variant::Single)
-                .map(|single| (1.0 - row.size_bytes as f64 / single as f64) * 100.0);
-        }
-        let report = self.report_json(&rows);
-        record_sizes(&rows)?;
+        let manifest = std::fs::read_to_string(crate::project::root().join("Cargo.toml"))
+            .context("cannot read the workspace's Cargo.toml for its release profile")?;
+        let report = Report::new(
+            rows,
+            time::rfc3339(time::now_unix()),
+            git::revision(),
+            Machine::this(),
+            build::builder_name(docker::builder::builder().buildkit),
+            Profile::release(&manifest),
+            self.pricing(),
+        );
+        record_sizes(&report)?;
 
         match self.format() {
-            OutputFormat::Table => print!("{}", self.table(&rows)),
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-            OutputFormat::Markdown => print!("{}", self.markdown(&rows)),
-            OutputFormat::Csv => print!("{}", csv(&rows)),
+            OutputFormat::Table => print!("{}", report.table()),
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report.json())?),
+            OutputFormat::Markdown => print!("{}", report.markdown()),
+            OutputFormat::Csv => print!("{}", report.csv()),
         }
         if let Some(path) = html_path {
-            let page = crate::compare::html::page(
-                &rows,
-                &records::ImageSize::read_all()?,
-                &self.pricing_note(),
-            );
+            let page = html::page(&report, &records::ImageSize::read_all()?);
             fs_util::write_atomically(&path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
+    }
+
+    fn pricing(&self) -> Pricing {
+        Pricing {
+            storage_usd_per_gb_month: self.storage_price,
+            transfer_usd_per_gb: self.transfer_price,
+            pulls_per_month: self.deployments,
+        }
     }
 
     fn measure(&self, variant: Variant, context_copy: Option<&ContextCopy>) -> Result<Row> {
@@ -136,9 +147,7 @@ impl Compare {
                 Some(copy.rebuild_after_source_change(variant)?)
             }
         };
-        let gigabytes = compressed_bytes as f64 / 1e9;
-        let monthly_cost_usd = gigabytes * self.storage_price
-            + gigabytes * f64::from(self.deployments) * self.transfer_price;
+        let monthly_cost_usd = self.pricing().monthly_cost_usd(compressed_bytes);
         Ok(Row {
             variant,
             image_id: config.id,
@@ -155,6 +164,7 @@ impl Compare {
                 config.user
             },
             reduction_percent: None,
+            times_smaller: None,
             cold_build_seconds,
             rebuild_seconds,
             startup_ms: startup.as_secs_f64() * 1000.0,
@@ -176,14 +186,13 @@ fn last_cold_build(variant: Variant) -> Option<f64> {
         .map(|b| b.seconds)
 }
 
-fn record_sizes(rows: &[Row]) -> Result<()> {
-    let date = time::rfc3339(time::now_unix());
-    let revision = git::revision();
-    let records: Vec<records::ImageSize> = rows
+fn record_sizes(report: &Report) -> Result<()> {
+    let records: Vec<records::ImageSize> = report
+        .rows
         .iter()
         .map(|row| records::ImageSize {
-            date: date.clone(),
-            revision: revision.clone(),
+            date: report.date.clone(),
+            revision: report.revision.clone(),
             variant: row.variant.name().to_owned(),
             image_id: row.image_id.clone(),
             size_bytes: row.size_bytes,

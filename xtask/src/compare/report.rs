@@ -1,346 +1,195 @@
-//! The report `compare` prints, in every format from the same rows: the terminal table,
-//! Markdown (a CI job summary), JSON and CSV, with the targets and the pricing assumptions.
+//! The report `compare` prints, in every format from the same [`Report`] and the same
+//! [`FIGURES`]: the terminal table, Markdown (a CI job summary), JSON and CSV, with the
+//! circumstances, the targets and the pricing assumptions. The page is `html.rs`.
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::Row;
-use crate::flags::Compare;
-use crate::project::variant::Variant;
-use crate::util::git;
+use super::figures::{FIGURES, IMAGE, Report, table_rows, targets};
 use crate::util::output;
-use crate::util::time;
 
-impl Compare {
-    pub(super) fn pricing_note(&self) -> String {
-        format!(
-            "Registry cost: compressed size × (${:.2}/GB-month storage + {} pulls × ${:.2}/GB transfer), \
-             ECR list prices; pulls inside one AWS region transfer free. Change with --deployments, \
-             --storage-price, --transfer-price.",
-            self.storage_price, self.deployments, self.transfer_price
-        )
-    }
-
-    pub(super) fn report_json(&self, rows: &[Row]) -> Value {
+impl Report {
+    pub(crate) fn json(&self) -> Value {
         json!({
-            "date": time::rfc3339(time::now_unix()),
-            "revision": git::revision(),
-            "pricing": {
-                "storage_usd_per_gb_month": self.storage_price,
-                "transfer_usd_per_gb": self.transfer_price,
-                "pulls_per_month": self.deployments,
+            "date": self.date,
+            "revision": self.revision,
+            "machine": self.machine,
+            "builder": self.builder,
+            "profile": {
+                "name": self.profile.name,
+                "settings": self.profile.settings.iter()
+                    .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
+                    .collect::<Map<_, _>>(),
             },
-            "targets": targets(rows).into_iter().map(|(target, figure, met)| json!({
+            "pricing": {
+                "storage_usd_per_gb_month": self.pricing.storage_usd_per_gb_month,
+                "transfer_usd_per_gb": self.pricing.transfer_usd_per_gb,
+                "pulls_per_month": self.pricing.pulls_per_month,
+            },
+            "targets": targets(&self.rows).into_iter().map(|(target, figure, met)| json!({
                 "target": target,
                 "figure": figure,
                 "met": met,
             })).collect::<Vec<_>>(),
-            "variants": rows.iter().map(|row| json!({
-                "variant": row.variant.name(),
-                "image": row.variant.tag(),
-                "image_id": row.image_id,
-                "size_bytes": row.size_bytes,
-                "compressed_bytes": row.compressed_bytes,
-                "layers": row.layers,
-                "files": row.files,
-                "app_binary_bytes": row.app_binary_bytes,
-                "overhead_vs_binary_percent": row.overhead_percent().map(|p| (p * 100.0).round() / 100.0),
-                "os_packages": row.os_packages,
-                "shells": row.shells,
-                "user": row.user,
-                "reduction_percent": row.reduction_percent.map(|p| (p * 100.0).round() / 100.0),
-                "cold_build_seconds": row.cold_build_seconds,
-                "rebuild_seconds": row.rebuild_seconds,
-                "startup_ms": (row.startup_ms * 10.0).round() / 10.0,
-                "idle_memory_bytes": row.idle_memory_bytes,
-                "monthly_cost_usd": (row.monthly_cost_usd * 10_000.0).round() / 10_000.0,
-            })).collect::<Vec<_>>(),
+            "variants": self.rows.iter().map(|row| FIGURES
+                .iter()
+                .map(|figure| (figure.key.to_owned(), figure.json(row)))
+                .collect::<Map<_, _>>()
+            ).collect::<Vec<_>>(),
         })
     }
 
-    pub(super) fn table(&self, rows: &[Row]) -> String {
-        let mut out = String::new();
-        let cells = cells(rows);
-        // One image per column, one figure per line: the figures line up for reading across.
-        let label_width = HEADERS.iter().map(|h| h.chars().count()).max().unwrap_or(0);
-        let widths: Vec<usize> = cells
+    /// One image per column, one figure per line: the figures line up for reading across.
+    pub(crate) fn table(&self) -> String {
+        let mut out = format!("\n{}\n\n", self.circumstances());
+        let figures: Vec<_> = std::iter::once(&IMAGE).chain(table_rows()).collect();
+        let label_width = figures
             .iter()
-            .map(|column| {
-                column
-                    .iter()
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|f| f.label.chars().count())
+            .max()
+            .unwrap_or(0);
+        let columns: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| figures.iter().map(|f| f.text(row)).collect())
             .collect();
-        let _ = writeln!(out);
-        for (index, header) in HEADERS.iter().enumerate() {
-            let _ = write!(out, "{header:<label_width$}");
-            for (column, width) in cells.iter().zip(&widths) {
+        let widths: Vec<usize> = columns
+            .iter()
+            .map(|column| column.iter().map(|c| c.chars().count()).max().unwrap_or(0))
+            .collect();
+        for (index, figure) in figures.iter().enumerate() {
+            let _ = write!(out, "{:<label_width$}", figure.label);
+            for (column, width) in columns.iter().zip(&widths) {
                 let _ = write!(out, "  {:>width$}", column[index]);
             }
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "\nTargets:");
-        for (target, figure, met) in targets(rows) {
+        for (target, figure, met) in targets(&self.rows) {
             let _ = writeln!(out, "  {:<8} {target}: {figure}", output::target(met));
         }
-        let _ = writeln!(out, "\n{}", self.pricing_note());
+        let _ = writeln!(out, "\n{}", self.pricing.note());
         out
     }
 
-    pub(super) fn markdown(&self, rows: &[Row]) -> String {
-        let cells = cells(rows);
-        let mut out = String::from("| |");
-        for row in &cells {
-            let _ = write!(out, " {} |", row[0]);
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = format!("{}\n\n| |", self.circumstances());
+        for row in &self.rows {
+            let _ = write!(out, " {} |", IMAGE.text(row));
         }
         out.push_str("\n|---|");
-        out.push_str(&"---:|".repeat(cells.len()));
+        out.push_str(&"---:|".repeat(self.rows.len()));
         out.push('\n');
-        for (index, header) in HEADERS.iter().enumerate().skip(1) {
-            let _ = write!(out, "| {header} |");
-            for row in &cells {
-                let _ = write!(out, " {} |", row[index]);
+        for figure in table_rows() {
+            let _ = write!(out, "| {} |", figure.label);
+            for row in &self.rows {
+                let _ = write!(out, " {} |", figure.text(row));
             }
             out.push('\n');
         }
         out.push('\n');
-        for (target, figure, met) in targets(rows) {
+        for (target, figure, met) in targets(&self.rows) {
             let _ = writeln!(
                 out,
                 "- {} {target}: {figure}",
                 if met { "✅" } else { "❌" }
             );
         }
-        let _ = writeln!(out, "\n{}", self.pricing_note());
+        let _ = writeln!(out, "\n{}", self.pricing.note());
+        out
+    }
+
+    /// One line per image, a column per figure, named by its JSON key; the numbers as JSON
+    /// writes them.
+    pub(crate) fn csv(&self) -> String {
+        let mut out = FIGURES.map(|f| f.key).join(",");
+        out.push('\n');
+        for row in &self.rows {
+            let cells: Vec<String> = FIGURES.iter().map(|f| csv_cell(&f.csv(row))).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
         out
     }
 }
 
-/// The project's targets for the images: (target, measured figure, met).
-fn targets(rows: &[Row]) -> Vec<(&'static str, String, bool)> {
-    let mut targets = Vec::new();
-    let find = |variant| rows.iter().find(|row| row.variant == variant);
-    if let Some(scratch) = find(Variant::Scratch) {
-        targets.push((
-            "scratch ≤ 4 MB",
-            output::bytes(scratch.size_bytes),
-            scratch.size_bytes <= 4_000_000,
-        ));
-        if let Some(overhead) = scratch.overhead_percent() {
-            targets.push((
-                "scratch ≤ 3 % over its binary",
-                format!("+{overhead:.1} %"),
-                overhead <= 3.0,
-            ));
-        }
-        if let Some(reduction) = scratch.reduction_percent {
-            targets.push((
-                "reduction ≥ 99.5 %",
-                format!("{reduction:.2} %"),
-                reduction >= 99.5,
-            ));
-        }
+/// RFC 4180: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
     }
-    if let Some(distroless) = find(Variant::Distroless) {
-        targets.push((
-            "distroless ≤ 6 MB",
-            output::bytes(distroless.size_bytes),
-            distroless.size_bytes <= 6_000_000,
-        ));
-    }
-    for row in rows.iter().filter(|row| row.variant != Variant::Single) {
-        if let (Some(rebuild), Some(cold)) = (row.rebuild_seconds, row.cold_build_seconds) {
-            let share = rebuild / cold * 100.0;
-            targets.push((
-                "rebuild after a source edit ≤ 20 % of a cold build",
-                format!("{}: {share:.0} %", row.variant),
-                share <= 20.0,
-            ));
-        }
-        targets.push((
-            "docker run → first 200 ≤ 500 ms",
-            format!("{}: {:.0} ms", row.variant, row.startup_ms),
-            row.startup_ms <= 500.0,
-        ));
-    }
-    targets
-}
-
-const HEADERS: [&str; 15] = [
-    "image",
-    "size",
-    "size over the binary it carries",
-    "compressed (push) size",
-    "layers",
-    "files",
-    "OS packages",
-    "shell",
-    "user",
-    "reduction vs single-stage",
-    "cold build",
-    "rebuild after source edit",
-    "docker run → first 200",
-    "idle memory",
-    "registry cost / month",
-];
-
-fn cells(rows: &[Row]) -> Vec<Vec<String>> {
-    rows.iter()
-        .map(|row| {
-            vec![
-                row.variant.tag(),
-                output::bytes(row.size_bytes),
-                row.overhead_percent().map_or_else(
-                    || "program not found in the image".to_owned(),
-                    |p| {
-                        format!(
-                            "+{p:.1} % ({})",
-                            output::bytes(row.app_binary_bytes.unwrap_or(0))
-                        )
-                    },
-                ),
-                output::bytes(row.compressed_bytes),
-                row.layers.to_string(),
-                row.files.to_string(),
-                row.os_packages.to_string(),
-                if row.shells.is_empty() {
-                    "none".to_owned()
-                } else {
-                    row.shells.join(" ")
-                },
-                row.user.clone(),
-                row.reduction_percent
-                    .map_or_else(|| "baseline".to_owned(), |p| format!("{p:.2} %")),
-                row.cold_build_seconds
-                    .map_or_else(|| "not measured".to_owned(), |s| format!("{s:.1} s")),
-                row.rebuild_seconds.map_or_else(
-                    || "skipped".to_owned(),
-                    |s| match row.cold_build_seconds {
-                        Some(cold) if cold > 0.0 => format!("{s:.1} s ({:.0} %)", s / cold * 100.0),
-                        _ => format!("{s:.1} s"),
-                    },
-                ),
-                format!("{:.0} ms", row.startup_ms),
-                output::bytes(row.idle_memory_bytes),
-                format!("${:.4}", row.monthly_cost_usd),
-            ]
-        })
-        .collect()
-}
-
-pub(super) fn csv(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "variant,image,size_bytes,app_binary_bytes,compressed_bytes,layers,files,os_packages,shells,user,reduction_percent,cold_build_seconds,rebuild_seconds,startup_ms,idle_memory_bytes,monthly_cost_usd\n",
-    );
-    let optional = |value: Option<f64>| value.map_or_else(String::new, |v| format!("{v:.2}"));
-    for row in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{:.4}",
-            row.variant.name(),
-            row.variant.tag(),
-            row.size_bytes,
-            row.app_binary_bytes
-                .map_or_else(String::new, |b| b.to_string()),
-            row.compressed_bytes,
-            row.layers,
-            row.files,
-            row.os_packages,
-            row.shells.join(" "),
-            row.user,
-            optional(row.reduction_percent),
-            optional(row.cold_build_seconds),
-            optional(row.rebuild_seconds),
-            row.startup_ms,
-            row.idle_memory_bytes,
-            row.monthly_cost_usd,
-        );
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::figures::tests::report;
     use super::*;
-    use crate::project::variant::Variant;
-
-    fn row(variant: Variant, size_bytes: u64, binary: Option<u64>) -> Row {
-        Row {
-            variant,
-            image_id: "sha256:0".to_owned(),
-            size_bytes,
-            compressed_bytes: size_bytes / 2,
-            layers: 1,
-            files: 1,
-            app_binary_bytes: binary,
-            os_packages: 0,
-            shells: Vec::new(),
-            user: "65532:65532".to_owned(),
-            reduction_percent: Some(99.75),
-            cold_build_seconds: Some(100.0),
-            rebuild_seconds: Some(5.0),
-            startup_ms: 120.0,
-            idle_memory_bytes: 2_000_000,
-            monthly_cost_usd: 0.0123,
-        }
-    }
 
     #[test]
     fn every_format_carries_the_same_figures() {
-        let rows = vec![
-            row(Variant::Scratch, 3_030_000, Some(3_000_000)),
-            row(Variant::Distroless, 5_000_000, Some(3_000_000)),
-        ];
-        let Ok(crate::flags::Command::Compare(compare)) =
-            crate::flags::Xtask::from_words(&["compare"])
-        else {
-            panic!("compare parses");
-        };
+        let report = report();
 
-        let csv = csv(&rows);
+        let csv = report.csv();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         let header: Vec<&str> = lines[0].split(',').collect();
-        let scratch: Vec<&str> = lines[1].split(',').collect();
+        let scratch: Vec<&str> = lines[2].split(',').collect();
         assert_eq!(header.len(), scratch.len(), "every row has every column");
+        assert_eq!(header[..4], ["variant", "image", "image_id", "size_bytes"]);
         assert_eq!(
             scratch[..4],
-            ["scratch", "app:scratch", "3030000", "3000000"]
+            ["scratch", "app:scratch", "sha256:0", "2560000"]
         );
+        assert!(lines[1].contains(",bash sh,root (default),"), "{csv}");
 
-        let markdown = compare.markdown(&rows);
-        assert!(
-            markdown.starts_with("| | app:scratch | app:distroless |\n|---|---:|---:|\n"),
-            "{markdown}"
-        );
+        let markdown = report.markdown();
         assert!(
             markdown.contains(
-                "| size over the binary it carries | +1.0 % (3.00 MB) | +66.7 % (3.00 MB) |"
+                "\n\n| | app:single-stage | app:scratch | app:distroless |\n|---|---:|---:|---:|\n"
+            ),
+            "{markdown}"
+        );
+        assert!(markdown.starts_with("Measured 2026-12-02 06:05 UTC"));
+        assert!(
+            markdown.contains(
+                "| size over the binary it carries | +80020.5 % (1.66 MB) | +0.0 % (2.56 MB) | +60.2 % (2.56 MB) |"
             ),
             "{markdown}"
         );
         assert!(
-            markdown.contains("| rebuild after source edit | 5.0 s (5 %) | 5.0 s (5 %) |"),
+            markdown.contains("| smaller than single-stage | baseline | 520× | 324× |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| rebuild after source edit | 98.0 s (98 %) | 5.0 s (5 %) |"),
             "{markdown}"
         );
 
-        let json = compare.report_json(&rows);
-        assert_eq!(json["variants"][0]["overhead_vs_binary_percent"], 1.0);
-        assert_eq!(json["variants"][1]["size_bytes"], 5_000_000);
+        let json = report.json();
+        let scratch = &json["variants"][1];
+        assert_eq!(scratch["overhead_vs_binary_percent"], 0.0);
+        assert_eq!(scratch["size_bytes"], 2_560_000);
+        assert_eq!(scratch["times_smaller_than_single_stage"], 519.5);
+        assert_eq!(scratch["startup_ms"], 120.0);
+        assert_eq!(json["variants"][0]["reduction_percent"], Value::Null);
         assert_eq!(json["pricing"]["pulls_per_month"], 30);
+        assert_eq!(json["machine"]["logical_cpus"], 2);
+        assert_eq!(json["builder"], "buildkit");
+        assert_eq!(json["profile"]["settings"]["lto"], "\"fat\"");
 
-        let table = compare.table(&rows);
+        let table = report.table();
         assert!(table.contains("reduction vs single-stage"));
-        assert!(table.contains("99.75 %"));
+        assert!(table.contains("99.81 %"));
+        assert!(table.contains("built with BuildKit"), "{table}");
         assert!(
-            table.contains("met      scratch ≤ 4 MB: 3.03 MB"),
+            table.contains("met      scratch ≤ 4 MB: 2.56 MB"),
             "{table}"
         );
         assert!(
-            table.contains("met      scratch ≤ 3 % over its binary: +1.0 %"),
+            table.contains("met      scratch ≤ 3 % over its binary: +0.0 %"),
             "{table}"
         );
         assert!(
@@ -349,5 +198,12 @@ mod tests {
             ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn csv_quotes_what_would_split_a_cell() {
+        assert_eq!(csv_cell("root (default)"), "root (default)");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }
