@@ -217,6 +217,11 @@ fn compare_measures_all_three_images_and_records_history() {
             && html.contains("<svg")
             && html.contains("app:scratch")
     );
+    crate::report::check_in_browser(
+        "compare_measures_all_three_images_and_records_history",
+        &page,
+        &report,
+    );
     std::fs::remove_file(page).expect("cleanup");
 
     let history = xtask(&["history"]).run();

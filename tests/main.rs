@@ -4,6 +4,7 @@
 
 mod images;
 mod inspect;
+mod report;
 mod ship;
 mod stack;
 mod support;
