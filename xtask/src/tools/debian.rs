@@ -68,11 +68,14 @@ pub(crate) fn install(packages: &[&str]) -> Result<bool> {
         return Ok(false);
     };
     eprintln!("installing Debian packages: {}", packages.join(" "));
-    process::run(apt_get().args(["update", "-q"]))?;
+    // apt-get's progress goes with xtask's own to stderr: stdout is the command's report, and
+    // `compare --json` on a fresh machine installs Docker before it prints the JSON.
+    process::run(apt_get().args(["update", "-q"]).stdout(std::io::stderr()))?;
     process::run(
         apt_get()
             .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(packages),
+            .args(packages)
+            .stdout(std::io::stderr()),
     )?;
     Ok(true)
 }
