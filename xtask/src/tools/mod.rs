@@ -7,6 +7,7 @@
 pub(crate) mod debian;
 pub(crate) mod docker_plugins;
 pub(crate) mod programs;
+pub(crate) mod trixie;
 
 use std::path::PathBuf;
 use std::process::Command;
