@@ -129,8 +129,9 @@ fn install_test_tools(may_install: bool) -> Result<()> {
         .collect::<Result<_>>()?;
     debian::ensure(&programs, may_install)?;
     // The plugins users run, compose v2 and buildx; the stack tests also run compose v1.
+    // Docker 26 too, for the second engine of `save` and its test.
     let plugins = if may_install {
-        tools::docker_plugins::ensure()
+        tools::docker_plugins::ensure().and_then(|()| tools::second_docker::require().map(drop))
     } else {
         Ok(())
     };

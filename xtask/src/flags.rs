@@ -38,6 +38,7 @@ pub(crate) enum Command {
     TestImage(TestImage),
     Analyze(Analyze),
     Scan(Scan),
+    Save(Save),
     Push(Push),
     Deploy(Deploy),
     LintWorkflows(LintWorkflows),
@@ -193,6 +194,21 @@ pub(crate) struct Analyze {
     /// Also time `docker save` writing the image to a file
     #[arg(long)]
     pub(crate) benchmark: bool,
+}
+
+/// Write an image to a file as Docker 25 and later save it: the OCI image layout
+///
+/// The image goes from this machine's engine into a second, throwaway Docker 26 engine (Debian
+/// trixie's docker.io, unpacked under target/tools with --yes as root) and is saved from there,
+/// so an older engine, which writes only the docker-archive layout, still gives the tools that
+/// read OCI layouts (`analyze --archive`, skopeo, umoci) what they read.
+#[derive(Debug, Args)]
+pub(crate) struct Save {
+    /// A local image, or single | scratch | distroless for this project's images
+    pub(crate) image: String,
+    /// The archive to write
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: PathBuf,
 }
 
 /// Attack surface, secrets, Rust crates, vulnerabilities, and a 0-100 score

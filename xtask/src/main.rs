@@ -29,6 +29,7 @@ mod profiles;
 mod project;
 mod push;
 mod records;
+mod save;
 mod scan;
 mod stack;
 mod status;
@@ -67,6 +68,7 @@ impl Command {
             Self::TestImage(command) => command.run(),
             Self::Analyze(command) => command.run(),
             Self::Scan(command) => command.run(),
+            Self::Save(command) => command.run(),
             Self::Push(command) => command.run(),
             Self::Deploy(command) => command.run(),
             Self::LintWorkflows(command) => command.run(),

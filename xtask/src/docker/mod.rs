@@ -1,11 +1,13 @@
 //! The Docker CLI as xtask uses it: one way to run it, one engine check ([`engine::require`]),
-//! one choice of builder ([`builder::builder`]), one base-image resolver ([`base_images`]).
+//! one choice of builder ([`builder::builder`]), one base-image resolver ([`base_images`]), and
+//! a second, throwaway Docker 26 engine beside the first ([`second_engine`]).
 
 pub(crate) mod base_images;
 pub(crate) mod build;
 pub(crate) mod builder;
 pub(crate) mod container;
 pub(crate) mod engine;
+pub(crate) mod second_engine;
 pub(crate) mod stand_ins;
 
 use std::process::{Command, Stdio};

