@@ -5,6 +5,7 @@
 mod fresh;
 mod images;
 mod inspect;
+mod oci_save;
 mod report;
 mod ship;
 mod stack;

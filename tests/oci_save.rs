@@ -1,0 +1,172 @@
+//! `analyze` and `scan` on a real OCI image layout: `cargo xtask save` copies an image built by
+//! the machine's engine into a second, throwaway Docker 26 engine and saves it from there, as
+//! Docker 25 and later do. What they report must not depend on the layout the engine wrote:
+//! the figures from the OCI archive equal those from the first engine's own `docker save`, and
+//! the same again with `manifest.json` taken out (a pure OCI layout, as skopeo or a registry
+//! export writes it, read through `index.json` alone).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::files::{scratch_path, target_dir};
+use crate::support::needs::{docker_exclusive, skip};
+use crate::support::process::{stdout, succeeds, xtask};
+
+/// Every entry name of a tar archive.
+fn entry_names(archive: &Path) -> BTreeSet<String> {
+    let file = std::fs::File::open(archive).expect("archive readable");
+    tar::Archive::new(file)
+        .entries()
+        .expect("a tar archive")
+        .map(|entry| {
+            let entry = entry.expect("a tar entry");
+            let path = entry.path().expect("a path").to_string_lossy().into_owned();
+            path.trim_start_matches("./").to_owned()
+        })
+        .collect()
+}
+
+/// A copy of `archive` without `manifest.json`: the OCI image layout alone.
+fn without_manifest_json(archive: &Path) -> PathBuf {
+    let copy = scratch_path("pure-oci.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&copy).expect("writable"));
+    let file = std::fs::File::open(archive).expect("archive readable");
+    let mut original = tar::Archive::new(file);
+    for entry in original.entries().expect("a tar archive") {
+        let mut entry = entry.expect("a tar entry");
+        let path = entry.path().expect("a path").into_owned();
+        if path.to_string_lossy().trim_start_matches("./") == "manifest.json" {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        builder
+            .append_data(&mut header, &path, &mut entry)
+            .expect("copy the entry");
+    }
+    builder.finish().expect("finish the archive");
+    copy
+}
+
+/// `cargo xtask COMMAND --archive FILE --json`, without what depends on the file itself: the
+/// image's name (a pure OCI layout may carry none) and how long reading took.
+fn report(command: &str, archive: &Path) -> Value {
+    let path = archive.to_str().expect("a UTF-8 path");
+    let output = xtask(&[command, "--archive", path, "--json"]).run();
+    assert!(output.status.success(), "{command} --archive {path} failed");
+    let mut json: Value = serde_json::from_str(&stdout(&output)).expect("--json prints JSON");
+    let object = json.as_object_mut().expect("a JSON object");
+    object.remove("image");
+    object.remove("read");
+    json
+}
+
+#[test]
+fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
+    let test = "analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout";
+    let Some(_engine) = docker_exclusive(test, &[]) else {
+        return;
+    };
+    // `cargo xtask ci --yes` unpacks Docker 26 here; under CI=true `save` would fetch it itself.
+    if !target_dir()
+        .join("tools/docker-26/usr/sbin/dockerd")
+        .exists()
+        && !ci()
+    {
+        skip(
+            &format!("Docker 26 is not under target/tools, so `{test}` cannot run"),
+            "CI must install it",
+            " (run `cargo xtask ci --yes` as root)",
+        );
+        return;
+    }
+    assert!(
+        xtask(&["build", "scratch", "distroless"])
+            .run()
+            .status
+            .success(),
+        "build failed"
+    );
+    for (variant, layers) in [("scratch", 1), ("distroless", 2)] {
+        let tag = format!("app:{variant}");
+        let first = scratch_path(&format!("{variant}-first.tar"));
+        succeeds(
+            Command::new("docker")
+                .args(["save", "--output"])
+                .arg(&first)
+                .arg(&tag),
+        );
+
+        let oci = scratch_path(&format!("{variant}-oci.tar"));
+        let saved = xtask(&["save", variant, "--output", oci.to_str().expect("UTF-8")]).run();
+        assert!(saved.status.success(), "save {variant} failed");
+        assert!(
+            stdout(&saved).contains("OCI image layout"),
+            "{}",
+            stdout(&saved)
+        );
+        // The second engine is gone with the command: no folder, no daemon left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(target_dir().join("xtask"))
+            .expect("target/xtask exists")
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("second-engine-")
+            })
+            .map(|entry| entry.path())
+            .collect();
+        assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+        let names = entry_names(&oci);
+        for name in ["oci-layout", "index.json", "manifest.json"] {
+            assert!(names.contains(name), "{variant}: no {name} in {names:?}");
+        }
+        assert!(
+            names.iter().any(|name| name.starts_with("blobs/sha256/")),
+            "{variant}: an OCI layout keeps its layers under blobs/: {names:?}"
+        );
+        let pure = without_manifest_json(&oci);
+        assert!(!entry_names(&pure).contains("manifest.json"));
+
+        let analysis = report("analyze", &first);
+        assert_eq!(analysis["layers"].as_array().map(Vec::len), Some(layers));
+        assert!(analysis["files"].as_u64().is_some_and(|files| files >= 1));
+        assert!(
+            analysis["content_bytes"]
+                .as_u64()
+                .is_some_and(|b| b > 1_000_000)
+        );
+        let scan = report("scan", &first);
+        assert!(
+            scan["rust_binaries"]
+                .as_array()
+                .is_some_and(|found| !found.is_empty()),
+            "{variant}: scan finds the service binary: {scan}"
+        );
+        for (layout, archive) in [
+            ("Docker 26's OCI archive", &oci),
+            ("the pure OCI layout", &pure),
+        ] {
+            assert_eq!(
+                report("analyze", archive),
+                analysis,
+                "{variant}: analyze of {layout} differs from the first engine's archive"
+            );
+            assert_eq!(
+                report("scan", archive),
+                scan,
+                "{variant}: scan of {layout} differs from the first engine's archive"
+            );
+        }
+        for file in [first, oci, pure] {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
