@@ -1,6 +1,8 @@
 //! The images end to end: built by `cargo xtask build`, checked by `test-image`, measured by
 //! `compare`, on a real Docker engine.
 
+use std::process::Command;
+
 use serde_json::Value;
 
 use crate::support::files::{project_root, scratch_path};
@@ -104,6 +106,56 @@ fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
     );
 }
 
+/// `--profile` reaches the multi-stage Dockerfile as `CARGO_PROFILE`: `release-fast` (no LTO)
+/// makes a larger binary than the shipped fat-LTO `release`, and the history says which built
+/// what. An unknown profile is refused before anything is built.
+#[test]
+fn the_multi_stage_image_builds_with_the_profile_asked_for() {
+    let refused = xtask(&["build", "scratch", "--profile", "fastest"]).run();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("no cargo profile `fastest`: the workspace's Cargo.toml knows"),
+        "{}",
+        stderr(&refused)
+    );
+    let Some(_engine) = docker_exclusive(
+        "the_multi_stage_image_builds_with_the_profile_asked_for",
+        &[],
+    ) else {
+        return;
+    };
+    let image_size = || {
+        let output = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Size}}", "app:scratch"])
+            .output()
+            .expect("docker runs");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse::<u64>()
+            .expect("a size")
+    };
+    let fast = xtask(&["build", "scratch", "--profile", "release-fast"]).run();
+    assert!(fast.status.success(), "release-fast build failed");
+    assert!(
+        stdout(&fast).contains("profile release-fast"),
+        "{}",
+        stdout(&fast)
+    );
+    let fast_size = image_size();
+    let checked = xtask(&["test-image", "app:scratch"]).run();
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    // Back to what ships (from the layer cache), for the tests that follow.
+    let shipped = xtask(&["build", "scratch"]).run();
+    assert!(shipped.status.success(), "release build failed");
+    let shipped_size = image_size();
+    assert!(
+        fast_size > shipped_size,
+        "without LTO the binary is larger: {fast_size} against {shipped_size} bytes"
+    );
+    let history = stdout(&xtask(&["history", "--last", "2"]).run());
+    assert!(history.contains("release-fast"), "{history}");
+}
+
 #[test]
 fn the_single_stage_image_fails_the_checks_it_should() {
     let Some(_engine) = docker_exclusive("the_single_stage_image_fails_the_checks_it_should", &[])
@@ -150,6 +202,8 @@ fn compare_measures_all_three_images_and_records_history() {
         "compare",
         "--json",
         "--skip-rebuild-timing",
+        // Timed on the fresh machine (`tests/fresh.rs`) and by `ci`'s own compare.
+        "--skip-pull-timing",
         "--html",
         page.to_str().expect("utf-8 path"),
     ])
@@ -205,9 +259,15 @@ fn compare_measures_all_three_images_and_records_history() {
             .is_some_and(|p| p > 0.0 && p < 100.0)
     );
     assert!(
-        scratch["rebuild_seconds"].is_null(),
+        scratch["rebuild_seconds"].is_null() && scratch["host_rebuild_seconds"].is_null(),
         "rebuild timing was skipped"
     );
+    for variant in [single, scratch, distroless] {
+        assert!(
+            variant["cold_pull_to_serving_seconds"].is_null(),
+            "pull timing was skipped: {variant}"
+        );
+    }
 
     let lines_after = std::fs::read_to_string(&sizes).map_or(0, |t| t.lines().count());
     assert_eq!(lines_after, lines_before + 3, "one size record per image");

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::files::{scratch_path, target_dir};
+use crate::support::files::{scratch_path, second_engine_leftovers, target_dir};
 use crate::support::needs::{docker_exclusive, skip};
 use crate::support::process::{stdout, succeeds, xtask};
 
@@ -108,17 +108,7 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
             stdout(&saved)
         );
         // The second engine is gone with the command: no folder, no daemon left behind.
-        let leftovers: Vec<_> = std::fs::read_dir(target_dir().join("xtask"))
-            .expect("target/xtask exists")
-            .flatten()
-            .filter(|entry| {
-                entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("second-engine-")
-            })
-            .map(|entry| entry.path())
-            .collect();
+        let leftovers = second_engine_leftovers();
         assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
         let names = entry_names(&oci);
         for name in ["oci-layout", "index.json", "manifest.json"] {

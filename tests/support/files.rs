@@ -26,3 +26,21 @@ pub(crate) fn scratch_path(name: &str) -> PathBuf {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ))
 }
+
+/// What a second engine of xtask's left in the target directory: nothing, once it is dropped.
+pub(crate) fn second_engine_leftovers() -> Vec<PathBuf> {
+    std::fs::read_dir(target_dir().join("xtask"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("second-engine-")
+                })
+                .map(|entry| entry.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}

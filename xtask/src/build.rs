@@ -5,15 +5,18 @@ use anyhow::Result;
 use crate::docker::build;
 use crate::docker::engine;
 use crate::flags;
+use crate::project::profile::CargoProfile;
 
 impl flags::Build {
     pub(crate) fn run(self) -> Result<()> {
+        let profile = CargoProfile::load(&self.profile)?;
         engine::require()?;
         let context = crate::project::root();
-        for variant in &self.variants() {
+        for variant in self.variants() {
+            let profile = build::profile_for(variant, &profile)?;
             println!(
                 "{}",
-                build::build_and_record(*variant, &context, self.no_cache)?
+                build::build_and_record(variant, &context, &profile, self.no_cache)?
             );
         }
         Ok(())

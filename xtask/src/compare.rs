@@ -5,12 +5,13 @@
 mod chart;
 mod figures;
 mod html;
+mod pull;
 mod rebuild;
 mod report;
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::docker;
 use crate::docker::build::{self, BuildRecord};
@@ -18,13 +19,14 @@ use crate::docker::container::RunningContainer;
 use crate::docker::engine;
 use crate::flags::{Compare, OutputFormat};
 use crate::image::facts;
+use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
 use crate::util::fs as fs_util;
 use crate::util::git;
 use crate::util::machine::Machine;
 use crate::util::time;
-use figures::{Pricing, Profile, Report};
+use figures::{Pricing, Report};
 use rebuild::ContextCopy;
 
 /// One measured image; [`figures::FIGURES`] says how each view reads it.
@@ -34,6 +36,8 @@ pub(crate) struct Row {
     pub(crate) image_id: String,
     pub(crate) size_bytes: u64,
     pub(crate) compressed_bytes: u64,
+    /// From `docker pull` into an engine without its layers to the first 200.
+    pub(crate) cold_pull_seconds: Option<f64>,
     pub(crate) layers: usize,
     pub(crate) files: u64,
     pub(crate) app_binary_bytes: Option<u64>,
@@ -46,12 +50,24 @@ pub(crate) struct Row {
     pub(crate) times_smaller: Option<f64>,
     pub(crate) cold_build_seconds: Option<f64>,
     pub(crate) rebuild_seconds: Option<f64>,
+    /// The same source edit compiled on the host with the same profile (multi-stage images).
+    pub(crate) host_rebuild_seconds: Option<f64>,
+    /// What the image's rebuild takes over the host's: the median of alternating pairs.
+    pub(crate) builder_adds_seconds: Option<f64>,
     pub(crate) startup_ms: f64,
     pub(crate) idle_memory_bytes: u64,
     pub(crate) monthly_cost_usd: f64,
 }
 
 impl Row {
+    /// What the builder adds to the host's rebuild, as a share of the host's.
+    pub(crate) fn builder_adds_percent(&self) -> Option<f64> {
+        match (self.builder_adds_seconds, self.host_rebuild_seconds) {
+            (Some(added), Some(host)) if host > 0.0 => Some(added / host * 100.0),
+            _ => None,
+        }
+    }
+
     /// How much larger the image is than the service binary it carries.
     pub(crate) fn overhead_percent(&self) -> Option<f64> {
         self.app_binary_bytes
@@ -62,6 +78,7 @@ impl Row {
 
 impl Compare {
     pub(crate) fn run(self) -> Result<()> {
+        let profile = CargoProfile::load(&self.profile)?;
         engine::require()?;
         let html_path = self.html.clone();
         // One copy of the build context serves every variant's rebuild timing.
@@ -70,21 +87,30 @@ impl Compare {
         } else {
             Some(ContextCopy::create()?)
         };
+        let registry = if self.skip_pull {
+            None
+        } else {
+            Some(pull::LocalRegistry::start()?)
+        };
         let mut rows = Vec::new();
         for variant in Variant::ALL {
             eprintln!("\n==> {variant}");
-            rows.push(self.measure(variant, context_copy.as_ref())?);
+            let profile = build::profile_for(variant, &profile)?;
+            let mut row = self.measure(variant, &profile, context_copy.as_ref())?;
+            if let Some(registry) = &registry {
+                eprintln!("  timing a cold pull from a local registry to the first 200");
+                row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, variant)?);
+            }
+            rows.push(row);
         }
-        drop(context_copy);
-        let manifest = std::fs::read_to_string(crate::project::root().join("Cargo.toml"))
-            .context("cannot read the workspace's Cargo.toml for its release profile")?;
+        drop((context_copy, registry));
         let report = Report::new(
             rows,
             time::rfc3339(time::now_unix()),
             git::revision(),
             Machine::this(),
             build::builder_name(docker::builder::builder().buildkit),
-            Profile::release(&manifest),
+            profile,
             self.pricing(),
         );
         record_sizes(&report)?;
@@ -111,13 +137,18 @@ impl Compare {
         }
     }
 
-    fn measure(&self, variant: Variant, context_copy: Option<&ContextCopy>) -> Result<Row> {
+    fn measure(
+        &self,
+        variant: Variant,
+        profile: &CargoProfile,
+        context_copy: Option<&ContextCopy>,
+    ) -> Result<Row> {
         let tag = variant.tag();
         let mut fresh_build: Option<BuildRecord> = None;
-        let missing = !docker::image_exists(&tag);
-        if self.rebuild || missing {
+        let stale = !docker::image_exists(&tag) || !built_with(&tag, profile);
+        if self.rebuild || stale {
             // A missing image is built without the cache too, so its cold build time is real.
-            let record = build::build(variant, &crate::project::root(), &tag, true, true)?;
+            let record = build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
             build::record_build(&record)?;
             fresh_build = Some(record);
         }
@@ -137,14 +168,14 @@ impl Compare {
             .as_ref()
             .filter(|record| record.is_cold())
             .map(|record| record.seconds)
-            .or_else(|| last_cold_build(variant));
-        let rebuild_seconds = match context_copy {
+            .or_else(|| last_cold_build(variant, profile));
+        let rebuild = match context_copy {
             None => None,
             Some(copy) => {
                 eprintln!(
                     "  timing a rebuild after a source-only change (in a copy of the build context)"
                 );
-                Some(copy.rebuild_after_source_change(variant)?)
+                Some(copy.rebuild_after_source_change(variant, profile)?)
             }
         };
         let monthly_cost_usd = self.pricing().monthly_cost_usd(compressed_bytes);
@@ -153,6 +184,7 @@ impl Compare {
             image_id: config.id,
             size_bytes: config.size_bytes,
             compressed_bytes,
+            cold_pull_seconds: None,
             layers: config.layers,
             files: filesystem.files,
             app_binary_bytes: filesystem.app_binary_bytes,
@@ -166,7 +198,9 @@ impl Compare {
             reduction_percent: None,
             times_smaller: None,
             cold_build_seconds,
-            rebuild_seconds,
+            rebuild_seconds: rebuild.map(|r| r.image),
+            host_rebuild_seconds: rebuild.and_then(|r| r.host),
+            builder_adds_seconds: rebuild.and_then(|r| r.builder_adds),
             startup_ms: startup.as_secs_f64() * 1000.0,
             idle_memory_bytes,
             monthly_cost_usd,
@@ -174,16 +208,39 @@ impl Compare {
     }
 }
 
-/// The latest cold build of `variant` by the builder in use: the other builder's times are not
-/// comparable with the rebuild measured now.
-fn last_cold_build(variant: Variant) -> Option<f64> {
+/// The latest cold build of `variant` by the builder in use with `profile`: other builders' and
+/// profiles' times are not comparable with the rebuild measured now.
+fn last_cold_build(variant: Variant, profile: &CargoProfile) -> Option<f64> {
     let builder = build::builder_name(docker::builder::builder().buildkit);
     records::Build::read_all()
         .ok()?
         .into_iter()
         .rev()
-        .find(|b| b.variant == variant.name() && b.kind == "cold" && b.builder == builder)
+        .find(|b| {
+            b.variant == variant.name()
+                && b.kind == "cold"
+                && b.builder == builder
+                && b.profile == profile.name
+        })
         .map(|b| b.seconds)
+}
+
+/// Whether the image under `tag` was built with `profile`, as far as the build history knows:
+/// an image it never recorded was built by hand, with the Dockerfile's default, the shipped one.
+fn built_with(tag: &str, profile: &CargoProfile) -> bool {
+    let Ok(id) = facts::config(tag).map(|config| config.id) else {
+        return false;
+    };
+    let recorded = records::Build::read_all()
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|b| b.image_id == id)
+        .map(|b| b.profile);
+    recorded
+        .as_deref()
+        .unwrap_or(crate::project::profile::SHIPPED)
+        == profile.name
 }
 
 fn record_sizes(report: &Report) -> Result<()> {

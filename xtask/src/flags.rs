@@ -65,6 +65,10 @@ pub(crate) struct Build {
     /// Build every step again (a cold build)
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// The multi-stage images' cargo profile, from the workspace's Cargo.toml (`release-fast`
+    /// rebuilds faster; the single-stage baseline always builds `release`)
+    #[arg(long, default_value = "release", value_name = "NAME")]
+    pub(crate) profile: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,6 +108,13 @@ pub(crate) struct Compare {
     /// Do not time a rebuild after a source-only change
     #[arg(long = "skip-rebuild-timing")]
     pub(crate) skip_rebuild: bool,
+    /// Do not time a cold pull from a local registry to the first answer
+    #[arg(long = "skip-pull-timing")]
+    pub(crate) skip_pull: bool,
+    /// The multi-stage images' cargo profile, from the workspace's Cargo.toml (the single-stage
+    /// baseline always builds `release`)
+    #[arg(long, default_value = "release", value_name = "NAME")]
+    pub(crate) profile: String,
     /// Print the report as JSON
     #[arg(long)]
     pub(crate) json: bool,

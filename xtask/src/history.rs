@@ -18,9 +18,10 @@ impl flags::History {
         if !builds.is_empty() {
             println!("Builds (last {limit}):");
             let mut table = Table::new([
-                "date", "variant", "kind", "builder", "seconds", "cached", "size", "revision",
+                "date", "variant", "kind", "builder", "profile", "seconds", "cached", "size",
+                "revision",
             ])
-            .numeric(&[4, 5, 6])
+            .numeric(&[5, 6, 7])
             .indent("  ");
             for build in builds.iter().rev().take(limit).rev() {
                 table.row([
@@ -28,6 +29,7 @@ impl flags::History {
                     build.variant.clone(),
                     build.kind.clone(),
                     build.builder.clone(),
+                    build.profile.clone(),
                     format!("{:.1}", build.seconds),
                     format!("{}/{}", build.cached_steps, build.steps),
                     output::bytes(build.size_bytes),

@@ -15,6 +15,7 @@ use crate::aws::Aws;
 use crate::docker;
 use crate::docker::build;
 use crate::flags::{Destination, Push};
+use crate::project::profile::CargoProfile;
 use crate::records::LastPush;
 use crate::util::git;
 use crate::util::process;
@@ -58,7 +59,12 @@ impl Push {
         // Built (from cache when nothing changed) so that what is pushed is this checkout.
         eprintln!(
             "{}",
-            build::build_and_record(self.variant, &crate::project::root(), false)?
+            build::build_and_record(
+                self.variant,
+                &crate::project::root(),
+                &CargoProfile::shipped()?,
+                false
+            )?
         );
         if let Some(aws) = create_with {
             ecr::create(&aws, &repository.name)?;

@@ -7,6 +7,7 @@ use crate::docker::base_images;
 use crate::docker::build;
 use crate::docker::engine;
 use crate::flags;
+use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::stack;
 use crate::util::process;
@@ -31,6 +32,7 @@ impl flags::Up {
                 variant,
                 &crate::project::root(),
                 &variant.tag(),
+                &CargoProfile::shipped()?,
                 false,
                 true,
             )?;

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use super::chart::{self, Bars, Group, Mark, Scale, Trend};
 use super::figures::{
-    COLD_BUILD, COST, Figure, IDLE_MEMORY, IMAGE, REBUILD, Report, SIZE, STARTUP, TIMES_SMALLER,
-    Unit, table_rows, targets,
+    COLD_BUILD, COLD_PULL, COST, Figure, HOST_REBUILD, IDLE_MEMORY, IMAGE, REBUILD, Report, SIZE,
+    STARTUP, TIMES_SMALLER, Unit, table_rows, targets,
 };
 use crate::project::variant::Variant;
 use crate::records;
@@ -29,29 +29,44 @@ struct Chart {
     heading: &'static str,
     title: &'static str,
     axis_title: &'static str,
-    /// Each a series of marks; the time from a cold pull to serving slots in beside `STARTUP`.
+    /// Each a series of marks.
     series: &'static [&'static Figure],
     caption: fn(&Report) -> String,
     /// How to measure what this run did not.
     missing: &'static str,
 }
 
-const CHARTS: [Chart; 4] = [
+const CHARTS: [Chart; 5] = [
     Chart {
         id: "build",
         heading: "Build time",
         title: "Cold build and rebuild after a source edit, per image",
         axis_title: "build time (seconds)",
-        series: &[&COLD_BUILD, &REBUILD],
+        series: &[&COLD_BUILD, &REBUILD, &HOST_REBUILD],
         caption: |_| {
             "Cold: every step without the layer cache (this run's build, or the latest one \
              recorded by the same builder). Rebuild: after a one-line edit of app/src/main.rs in \
-             a copy of the checkout, the median of three for the multi-stage images; in brackets, \
-             its share of the cold build."
+             a copy of the checkout, the median of three for the multi-stage images. Host: the \
+             same edit compiled by cargo on the host with the same profile and flags, timed in \
+             turns with the image's rebuild; the difference is what the builder adds."
                 .to_owned()
         },
         missing: "`cargo xtask compare --rebuild` times cold builds; rebuilds are timed unless \
                   `--skip-rebuild-timing` is given.",
+    },
+    Chart {
+        id: "pull",
+        heading: "Cold pull",
+        title: "From docker pull into an empty engine to the first 200 answer, per image",
+        axis_title: "seconds",
+        series: &[&COLD_PULL],
+        caption: |_| {
+            "Each image pushed to a registry on loopback, then pulled into a second engine \
+             that holds none of its layers and run there until / answers 200: what a new task \
+             waits for, and Fargate bills, before it serves. The median of three."
+                .to_owned()
+        },
+        missing: "Timed unless `--skip-pull-timing` is given.",
     },
     Chart {
         id: "start",
@@ -242,9 +257,9 @@ fn profile(report: &Report) -> String {
         .map(|(key, value)| format!("<code>{} = {}</code>", escape(key), escape(value)))
         .collect();
     if settings.is_empty() {
-        escape(report.profile.name)
+        escape(&report.profile.name)
     } else {
-        format!("{}: {}", escape(report.profile.name), settings.join(", "))
+        format!("{}: {}", escape(&report.profile.name), settings.join(", "))
     }
 }
 

@@ -1,36 +1,59 @@
-//! The rebuild probe: how long a multi-stage image takes to build again after a source-only
-//! edit, timed in a copy of the build context so the checkout is never touched.
+//! The rebuild probe: how long an image takes to build again after a source-only edit, timed in
+//! a copy of the build context so the checkout is never touched; and, for the multi-stage
+//! images, what the builder adds to that: the same edit compiled on the host with the same
+//! profile and flags, the two timed in alternating pairs so that the machine's drift falls on
+//! both alike.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use crate::docker;
 use crate::docker::build;
+use crate::project::profile::CargoProfile;
+use crate::project::static_binary;
 use crate::project::variant::Variant;
 use crate::util::git;
 use crate::util::process;
+use crate::util::stats::median;
 use crate::util::time;
 
-/// Rebuilds timed per multi-stage image; the median is reported.
-const REBUILD_SAMPLES: usize = 3;
+/// Alternating (image rebuild, host rebuild) pairs per multi-stage image; medians reported.
+const REBUILD_PAIRS: usize = 3;
+
+/// A rebuild after a source-only edit, measured, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rebuild {
+    /// The image's rebuild: the median of the samples.
+    pub(crate) image: f64,
+    /// The same edit compiled on the host with the same profile: the median of the samples.
+    /// Multi-stage images only (the single-stage rebuild is a full compile).
+    pub(crate) host: Option<f64>,
+    /// The median of the pairs' differences (image − host).
+    pub(crate) builder_adds: Option<f64>,
+}
 
 /// A copy of the build context (every file git would consider, ignored ones excluded) in a
 /// scratch directory, where a source file can be edited without touching the checkout. Removed,
 /// with the images built from it, when dropped.
 pub(super) struct ContextCopy {
-    path: std::path::PathBuf,
+    path: PathBuf,
     /// `app/src/main.rs` as checked out: each edit starts from it, so that the next image's
     /// first build from the copy finds the cache of the checkout's own build.
     main_rs: String,
+    /// The host builds' own target directory, kept between runs: its dependencies are compiled
+    /// once per machine and profile, as the image's dependency layer is cached.
+    host_target: PathBuf,
 }
 
 impl ContextCopy {
     pub(super) fn create() -> Result<Self> {
-        // A fixed name: a copy left by an interrupted run is cleared, not accumulated.
-        let path = crate::project::target_dir()
-            .join("xtask")
-            .join("rebuild-context");
+        let xtask_dir = crate::project::target_dir().join("xtask");
+        // A fixed name: a copy left by an interrupted run is cleared, not accumulated. (Fixed
+        // also for the host builds: the path is in their flags, and a new one would rebuild
+        // every dependency.)
+        let path = xtask_dir.join("rebuild-context");
         if path.exists() {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
@@ -38,30 +61,81 @@ impl ContextCopy {
         copy_build_context(&crate::project::root(), &path)?;
         let main_rs = std::fs::read_to_string(path.join(MAIN_RS))
             .with_context(|| format!("cannot read {MAIN_RS} in {}", path.display()))?;
-        Ok(Self { path, main_rs })
+        Ok(Self {
+            path,
+            main_rs,
+            host_target: xtask_dir.join("rebuild-host-target"),
+        })
     }
 
     /// Builds `variant` from the copy once (all cached), then edits one source file and times
-    /// the build that follows: the median of a few such edits for the multi-stage images, whose
-    /// rebuild takes seconds; one for the single-stage image, which compiles everything again.
-    pub(super) fn rebuild_after_source_change(&self, variant: Variant) -> Result<f64> {
+    /// the build that follows. Multi-stage images: [`REBUILD_PAIRS`] edits, each built as an
+    /// image and then on the host. The single-stage image, which compiles everything again:
+    /// one edit, image only.
+    pub(super) fn rebuild_after_source_change(
+        &self,
+        variant: Variant,
+        profile: &CargoProfile,
+    ) -> Result<Rebuild> {
         let probe_tag = probe_tag(variant);
         self.write_main_rs("")?;
-        build::build(variant, &self.path, &probe_tag, false, false)?;
-        let samples = if variant == Variant::Single {
-            1
-        } else {
-            REBUILD_SAMPLES
-        };
-        let mut seconds = Vec::with_capacity(samples);
-        for sample in 0..samples {
-            self.write_main_rs(&format!(
-                "// source-only change {sample} made by `cargo xtask compare` at {}\n",
-                time::now_unix()
-            ))?;
-            seconds.push(build::build(variant, &self.path, &probe_tag, false, false)?.seconds);
+        build::build(variant, &self.path, &probe_tag, profile, false, false)?;
+        if variant == Variant::Single {
+            self.write_main_rs(&edit_comment(0))?;
+            let image_seconds =
+                build::build(variant, &self.path, &probe_tag, profile, false, false)?.seconds;
+            return Ok(Rebuild {
+                image: image_seconds,
+                host: None,
+                builder_adds: None,
+            });
         }
-        Ok(crate::util::stats::median(&mut seconds))
+        eprintln!(
+            "  the host's build of the same sources ({}; the first one on this machine \
+             compiles the dependencies)",
+            profile.name
+        );
+        self.host_build(profile)?;
+        let (mut image, mut host, mut added) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 0..REBUILD_PAIRS {
+            self.write_main_rs(&edit_comment(pair))?;
+            let image_seconds =
+                build::build(variant, &self.path, &probe_tag, profile, false, false)?.seconds;
+            let host_seconds = self.host_build(profile)?;
+            eprintln!(
+                "  pair {}: image {image_seconds:.1} s, host {host_seconds:.1} s",
+                pair + 1
+            );
+            image.push(image_seconds);
+            host.push(host_seconds);
+            added.push(image_seconds - host_seconds);
+        }
+        Ok(Rebuild {
+            image: median(&mut image),
+            host: Some(median(&mut host)),
+            builder_adds: Some(median(&mut added)),
+        })
+    }
+
+    /// Compiles the copy on the host as the Dockerfile compiles it; the seconds it took. As in
+    /// the image, where the edited sources arrive in a new layer, the service's crate is built
+    /// whole (build script, library and binary) on compiled dependencies: what is compared is
+    /// the same compile with and without the builder around it.
+    fn host_build(&self, profile: &CargoProfile) -> Result<f64> {
+        process::capture(
+            process::cargo()
+                .current_dir(&self.path)
+                .env("CARGO_TARGET_DIR", &self.host_target)
+                .args(["clean", "--package", "app", "--profile", &profile.name])
+                .args(["--target", static_binary::TARGET]),
+        )?;
+        let mut command = static_binary::command(&self.path, &self.host_target, profile);
+        let started = Instant::now();
+        process::capture(&mut command)
+            .with_context(|| format!("the host build of {} failed", self.path.display()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        static_binary::binary(&self.host_target, profile)?;
+        Ok(seconds)
     }
 
     /// `main.rs` as checked out plus `comment`: new source, same program.
@@ -86,6 +160,14 @@ impl Drop for ContextCopy {
         }
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// A comment that makes new source of the same program.
+fn edit_comment(sample: usize) -> String {
+    format!(
+        "// source-only change {sample} made by `cargo xtask compare` at {}\n",
+        time::now_unix()
+    )
 }
 
 fn copy_build_context(from: &Path, to: &Path) -> Result<()> {

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::docker;
 use crate::docker::base_images;
 use crate::image::facts;
+use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
 use crate::util::git;
@@ -32,6 +33,8 @@ pub(crate) struct BuildRecord {
     pub(crate) size_bytes: u64,
     pub(crate) buildkit: bool,
     pub(crate) no_cache: bool,
+    /// The cargo profile the binary was built with.
+    pub(crate) profile: String,
 }
 
 impl BuildRecord {
@@ -43,11 +46,16 @@ impl BuildRecord {
 }
 
 /// Builds `variant` under its tag, records the build, and returns the summary line.
-pub(crate) fn build_and_record(variant: Variant, context: &Path, no_cache: bool) -> Result<String> {
-    let record = build(variant, context, &variant.tag(), no_cache, true)?;
+pub(crate) fn build_and_record(
+    variant: Variant,
+    context: &Path,
+    profile: &CargoProfile,
+    no_cache: bool,
+) -> Result<String> {
+    let record = build(variant, context, &variant.tag(), profile, no_cache, true)?;
     record_build(&record)?;
     Ok(format!(
-        "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}",
+        "{}: {} in {:.1} s ({}, {}/{} steps cached), {:.2} MB, {}, profile {}",
         variant.tag(),
         short_id(&record.image_id),
         record.seconds,
@@ -55,7 +63,8 @@ pub(crate) fn build_and_record(variant: Variant, context: &Path, no_cache: bool)
         record.cached_steps,
         record.steps,
         output::megabytes(record.size_bytes),
-        variant.dockerfile()
+        variant.dockerfile(),
+        record.profile
     ))
 }
 
@@ -76,20 +85,47 @@ pub(crate) fn record_build(record: &BuildRecord) -> Result<()> {
         steps: record.steps,
         size_bytes: record.size_bytes,
         builder: builder_name(record.buildkit).to_owned(),
+        profile: record.profile.clone(),
         date: time::rfc3339(time::now_unix()),
     }])
 }
 
-/// Builds `variant` from the build context at `context` (the repository, or a copy of it) and
-/// tags it `tag`. `share_cache`: read and write the layer cache named by `XTASK_CACHE_FROM` and
-/// `XTASK_CACHE_TO`, if set (never for timing probes, whose export would be timed too).
+/// The profile `variant` builds with when `profile` is asked for: the single-stage baseline is
+/// what a first tutorial writes, `cargo build --release`, whatever the multi-stage images use.
+pub(crate) fn profile_for(variant: Variant, profile: &CargoProfile) -> Result<CargoProfile> {
+    if variant == Variant::Single {
+        CargoProfile::shipped()
+    } else {
+        Ok(profile.clone())
+    }
+}
+
+/// Builds `variant` from the build context at `context` (the repository, or a copy of it) with
+/// the cargo `profile` and tags it `tag`. `share_cache`: read and write the layer cache named by
+/// `XTASK_CACHE_FROM` and `XTASK_CACHE_TO`, if set (never for timing probes, whose export would
+/// be timed too).
 pub(crate) fn build(
     variant: Variant,
     context: &Path,
     tag: &str,
+    profile: &CargoProfile,
     no_cache: bool,
     share_cache: bool,
 ) -> Result<BuildRecord> {
+    if variant == Variant::Single && !profile.is_shipped() {
+        bail!(
+            "the single-stage baseline builds with `cargo build --release`, as a first tutorial \
+             writes it; `--profile {}` applies to scratch and distroless",
+            profile.name
+        );
+    }
+    if profile.output_folder() != profile.name {
+        bail!(
+            "images are built with an optimised profile: `release`, or one of your own that \
+             inherits from it (`release-fast`); not `{}`",
+            profile.name
+        );
+    }
     let dockerfile = context.join("docker").join(variant.dockerfile());
     let builder = docker::builder::builder();
     let mut command = builder.command();
@@ -122,6 +158,11 @@ pub(crate) fn build(
         }
     );
     command.args(base_images::build_args(variant.dockerfile())?);
+    if variant != Variant::Single {
+        command
+            .arg("--build-arg")
+            .arg(format!("CARGO_PROFILE={}", profile.name));
+    }
     for (name, value) in metadata_args() {
         command.arg("--build-arg").arg(format!("{name}={value}"));
     }
@@ -140,6 +181,7 @@ pub(crate) fn build(
         size_bytes: image.size_bytes,
         buildkit,
         no_cache,
+        profile: profile.name.clone(),
     })
 }
 
@@ -339,6 +381,7 @@ mod tests {
             Variant::Scratch,
             &context,
             "app:broken-build-probe",
+            &CargoProfile::shipped().expect("the workspace defines release"),
             false,
             false,
         )
@@ -370,6 +413,7 @@ mod tests {
             size_bytes: 1,
             buildkit: true,
             no_cache,
+            profile: "release".to_owned(),
         };
         assert!(record(1, true).is_cold());
         assert!(record(0, false).is_cold());

@@ -16,6 +16,8 @@ pub(crate) struct RunningContainer {
     pub(crate) id: String,
     pub(crate) address: SocketAddr,
     pub(crate) started: Instant,
+    /// The engine it runs in, as `docker --host` takes it; `None`: the default one.
+    engine_host: Option<String>,
 }
 
 impl RunningContainer {
@@ -34,9 +36,48 @@ impl RunningContainer {
             id,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             started,
+            engine_host: None,
         };
         container.address = docker::published_address(&container.id, "8080/tcp")?;
         Ok(container)
+    }
+
+    /// `docker run -d --network host` in the engine at `engine_host` (an engine of its own,
+    /// whose containers share the host's network), the app listening on 127.0.0.1:`port`.
+    /// `started`: when the clock started, a pull before the run included.
+    pub(crate) fn start_on_host_network(
+        engine_host: &str,
+        image: &str,
+        port: u16,
+        started: Instant,
+    ) -> Result<Self> {
+        let mut command = docker::docker();
+        command
+            .args(["--host", engine_host, "run", "-d", "--network", "host"])
+            .args([
+                "-e",
+                "APP_HOST=127.0.0.1",
+                "-e",
+                &format!("APP_PORT={port}"),
+            ])
+            .arg(image);
+        let id = process::capture(&mut command)
+            .with_context(|| format!("cannot start a container from {image}"))?;
+        Ok(Self {
+            id,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            started,
+            engine_host: Some(engine_host.to_owned()),
+        })
+    }
+
+    /// The docker CLI, talking to the engine the container runs in.
+    fn docker(&self) -> std::process::Command {
+        let mut command = docker::docker();
+        if let Some(host) = &self.engine_host {
+            command.args(["--host", host]);
+        }
+        command
     }
 
     /// Waits for `GET path` to answer 200; returns the time since `docker run` was called.
@@ -52,7 +93,7 @@ impl RunningContainer {
         if let Some(elapsed) = answered {
             return Ok(elapsed);
         }
-        let logs = process::capture(docker::docker().args(["logs", "--tail", "20", &self.id]))
+        let logs = process::capture(self.docker().args(["logs", "--tail", "20", &self.id]))
             .unwrap_or_default();
         bail!(
             "the container answered no 200 on {path} within {timeout:?}; its last log lines:\n{logs}"
@@ -61,7 +102,7 @@ impl RunningContainer {
 
     /// Memory the container uses, as `docker stats` reports it, in bytes.
     pub(crate) fn memory_bytes(&self) -> Result<u64> {
-        let usage = process::capture(docker::docker().args([
+        let usage = process::capture(self.docker().args([
             "stats",
             "--no-stream",
             "--format",
@@ -75,7 +116,7 @@ impl RunningContainer {
 
 impl Drop for RunningContainer {
     fn drop(&mut self) {
-        let _ = process::capture(docker::docker().args(["rm", "-f", &self.id]));
+        let _ = process::capture(self.docker().args(["rm", "-f", &self.id]));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The app on loopback under load: started from its binary on a free port, loaded with wrk.
 //! `bench` and `profiles` measure with it.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,13 +30,6 @@ impl From<&flags::Bench> for Load {
     }
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .context("cannot bind a loopback port")?
-        .local_addr()?
-        .port())
-}
-
 /// The app, started on a free loopback port, killed on drop.
 pub(crate) struct Server {
     pub(crate) child: Child,
@@ -50,7 +43,7 @@ impl Server {
 
     /// Starts the app and waits for it to answer; also returns the time from spawn to answer.
     pub(crate) fn start_timed(binary: &Path) -> Result<(Self, Duration)> {
-        let port = free_port()?;
+        let port = crate::util::http::free_port()?;
         let spawned = Instant::now();
         let child = Command::new(binary)
             .env("APP_HOST", "127.0.0.1")

@@ -1,19 +1,31 @@
-//! The release binary as images ship it: statically linked (static-pie glibc), so it runs in an
-//! image `FROM scratch`, with the build machine's paths replaced by neutral ones.
+//! The binary as images ship it: statically linked (static-pie glibc), so it runs in an image
+//! `FROM scratch`, with the build machine's paths replaced by neutral ones. The same flags as the
+//! multi-stage Dockerfile's builder stage, so that a host build is the image's compile, minus
+//! the builder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::project::profile::CargoProfile;
 use crate::util::process;
 
 /// The only target the toolchain is guaranteed to have; `--target` keeps the static flags off
 /// build scripts and proc macros, which must stay dynamic.
 pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Builds the static release binary and returns its path.
+/// Builds the static release binary of this checkout and returns its path.
 pub(crate) fn build() -> Result<PathBuf> {
-    let root = crate::project::root();
+    let target_dir = crate::project::target_dir();
+    let profile = CargoProfile::shipped()?;
+    process::run(&mut command(&crate::project::root(), &target_dir, &profile))?;
+    binary(&target_dir, &profile)
+}
+
+/// `cargo build` of the static binary from the sources at `source` (this checkout or a copy of
+/// it) into `target_dir`, with `profile`.
+pub(crate) fn command(source: &Path, target_dir: &Path, profile: &CargoProfile) -> Command {
     let cargo_home = std::env::var("CARGO_HOME").ok().or_else(|| {
         std::env::var("HOME")
             .ok()
@@ -21,29 +33,33 @@ pub(crate) fn build() -> Result<PathBuf> {
     });
     let mut rustflags = vec![
         "-C target-feature=+crt-static".to_owned(),
-        format!("--remap-path-prefix={}=/build", root.display()),
+        format!("--remap-path-prefix={}=/build", source.display()),
     ];
     if let Some(cargo_home) = cargo_home {
         rustflags.push(format!("--remap-path-prefix={cargo_home}=/cargo"));
     }
-    process::run(
-        process::cargo()
-            .env("RUSTFLAGS", rustflags.join(" "))
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--package",
-                "app",
-                "--target",
-                TARGET,
-            ]),
-    )?;
-    let binary = crate::project::target_dir()
+    let mut command = process::cargo();
+    command
+        .current_dir(source)
+        .env("RUSTFLAGS", rustflags.join(" "))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args(["build", "--profile", &profile.name, "--locked"])
+        .args(["--package", "app", "--target", TARGET]);
+    command
+}
+
+/// Where [`command`] leaves the binary.
+pub(crate) fn binary(target_dir: &Path, profile: &CargoProfile) -> Result<PathBuf> {
+    let binary = target_dir
         .join(TARGET)
-        .join("release")
+        .join(profile.output_folder())
         .join("app");
-    std::fs::metadata(&binary)
-        .with_context(|| format!("the release build left no binary at {}", binary.display()))?;
+    std::fs::metadata(&binary).with_context(|| {
+        format!(
+            "the {} build left no binary at {}",
+            profile.name,
+            binary.display()
+        )
+    })?;
     Ok(binary)
 }

@@ -47,6 +47,13 @@ pub(crate) struct Build {
     /// `buildkit` or `legacy`; empty in records older than the builder choice.
     #[serde(default)]
     pub(crate) builder: String,
+    /// The cargo profile; records older than the choice were all `release`.
+    #[serde(default = "shipped_profile")]
+    pub(crate) profile: String,
+}
+
+fn shipped_profile() -> String {
+    crate::project::profile::SHIPPED.to_owned()
 }
 
 impl History for Build {

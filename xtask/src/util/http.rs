@@ -5,6 +5,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// A loopback port nothing listens on now, for a server about to start.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    use anyhow::Context as _;
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")
+        .context("cannot bind a loopback port")?
+        .local_addr()?
+        .port())
+}
+
 /// The status code `GET path` answers with, or `None` if nothing answers.
 pub(crate) fn status(address: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&address, timeout).ok()?;

@@ -1,0 +1,128 @@
+//! Cold pull → serving: what an image's size costs each time a new task starts. Fargate bills
+//! a task from the start of its image pull, and a scaled-out service pulls on every new task.
+//! Each image is pushed once to a registry on loopback (Debian's `docker-registry`, the
+//! distribution registry), then pulled and run into a second engine started on an empty data
+//! root for each sample: removing a tag from the main engine would not make a pull cold, since
+//! its other images share the base layers. Timed from `docker pull` to the first 200 on `/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::docker;
+use crate::docker::container::RunningContainer;
+use crate::docker::second_engine::SecondEngine;
+use crate::project::variant::Variant;
+use crate::tools;
+use crate::util::http;
+use crate::util::process;
+use crate::util::stats::median;
+use crate::util::wait;
+
+/// Cold pulls per image; the median is reported.
+const PULL_SAMPLES: usize = 3;
+/// Enough for the 1.3 GB single-stage image on a slow disk.
+const SERVING_TIMEOUT: Duration = Duration::from_mins(5);
+
+/// A distribution registry on a free loopback port, storing in a scratch folder under the
+/// target directory; stopped and removed when dropped.
+pub(super) struct LocalRegistry {
+    server: Child,
+    folder: PathBuf,
+    port: u16,
+}
+
+impl LocalRegistry {
+    pub(super) fn start() -> Result<Self> {
+        tools::require(&["docker-registry"])?;
+        // A fixed name: what an interrupted run left is cleared, not accumulated.
+        let folder = crate::project::target_dir()
+            .join("xtask")
+            .join("pull-registry");
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("cannot clear {}", folder.display()))?;
+        }
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        let port = http::free_port()?;
+        let config = folder.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                folder.join("data").display()
+            ),
+        )?;
+        let server = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start docker-registry")?;
+        let mut registry = Self {
+            server,
+            folder,
+            port,
+        };
+        let listening = wait::until(Duration::from_secs(30), Duration::from_millis(50), || {
+            if let Some(status) = registry.server.try_wait()? {
+                bail!("docker-registry exited with {status} before listening on port {port}");
+            }
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()
+                .then_some(()))
+        })?;
+        if listening.is_none() {
+            bail!("docker-registry did not listen on 127.0.0.1:{port} within 30 s");
+        }
+        Ok(registry)
+    }
+
+    /// Pushes the local image `tag` from the main engine; returns the reference to pull.
+    pub(super) fn push(&self, tag: &str) -> Result<String> {
+        let reference = format!("127.0.0.1:{}/{tag}", self.port);
+        process::capture(docker::docker().args(["tag", tag, &reference]))?;
+        let pushed = process::capture(docker::docker().args(["push", &reference]));
+        // The registry's name for the image is not kept in the main engine.
+        let _ = process::capture(docker::docker().args(["rmi", &reference]));
+        pushed.with_context(|| format!("cannot push {tag} to the local registry"))?;
+        Ok(reference)
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// The median time from `docker pull` of `variant`'s image, into an engine that holds none of
+/// its layers, to the first 200 from the container it starts.
+pub(super) fn cold_pull_to_serving(registry: &LocalRegistry, variant: Variant) -> Result<f64> {
+    eprintln!("  pushing {} to the local registry", variant.tag());
+    let reference = registry.push(&variant.tag())?;
+    let mut seconds = Vec::with_capacity(PULL_SAMPLES);
+    for sample in 1..=PULL_SAMPLES {
+        let engine = SecondEngine::start()?;
+        let port = http::free_port()?;
+        let started = Instant::now();
+        process::capture(engine.docker().args(["pull", "--quiet", &reference]))
+            .with_context(|| format!("the cold engine cannot pull {reference}"))?;
+        let container =
+            RunningContainer::start_on_host_network(&engine.host(), &reference, port, started)?;
+        let elapsed = container.wait_http_ok("/", SERVING_TIMEOUT)?.as_secs_f64();
+        eprintln!("  cold pull {sample}: serving after {elapsed:.2} s");
+        seconds.push(elapsed);
+        drop(container);
+        drop(engine);
+    }
+    Ok(median(&mut seconds))
+}
