@@ -204,9 +204,12 @@ impl FreshMachine {
                 .arg(format!("{}:/var/lib/docker", machine.data_dir.display()))
                 // The cold-pull engines' data roots live under target/xtask. A machine's disk
                 // takes overlay2; a container's own layer does not (overlay on overlay), so
-                // that folder gets memory of its own instead: nothing from the host.
+                // that folder gets memory of its own instead: nothing from the host. (Not
+                // `nodev`, the default: `bases` runs debootstrap there.)
                 .arg("--tmpfs")
-                .arg(format!("/{PROJECT_DIR}/target/xtask:rw,exec,size=8g"))
+                .arg(format!(
+                    "/{PROJECT_DIR}/target/xtask:rw,exec,dev,suid,size=8g"
+                ))
                 .args(["--workdir", &format!("/{PROJECT_DIR}")])
                 .arg(image)
                 .args(COMMAND),
