@@ -1,6 +1,6 @@
 //! The Docker CLI as xtask uses it: one way to run it, one engine check ([`engine::require`]),
 //! one choice of builder ([`builder::builder`]), one base-image resolver ([`base_images`]), and
-//! a second, throwaway Docker 26 engine beside the first ([`second_engine`]).
+//! a second, throwaway engine (Docker 25 or later) beside the first ([`second_engine`]).
 
 pub(crate) mod base_images;
 pub(crate) mod build;

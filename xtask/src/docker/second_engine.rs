@@ -1,5 +1,5 @@
-//! A second Docker engine beside the first: Docker 26 ([`crate::tools::second_docker`]) on a
-//! fresh, empty data root of its own, with its own exec root, pid file, socket and log, started
+//! A second Docker engine beside the first: Docker 25 or later
+//! ([`crate::tools::second_docker`]) on a fresh, empty data root of its own, with its own exec root, pid file, socket and log, started
 //! for a job and gone with it. Two jobs need one: `docker save` from Docker 25 and later writes
 //! the OCI image layout, which the first engine (Debian bookworm's 20.10) cannot; and a cold
 //! `docker pull` + `docker run` needs an engine that holds no layers yet.
@@ -47,7 +47,7 @@ pub(crate) struct SecondEngine {
 }
 
 impl SecondEngine {
-    /// Starts Docker 26 on an empty data root and waits until it answers. Installs what it
+    /// Starts Docker 25+ on an empty data root and waits until it answers. Installs what it
     /// needs through the tools door (`--yes` or `CI=true`, as root).
     pub(crate) fn start() -> Result<Self> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
