@@ -58,7 +58,9 @@ pub(crate) fn unpack(packages: &[&str], into: &Path, for_what: &str) -> Result<(
             .arg(format!("-oDir::Etc::sourcelist={}", sources.display()))
             .arg("-oDir::Etc::sourceparts=-")
             .arg(format!("-oDir::State::Lists={}", lists.display()))
-            .arg(format!("-oDir::Cache={}", cache.display()));
+            .arg(format!("-oDir::Cache={}", cache.display()))
+            // Progress goes with xtask's own to stderr: stdout is the command's report.
+            .stdout(std::io::stderr());
         command
     };
     let result = (|| {
@@ -73,7 +75,13 @@ pub(crate) fn unpack(packages: &[&str], into: &Path, for_what: &str) -> Result<(
                     })
                 })
                 .with_context(|| format!("apt-get downloaded no {package} package"))?;
-            process::run(Command::new("dpkg").arg("-x").arg(&deb).arg(into))?;
+            process::run(
+                Command::new("dpkg")
+                    .arg("-x")
+                    .arg(&deb)
+                    .arg(into)
+                    .stdout(std::io::stderr()),
+            )?;
         }
         Ok(())
     })();
