@@ -69,14 +69,20 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
     let Some(_engine) = docker_exclusive(test, &[]) else {
         return;
     };
-    // `cargo xtask ci --yes` unpacks Docker 26 here; under CI=true `save` would fetch it itself.
-    if !target_dir()
-        .join("tools/docker-26/usr/sbin/dockerd")
-        .exists()
-        && !ci()
-    {
+    // The second engine is a dockerd of its own: root only.
+    if !is_root() {
         skip(
-            &format!("Docker 26 is not under target/tools, so `{test}` cannot run"),
+            &format!("`{test}` starts a second Docker engine, which needs root"),
+            "CI must run as root",
+            " (run the tests as root)",
+        );
+        return;
+    }
+    // `cargo xtask ci --yes` unpacks Docker 26 here where the system's dockerd is older than
+    // 25; under CI=true `save` would fetch it itself.
+    if !docker_25_available() && !ci() {
+        skip(
+            &format!("no Docker 25 or later is installed, so `{test}` cannot run"),
             "CI must install it",
             " (run `cargo xtask ci --yes` as root)",
         );
@@ -159,4 +165,31 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
 
 fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+/// The system's dockerd is Docker 25 or later, or xtask unpacked Docker 26.
+fn docker_25_available() -> bool {
+    let system_major = Command::new("dockerd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .strip_prefix("Docker version ")?
+                .split('.')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        });
+    system_major.is_some_and(|major| major >= 25)
+        || target_dir()
+            .join("tools/docker-26/usr/sbin/dockerd")
+            .exists()
 }

@@ -9,7 +9,7 @@ use crate::project::profile::CargoProfile;
 
 impl flags::Build {
     pub(crate) fn run(self) -> Result<()> {
-        let profile = CargoProfile::load(&self.profile)?;
+        let profile = CargoProfile::for_images(&self.profile)?;
         engine::require()?;
         let context = crate::project::root();
         for variant in self.variants() {

@@ -78,7 +78,7 @@ impl Row {
 
 impl Compare {
     pub(crate) fn run(self) -> Result<()> {
-        let profile = CargoProfile::load(&self.profile)?;
+        let profile = CargoProfile::for_images(&self.profile)?;
         engine::require()?;
         let html_path = self.html.clone();
         // One copy of the build context serves every variant's rebuild timing.
@@ -87,9 +87,17 @@ impl Compare {
         } else {
             Some(ContextCopy::create()?)
         };
+        // Checked before anything is built: a cold pull needs an engine of its own.
         let registry = if self.skip_pull {
             None
+        } else if !crate::tools::debian::is_root() {
+            eprintln!(
+                "note: the cold pulls are not timed: {}",
+                crate::docker::second_engine::NEEDS_ROOT
+            );
+            None
         } else {
+            crate::docker::second_engine::SecondEngine::prepare()?;
             Some(pull::LocalRegistry::start()?)
         };
         let mut rows = Vec::new();

@@ -588,7 +588,7 @@ pub(crate) fn targets(rows: &[Row]) -> Vec<(&'static str, String, bool)> {
     if let Some(scratch_pull) = find(Variant::Scratch).and_then(|row| COLD_PULL.number(row)) {
         targets.push((
             "cold pull → serving: scratch ≤ 1.0 s",
-            format!("{scratch_pull:.2} s"),
+            Unit::Seconds.text(scratch_pull),
             scratch_pull <= 1.0,
         ));
         if let Some(single_pull) = find(Variant::Single).and_then(|row| COLD_PULL.number(row))

@@ -119,13 +119,6 @@ pub(crate) fn build(
             profile.name
         );
     }
-    if profile.output_folder() != profile.name {
-        bail!(
-            "images are built with an optimised profile: `release`, or one of your own that \
-             inherits from it (`release-fast`); not `{}`",
-            profile.name
-        );
-    }
     let dockerfile = context.join("docker").join(variant.dockerfile());
     let builder = docker::builder::builder();
     let mut command = builder.command();

@@ -47,25 +47,38 @@ pub(crate) struct SecondEngine {
 }
 
 impl SecondEngine {
+    /// Makes sure an engine can start here (root, and the programs, installed through the
+    /// tools door), before a command spends minutes on work that needs one at the end.
+    pub(crate) fn prepare() -> Result<tools::second_docker::SecondDocker> {
+        if !tools::debian::is_root() {
+            bail!("{NEEDS_ROOT}");
+        }
+        tools::require(&["containerd", "runc", "ip", "kill", "umount"])?;
+        tools::second_docker::require()
+    }
+
     /// Starts Docker 25+ on an empty data root and waits until it answers. Installs what it
     /// needs through the tools door (`--yes` or `CI=true`, as root).
     pub(crate) fn start() -> Result<Self> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        tools::require(&["containerd", "runc", "ip", "kill", "umount"])?;
-        let docker26 = tools::second_docker::require()?;
+        let docker26 = Self::prepare()?;
         let instance = format!(
             "{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        // Owns the folder (and then the bridge) from here on: a failure below leaves neither.
         let folder = scratch_folder(&format!("second-engine-{instance}"));
+        let mut made = Made {
+            folder: Some(folder.clone()),
+            bridge: None,
+        };
         let _ = fs::remove_dir_all(&folder);
         for sub in ["data", "exec"] {
             fs::create_dir_all(folder.join(sub))
                 .with_context(|| format!("cannot create {}", folder.join(sub).display()))?;
         }
-        let config = folder.join("daemon.json");
-        fs::write(&config, "{}\n")?;
+        fs::write(folder.join("daemon.json"), "{}\n")?;
         let log_path = crate::project::target_dir()
             .join("xtask")
             .join("second-engine.log");
@@ -75,47 +88,23 @@ impl SecondEngine {
         let bridge = format!("xt{instance}");
         process::capture(Command::new("ip").args(["link", "add", &bridge, "type", "bridge"]))
             .context("cannot create the second engine's bridge")?;
+        made.bridge = Some(bridge.clone());
         let socket = folder.join("docker.sock");
-        let path = std::env::join_paths(std::iter::once(docker26.sbin()).chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-        ))?;
-        let mut dockerd = Command::new(docker26.dockerd());
-        dockerd
-            .arg("--data-root")
-            .arg(folder.join("data"))
-            .arg("--exec-root")
-            .arg(folder.join("exec"))
-            .arg("--pidfile")
-            .arg(folder.join("docker.pid"))
-            .arg("--config-file")
-            .arg(&config)
-            .arg("--host")
-            .arg(format!("unix://{}", socket.display()))
-            .args(["--bridge", &bridge])
-            .args([
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-forward=false",
-            ])
-            // Its own docker-proxy first; bookworm's containerd and runc after it.
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+        let mut dockerd = dockerd_command(&docker26, &folder, &socket, &bridge)?;
+        dockerd.stdout(log.try_clone()?).stderr(log);
         let started = Instant::now();
-        let daemon = match dockerd.spawn() {
-            Ok(daemon) => daemon,
-            Err(error) => {
-                let _ = process::capture(Command::new("ip").args(["link", "delete", &bridge]));
-                return Err(error).context("cannot start the second engine's dockerd");
-            }
-        };
+        let daemon = dockerd
+            .spawn()
+            .context("cannot start the second engine's dockerd")?;
+        // The engine owns folder and bridge now.
+        let bridge = made.bridge.take();
+        made.folder = None;
         // From here on, dropping `engine` cleans up, whatever fails.
         let mut engine = Self {
             daemon,
             folder,
             socket,
-            bridge: Some(bridge),
+            bridge,
             version: String::new(),
             started_in: Duration::ZERO,
         };
@@ -221,6 +210,62 @@ impl Drop for SecondEngine {
                 "warning: cannot remove the second engine's folder {}: {error}",
                 self.folder.display()
             );
+        }
+    }
+}
+
+/// `dockerd` on the folder's data root, exec root, pid file, empty `daemon.json` and socket,
+/// with `bridge` and no iptables or forwarding changes.
+fn dockerd_command(
+    docker26: &tools::second_docker::SecondDocker,
+    folder: &Path,
+    socket: &Path,
+    bridge: &str,
+) -> Result<Command> {
+    // Its own docker-proxy first; bookworm's containerd and runc after it.
+    let path = std::env::join_paths(std::iter::once(docker26.sbin()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
+    let mut dockerd = Command::new(docker26.dockerd());
+    dockerd
+        .arg("--data-root")
+        .arg(folder.join("data"))
+        .arg("--exec-root")
+        .arg(folder.join("exec"))
+        .arg("--pidfile")
+        .arg(folder.join("docker.pid"))
+        .arg("--config-file")
+        .arg(folder.join("daemon.json"))
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["--bridge", bridge])
+        .args([
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-forward=false",
+        ])
+        .env("PATH", path)
+        .stdin(Stdio::null());
+    Ok(dockerd)
+}
+
+/// Why the second engine cannot start without root, and what to do.
+pub(crate) const NEEDS_ROOT: &str = "the second engine is a dockerd of its own, with a bridge of \
+     its own, which needs root: run as root (`compare --skip-pull-timing` does without it)";
+
+/// What [`SecondEngine::start`] made before the engine owns it: removed if the start fails.
+struct Made {
+    folder: Option<PathBuf>,
+    bridge: Option<String>,
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            let _ = process::capture(Command::new("ip").args(["link", "delete", &bridge]));
+        }
+        if let Some(folder) = self.folder.take() {
+            let _ = fs::remove_dir_all(folder);
         }
     }
 }

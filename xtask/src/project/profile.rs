@@ -27,6 +27,20 @@ impl CargoProfile {
         Self::from_manifest(&manifest, name)
     }
 
+    /// `name` for building images: a profile of the workspace whose output cargo writes under
+    /// its own name, as the multi-stage Dockerfile expects (`release` or one that inherits from
+    /// it); `dev`, `test` and `bench` are refused before anything is built.
+    pub(crate) fn for_images(name: &str) -> Result<Self> {
+        let profile = Self::load(name)?;
+        if profile.output_folder() != profile.name {
+            bail!(
+                "images are built with an optimised profile: `release`, or one of your own that \
+                 inherits from it (`release-fast`); not `{name}`"
+            );
+        }
+        Ok(profile)
+    }
+
     /// The shipped profile, as the workspace defines it.
     pub(crate) fn shipped() -> Result<Self> {
         Self::load(SHIPPED)

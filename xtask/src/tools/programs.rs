@@ -179,7 +179,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "docker-registry",
         Debian("docker-registry"),
-        "a real registry on loopback for the push tests",
+        "a real registry on loopback: compare's cold pulls, the push tests",
     ),
     program(
         "htpasswd",
