@@ -476,7 +476,8 @@ pub(crate) const HOST_REBUILD: Figure = Figure {
     reading: Reading::Number {
         unit: Unit::Seconds,
         read: |row| row.host_rebuild_seconds,
-        absent: "",
+        // Not for the single-stage image, whose rebuild is a full compile; not when skipped.
+        absent: "not measured",
         note: None,
     },
     shown: false,
