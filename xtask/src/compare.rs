@@ -130,7 +130,13 @@ impl Compare {
             OutputFormat::Csv => print!("{}", report.csv()),
         }
         if let Some(path) = html_path {
-            let page = html::page(&report, &records::ImageSize::read_all()?);
+            // Each image's trend in the profile it was measured with: a `release-fast` size is
+            // not a step in the `release` image's history.
+            let history: Vec<records::ImageSize> = records::ImageSize::read_all()?
+                .into_iter()
+                .filter(|record| profile_of(&report, &record.variant) == record.profile)
+                .collect();
+            let page = html::page(&report, &history);
             fs_util::write_atomically(&path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
@@ -251,6 +257,16 @@ fn built_with(tag: &str, profile: &CargoProfile) -> bool {
         == profile.name
 }
 
+/// The profile `variant` (by name) was measured with in `report`: the single-stage baseline's is
+/// always the shipped one.
+fn profile_of<'a>(report: &'a Report, variant: &str) -> &'a str {
+    if variant == Variant::Single.name() {
+        crate::project::profile::SHIPPED
+    } else {
+        &report.profile.name
+    }
+}
+
 fn record_sizes(report: &Report) -> Result<()> {
     let records: Vec<records::ImageSize> = report
         .rows
@@ -264,6 +280,7 @@ fn record_sizes(report: &Report) -> Result<()> {
             compressed_bytes: row.compressed_bytes,
             layers: row.layers as u64,
             files: row.files,
+            profile: profile_of(report, row.variant.name()).to_owned(),
         })
         .collect();
     records::ImageSize::append(&records)

@@ -42,12 +42,21 @@ impl flags::History {
             println!(
                 "\nImage sizes measured by compare, per variant (oldest → newest, last {limit}):"
             );
-            let mut variants: Vec<&str> = sizes.iter().map(|s| s.variant.as_str()).collect();
+            // One series per image and profile: a `release-fast` size is no step in the
+            // `release` image's trend.
+            let series_name = |size: &records::ImageSize| {
+                if size.profile == crate::project::profile::SHIPPED {
+                    size.variant.clone()
+                } else {
+                    format!("{} ({})", size.variant, size.profile)
+                }
+            };
+            let mut variants: Vec<String> = sizes.iter().map(series_name).collect();
             variants.sort_unstable();
             variants.dedup();
             for variant in variants {
                 let series: Vec<&records::ImageSize> =
-                    sizes.iter().filter(|s| s.variant == variant).collect();
+                    sizes.iter().filter(|s| series_name(s) == variant).collect();
                 let values: Vec<u64> = series.iter().map(|s| s.size_bytes).collect();
                 let shown = &values[values.len().saturating_sub(limit)..];
                 let first = shown.first().copied().unwrap_or(0);

@@ -550,6 +550,7 @@ mod tests {
             compressed_bytes: 0,
             layers: 1,
             files: 1,
+            profile: "release".to_owned(),
         };
         vec![
             record("2026-11-20T10:00:00Z", "scratch", 2_600_000),

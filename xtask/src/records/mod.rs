@@ -74,6 +74,9 @@ pub(crate) struct ImageSize {
     pub(crate) layers: u64,
     #[serde(default)]
     pub(crate) files: u64,
+    /// The cargo profile of the image's binary; records older than the choice were `release`.
+    #[serde(default = "shipped_profile")]
+    pub(crate) profile: String,
 }
 
 impl History for ImageSize {
