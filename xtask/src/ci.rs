@@ -79,9 +79,7 @@ impl flags::Ci {
         }
         step("tests", &mut || {
             // The tests find `aws` and `moto_server` where `test tools` installed them.
-            let path = std::env::join_paths(std::iter::once(tools::python_bin()).chain(
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-            ))?;
+            let path = process::path_with_first(tools::python_bin())?;
             process::run(
                 process::cargo()
                     .args(["test", "--workspace", "--locked"])

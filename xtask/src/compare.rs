@@ -100,11 +100,13 @@ impl Compare {
             crate::docker::second_engine::SecondEngine::prepare()?;
             Some(pull::LocalRegistry::start()?)
         };
+        // Read once: which profile built each image, and the cold builds of earlier runs.
+        let builds = records::Build::read_all().unwrap_or_default();
         let mut rows = Vec::new();
         for variant in Variant::ALL {
             eprintln!("\n==> {variant}");
             let profile = build::profile_for(variant, &profile)?;
-            let mut row = self.measure(variant, &profile, context_copy.as_ref())?;
+            let mut row = self.measure(variant, &profile, &builds, context_copy.as_ref())?;
             if let Some(registry) = &registry {
                 eprintln!("  timing a cold pull from a local registry to the first 200");
                 row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, variant)?);
@@ -155,18 +157,26 @@ impl Compare {
         &self,
         variant: Variant,
         profile: &CargoProfile,
+        builds: &[records::Build],
         context_copy: Option<&ContextCopy>,
     ) -> Result<Row> {
         let tag = variant.tag();
         let mut fresh_build: Option<BuildRecord> = None;
-        let stale = !docker::image_exists(&tag) || !built_with(&tag, profile);
-        if self.rebuild || stale {
-            // A missing image is built without the cache too, so its cold build time is real.
-            let record = build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
-            build::record_build(&record)?;
-            fresh_build = Some(record);
-        }
-        let config = facts::config(&tag)?;
+        // An image missing, or built with another profile, is built (without the cache too, so
+        // that its cold build time is real).
+        let existing = facts::config(&tag)
+            .ok()
+            .filter(|config| built_with(&config.id, profile, builds));
+        let config = match existing {
+            Some(config) if !self.rebuild => config,
+            _ => {
+                let record =
+                    build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
+                build::record_build(&record)?;
+                fresh_build = Some(record);
+                facts::config(&tag)?
+            }
+        };
         eprintln!("  reading the filesystem and the compressed size");
         let filesystem = facts::filesystem(&tag, &config.program_paths())?;
         let compressed_bytes = filesystem.compressed_bytes;
@@ -182,7 +192,7 @@ impl Compare {
             .as_ref()
             .filter(|record| record.is_cold())
             .map(|record| record.seconds)
-            .or_else(|| last_cold_build(variant, profile));
+            .or_else(|| last_cold_build(variant, profile, builds));
         let rebuild = match context_copy {
             None => None,
             Some(copy) => {
@@ -224,11 +234,14 @@ impl Compare {
 
 /// The latest cold build of `variant` by the builder in use with `profile`: other builders' and
 /// profiles' times are not comparable with the rebuild measured now.
-fn last_cold_build(variant: Variant, profile: &CargoProfile) -> Option<f64> {
+fn last_cold_build(
+    variant: Variant,
+    profile: &CargoProfile,
+    builds: &[records::Build],
+) -> Option<f64> {
     let builder = build::builder_name(docker::builder::builder().buildkit);
-    records::Build::read_all()
-        .ok()?
-        .into_iter()
+    builds
+        .iter()
         .rev()
         .find(|b| {
             b.variant == variant.name()
@@ -239,21 +252,14 @@ fn last_cold_build(variant: Variant, profile: &CargoProfile) -> Option<f64> {
         .map(|b| b.seconds)
 }
 
-/// Whether the image under `tag` was built with `profile`, as far as the build history knows:
-/// an image it never recorded was built by hand, with the Dockerfile's default, the shipped one.
-fn built_with(tag: &str, profile: &CargoProfile) -> bool {
-    let Ok(id) = facts::config(tag).map(|config| config.id) else {
-        return false;
-    };
-    let recorded = records::Build::read_all()
-        .unwrap_or_default()
-        .into_iter()
+/// Whether the image `id` was built with `profile`, as far as the build history knows: an
+/// image it never recorded was built by hand, with the Dockerfile's default, the shipped one.
+fn built_with(id: &str, profile: &CargoProfile, builds: &[records::Build]) -> bool {
+    builds
+        .iter()
         .rev()
         .find(|b| b.image_id == id)
-        .map(|b| b.profile);
-    recorded
-        .as_deref()
-        .unwrap_or(crate::project::profile::SHIPPED)
+        .map_or(crate::project::profile::SHIPPED, |b| b.profile.as_str())
         == profile.name
 }
 

@@ -51,9 +51,9 @@ impl RunningContainer {
         port: u16,
         started: Instant,
     ) -> Result<Self> {
-        let mut command = docker::docker();
+        let mut command = docker::docker_at(Some(engine_host));
         command
-            .args(["--host", engine_host, "run", "-d", "--network", "host"])
+            .args(["run", "-d", "--network", "host"])
             .args([
                 "-e",
                 "APP_HOST=127.0.0.1",
@@ -73,11 +73,7 @@ impl RunningContainer {
 
     /// The docker CLI, talking to the engine the container runs in.
     fn docker(&self) -> std::process::Command {
-        let mut command = docker::docker();
-        if let Some(host) = &self.engine_host {
-            command.args(["--host", host]);
-        }
-        command
+        docker::docker_at(self.engine_host.as_deref())
     }
 
     /// Waits for `GET path` to answer 200; returns the time since `docker run` was called.

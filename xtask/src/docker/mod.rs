@@ -19,6 +19,16 @@ pub(crate) fn docker() -> Command {
     Command::new("docker")
 }
 
+/// The docker CLI, talking to the engine at `host` (`unix://…`, as `docker --host` takes it), or
+/// to the default one.
+pub(crate) fn docker_at(host: Option<&str>) -> Command {
+    let mut command = docker();
+    if let Some(host) = host {
+        command.args(["--host", host]);
+    }
+    command
+}
+
 /// Whether an image exists locally under `reference`.
 pub(crate) fn image_exists(reference: &str) -> bool {
     docker()

@@ -151,9 +151,7 @@ impl SecondEngine {
 
     /// The docker CLI, talking to this engine.
     pub(crate) fn docker(&self) -> Command {
-        let mut docker = super::docker();
-        docker.arg("--host").arg(self.host());
-        docker
+        super::docker_at(Some(&self.host()))
     }
 
     /// The engine's version, as it reports it (`26.1.5+dfsg1`).
@@ -223,9 +221,7 @@ fn dockerd_command(
     bridge: &str,
 ) -> Result<Command> {
     // Its own docker-proxy first; bookworm's containerd and runc after it.
-    let path = std::env::join_paths(std::iter::once(docker26.sbin()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))?;
+    let path = process::path_with_first(docker26.sbin())?;
     let mut dockerd = Command::new(docker26.dockerd());
     dockerd
         .arg("--data-root")

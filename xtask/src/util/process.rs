@@ -13,6 +13,13 @@ pub(crate) fn cargo() -> Command {
     command
 }
 
+/// `PATH` with `folder` in front of it: for a child that must find programs there first.
+pub(crate) fn path_with_first(folder: PathBuf) -> Result<std::ffi::OsString> {
+    Ok(std::env::join_paths(std::iter::once(folder).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?)
+}
+
 /// Runs `command` with inherited output; fails naming the command if it fails.
 pub(crate) fn run(command: &mut Command) -> Result<()> {
     let line = describe(command);
