@@ -528,7 +528,7 @@ fn the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions() {
         "axum",
         "tokio",
         "hyper",
-        "tower-http",
+        "tower",
         "serde_json",
         "sysinfo",
         "chrono",

@@ -215,7 +215,7 @@ fn parse_log_format(variable: &'static str, value: &str) -> Result<LogFormat, Co
     }
 }
 
-/// Accepts `info` or `warn,app=debug,tower_http=trace`: each directive a level, or
+/// Accepts `info` or `warn,app=debug,hyper=trace`: each directive a level, or
 /// `target=level`. Stricter than tracing's own parser, which takes a typo for a target name.
 fn parse_log_level(variable: &'static str, value: &str) -> Result<String, ConfigError> {
     let expected =

@@ -3,6 +3,7 @@
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +12,87 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::build_info;
 use crate::config::Config;
-use crate::http;
+use crate::http::{self, Features};
 use crate::metrics::http::HttpMetrics;
 use crate::shutdown::{Readiness, Signals};
 use crate::state::AppState;
 use crate::system::sampler::Sampler;
+use crate::telemetry;
 use crate::telemetry::log_writer::DroppedLines;
+
+/// Exit status for a configuration the service refuses to start with.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// `app serve`: configuration from the environment, telemetry, the runtime, then the
+/// application until a signal stops it. `features` is [`Features::ALL`] but when pricing them.
+pub fn serve(features: Features) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let telemetry = match telemetry::init(config.log_format, &config.log_level) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot start the log writer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::log_panics();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        // Before anything else, so a signal during start-up is handled, not fatal.
+        let signals =
+            Signals::register().map_err(|error| format!("cannot listen for signals: {error}"))?;
+        let application = Application::build_with_features(
+            &config,
+            Some(telemetry.dropped_lines()),
+            http::routes(),
+            features,
+        )
+        .await
+        .map_err(|error| {
+            format!(
+                "cannot listen on {}:{}: {error}; set APP_HOST/APP_PORT to a free address",
+                config.host, config.port
+            )
+        })?;
+        tracing::info!(
+            address = %application.address(),
+            version = build_info::VERSION,
+            revision = build_info::GIT_REVISION,
+            "listening"
+        );
+        application
+            .run_until_signalled(signals)
+            .await
+            .map_err(|error| format!("server failed: {error}"))
+    });
+    // Dropping the runtime first ends its threads; dropping `telemetry` then flushes the logs.
+    drop(runtime);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            drop(telemetry);
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Application {
@@ -44,6 +119,17 @@ impl Application {
         dropped_log_lines: Option<DroppedLines>,
         routes: Router<AppState>,
     ) -> io::Result<Self> {
+        Self::build_with_features(config, dropped_log_lines, routes, Features::ALL).await
+    }
+
+    /// As [`Self::build_with_routes`], with only some of the production features: for pricing
+    /// them (`cargo xtask cost`), never for serving.
+    pub async fn build_with_features(
+        config: &Config,
+        dropped_log_lines: Option<DroppedLines>,
+        routes: Router<AppState>,
+        features: Features,
+    ) -> io::Result<Self> {
         let started = Instant::now();
         let listener = TcpListener::bind((config.host, config.port)).await?;
         let address = listener.local_addr()?;
@@ -64,7 +150,7 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            router: http::app(routes, state.clone()),
+            router: http::app_with(routes, state.clone(), features),
             state,
             shutdown_delay: config.shutdown_delay,
             shutdown_grace: config.shutdown_grace,

@@ -47,6 +47,7 @@ pub(crate) enum Command {
     Status(Status),
     Logs(Logs),
     Bench(Bench),
+    Cost(Cost),
     Ci(Ci),
     Profiles(Profiles),
     History(History),
@@ -393,6 +394,38 @@ pub(crate) struct Bench {
     /// wrk threads
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = positive())]
     pub(crate) threads: u32,
+}
+
+/// Instructions per request, counted with callgrind: the service against a bare axum
+/// handler, and what each production feature costs
+///
+/// Each figure is the difference between a run with N keep-alive requests and one with none,
+/// over N, counted --repeat times; the static release binaries, as images ship them.
+#[derive(Debug, Args)]
+pub(crate) struct Cost {
+    /// Keep-alive requests per counted run
+    #[arg(long, default_value_t = 2000, value_name = "N", value_parser = positive())]
+    pub(crate) requests: u32,
+    /// Counts per figure; the spread between them is reported
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = positive())]
+    pub(crate) repeat: u32,
+    /// Only this endpoint (repeatable; default: /, /health, /info and /metrics)
+    #[arg(long = "endpoint", value_name = "PATH", value_parser = cost_endpoint)]
+    pub(crate) endpoints: Vec<String>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The endpoints `cost` counts, in the order it prints them.
+pub(crate) const COST_ENDPOINTS: [&str; 4] = ["/", "/health", "/info", "/metrics"];
+
+fn cost_endpoint(value: &str) -> Result<String> {
+    if COST_ENDPOINTS.contains(&value) {
+        Ok(value.to_owned())
+    } else {
+        bail!("counts one of {}", COST_ENDPOINTS.join(", "))
+    }
 }
 
 /// The test command: format, lint, every test, compare, a benchmark run

@@ -16,6 +16,7 @@ mod bench;
 mod build;
 mod ci;
 mod compare;
+mod cost;
 mod deploy;
 mod docker;
 mod down;
@@ -77,6 +78,7 @@ impl Command {
             Self::Status(command) => command.run(),
             Self::Logs(command) => command.run(),
             Self::Bench(command) => command.run(),
+            Self::Cost(command) => command.run(),
             Self::Ci(command) => command.run(),
             Self::Profiles(command) => command.run(),
             Self::History(command) => command.run(),

@@ -58,18 +58,19 @@ pub fn generate() -> RequestId {
     )
 }
 
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, written without intermediate strings.
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, written without intermediate strings: two hex
+/// digits a byte, from a table.
 fn format_uuid(bits: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut text = [b'-'; 36];
-    let mut nibble = 0;
-    for (index, byte) in text.iter_mut().enumerate() {
-        if matches!(index, 8 | 13 | 18 | 23) {
-            continue;
+    let mut at = 0;
+    for (index, byte) in bits.to_be_bytes().into_iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            at += 1; // the dash already there
         }
-        let shift = 124 - 4 * nibble;
-        *byte = HEX[((bits >> shift) & 0xF) as usize];
-        nibble += 1;
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0xF)];
+        at += 2;
     }
     text
 }

@@ -29,25 +29,44 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let metadata = event.metadata();
-        writer.write_str(r#"{"timestamp":""#)?;
-        write_timestamp(&mut writer)?;
-        write!(writer, r#"","level":"{}""#, metadata.level())?;
-        let mut fields = FieldWriter {
-            out: &mut writer,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        writer.write_str(r#","target":"#)?;
-        write_json_string(&mut writer, metadata.target())?;
-        writer.write_str("}\n")
+        // The line is built in a buffer of this thread's, by direct appends, and handed to the
+        // writer in one call: each call through `Writer` is a dynamic dispatch, and a line
+        // has about forty pieces.
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|line| {
+            if let Ok(mut line) = line.try_borrow_mut() {
+                line.clear();
+                format_line(&mut line, event);
+                writer.write_str(&line)
+            } else {
+                // Only if formatting a field logged (re-entered): a buffer of its own.
+                let mut line = String::new();
+                format_line(&mut line, event);
+                writer.write_str(&line)
+            }
+        })
     }
 }
 
+fn format_line(line: &mut String, event: &Event<'_>) {
+    let metadata = event.metadata();
+    line.push_str(r#"{"timestamp":""#);
+    write_timestamp(line);
+    line.push_str(r#"","level":""#);
+    line.push_str(metadata.level().as_str());
+    line.push('"');
+    let mut fields = FieldWriter { line };
+    event.record(&mut fields);
+    line.push_str(r#","target":"#);
+    write_json_string(line, metadata.target());
+    line.push_str("}\n");
+}
+
 /// `2026-11-22T11:21:19.149392Z`. The part up to the second is formatted once per second per
-/// thread, not once per line.
-fn write_timestamp(out: &mut impl Write) -> fmt::Result {
+/// thread, not once per line; the microseconds are written digit by digit, without `fmt`.
+fn write_timestamp(line: &mut String) {
     thread_local! {
         static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
@@ -56,99 +75,165 @@ fn write_timestamp(out: &mut impl Write) -> fmt::Result {
         let mut cached = cached.borrow_mut();
         if cached.0 != now.timestamp() {
             cached.1.clear();
-            write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            let _ = write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
             cached.0 = now.timestamp();
         }
-        write!(out, "{}.{:06}Z", cached.1, now.timestamp_subsec_micros())
-    })
+        line.push_str(&cached.1);
+    });
+    line.push('.');
+    write_digits(
+        line,
+        u64::from(now.timestamp_subsec_micros().min(999_999)),
+        6,
+    );
+    line.push('Z');
 }
 
-struct FieldWriter<'a, W: Write> {
-    out: &'a mut W,
-    result: fmt::Result,
+struct FieldWriter<'a> {
+    line: &'a mut String,
 }
 
-impl<W: Write> FieldWriter<'_, W> {
-    fn key(&mut self, field: &Field) -> fmt::Result {
-        self.out.write_str(",")?;
-        write_json_string(self.out, field.name())?;
-        self.out.write_str(":")
+impl FieldWriter<'_> {
+    fn key(&mut self, field: &Field) -> &mut String {
+        self.line.push(',');
+        write_json_string(self.line, field.name());
+        self.line.push(':');
+        self.line
     }
-
-    fn record_with(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| value(self.out));
-        }
-    }
 }
 
-impl<W: Write> Visit for FieldWriter<'_, W> {
+impl Visit for FieldWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.record_with(field, |out| {
-            if value.is_finite() {
-                write!(out, "{value}")
-            } else {
-                out.write_str("null")
-            }
-        });
+        write_f64(self.key(field), value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record_with(field, |out| write!(out, "{value}"));
+        let line = self.key(field);
+        if value < 0 {
+            line.push('-');
+        }
+        write_u64(line, value.unsigned_abs());
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record_with(field, |out| write!(out, "{value}"));
+        write_u64(self.key(field), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record_with(field, |out| write!(out, "{value}"));
+        self.key(field)
+            .push_str(if value { "true" } else { "false" });
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.record_with(field, |out| write_json_string(out, value));
+        write_json_string(self.key(field), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record_with(field, |out| {
-            out.write_char('"')?;
-            write!(Escaped(out), "{value:?}")?;
-            out.write_char('"')
-        });
+        let line = self.key(field);
+        line.push('"');
+        // Writing into a String cannot fail.
+        let _ = write!(Escaped(line), "{value:?}");
+        line.push('"');
     }
 }
 
-fn write_json_string(out: &mut impl Write, text: &str) -> fmt::Result {
-    out.write_char('"')?;
-    Escaped(&mut *out).write_str(text)?;
-    out.write_char('"')
+/// A whole number in decimal, without `fmt`'s machinery (a log line holds several).
+fn write_u64(line: &mut String, value: u64) {
+    let mut width = 1;
+    let mut rest = value / 10;
+    while rest > 0 {
+        width += 1;
+        rest /= 10;
+    }
+    write_digits(line, value, width);
 }
 
-/// Escapes what JSON strings cannot hold raw: quotes, backslashes and control characters.
-struct Escaped<'a, W: Write>(&'a mut W);
+/// The last `width` decimal digits of `value`, zero-padded.
+fn write_digits(line: &mut String, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let width = width.min(digits.len());
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    line.extend(digits[..width].iter().map(|&digit| char::from(digit)));
+}
 
-impl<W: Write> Write for Escaped<'_, W> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut clean_from = 0;
-        for (index, c) in text.char_indices() {
-            let escape = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if c.is_control() && (c as u32) < 0x20 => "",
-                _ => continue,
-            };
-            self.0.write_str(&text[clean_from..index])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{:04x}", c as u32)?;
-            } else {
-                self.0.write_str(escape)?;
+/// JSON has no NaN or infinity: those become `null`. A value with at most three decimals (as
+/// latencies in milliseconds, counted in microseconds, are) is written digit by digit; its
+/// shortest round-trip form is exactly those digits, which is what `Display` would print.
+/// Anything else goes through `Display`.
+fn write_f64(line: &mut String, value: f64) {
+    if !value.is_finite() {
+        line.push_str("null");
+        return;
+    }
+    let thousandths = (value * 1000.0).round();
+    // Below 10^9 an f64 resolves far finer than a thousandth, so no other decimal of three
+    // places or fewer rounds to the same value: those digits are the shortest.
+    #[allow(clippy::float_cmp)] // exactly equal is the point
+    let exact = thousandths / 1000.0 == value;
+    if (0.0..1.0e9).contains(&value) && exact {
+        // In range by the test above: below 10^12 and not negative.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let thousandths = thousandths as u64;
+        write_u64(line, thousandths / 1000);
+        let mut fraction = thousandths % 1000;
+        if fraction != 0 {
+            line.push('.');
+            let mut width = 3;
+            while fraction.is_multiple_of(10) {
+                fraction /= 10;
+                width -= 1;
             }
-            clean_from = index + c.len_utf8();
+            write_digits(line, fraction, width);
         }
-        self.0.write_str(&text[clean_from..])
+        return;
+    }
+    let _ = write!(line, "{value}");
+}
+
+fn write_json_string(line: &mut String, text: &str) {
+    line.push('"');
+    escape_into(line, text);
+    line.push('"');
+}
+
+/// Appends `text` with what JSON strings cannot hold raw escaped: quotes, backslashes and
+/// control characters. Works on bytes: every byte that needs escaping is ASCII, so the runs
+/// between them are whole UTF-8 sequences, appended in one piece each.
+fn escape_into(line: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut clean_from = 0;
+    for (index, &byte) in text.as_bytes().iter().enumerate() {
+        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
+            continue;
+        }
+        line.push_str(&text[clean_from..index]);
+        match byte {
+            b'"' => line.push_str("\\\""),
+            b'\\' => line.push_str("\\\\"),
+            b'\n' => line.push_str("\\n"),
+            b'\r' => line.push_str("\\r"),
+            b'\t' => line.push_str("\\t"),
+            _ => {
+                line.push_str("\\u00");
+                line.push(char::from(HEX[usize::from(byte >> 4)]));
+                line.push(char::from(HEX[usize::from(byte & 0xF)]));
+            }
+        }
+        clean_from = index + 1;
+    }
+    line.push_str(&text[clean_from..]);
+}
+
+/// [`escape_into`] as a `fmt::Write`, for values only `Debug` can print.
+struct Escaped<'a>(&'a mut String);
+
+impl Write for Escaped<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        escape_into(self.0, text);
+        Ok(())
     }
 }
 
@@ -178,6 +263,49 @@ mod tests {
         fn make_writer(&'a self) -> Self {
             self.clone()
         }
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        let mut values: Vec<f64> = (0..200_000_u32)
+            .map(|micros| f64::from(micros) / 1000.0)
+            .collect();
+        values.extend([
+            0.1 + 0.2,
+            1.0 / 3.0,
+            1e-7,
+            123_456.789,
+            2.5e12,
+            -0.5,
+            0.0,
+            1e9 + 0.5,
+        ]);
+        for value in values {
+            let mut written = String::new();
+            write_f64(&mut written, value);
+            assert_eq!(written, format!("{value}"), "for {value:?}");
+        }
+        for value in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+            let mut written = String::new();
+            write_u64(&mut written, value);
+            assert_eq!(written, value.to_string());
+        }
+    }
+
+    #[test]
+    fn every_byte_that_json_cannot_hold_raw_is_escaped() {
+        let hostile: String = (0_u8..0x80)
+            .map(char::from)
+            .chain("é\u{2028}😀".chars())
+            .collect();
+        let mut written = String::new();
+        write_json_string(&mut written, &hostile);
+        let parsed: String = serde_json::from_str(&written).expect("valid JSON");
+        assert_eq!(parsed, hostile);
+        assert!(
+            !written.bytes().any(|byte| byte < 0x20),
+            "raw control byte in {written:?}"
+        );
     }
 
     #[test]

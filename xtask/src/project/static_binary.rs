@@ -23,6 +23,30 @@ pub(crate) fn build() -> Result<PathBuf> {
     binary(&target_dir, &profile)
 }
 
+/// As [`build`], with the app's `examples` built the same way; their paths follow the
+/// binary's, in the order asked.
+pub(crate) fn build_with_examples(examples: &[&str]) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let target_dir = crate::project::target_dir();
+    let profile = CargoProfile::shipped()?;
+    let mut build = command(&crate::project::root(), &target_dir, &profile);
+    build.args(["--bin", "app"]);
+    for example in examples {
+        build.args(["--example", example]);
+    }
+    process::run(&mut build)?;
+    let folder = target_dir.join(TARGET).join(profile.output_folder());
+    let examples = examples
+        .iter()
+        .map(|name| {
+            let path = folder.join("examples").join(name);
+            std::fs::metadata(&path)
+                .with_context(|| format!("the build left no example at {}", path.display()))?;
+            Ok(path)
+        })
+        .collect::<Result<_>>()?;
+    Ok((binary(&target_dir, &profile)?, examples))
+}
+
 /// `cargo build` of the static binary from the sources at `source` (this checkout or a copy of
 /// it) into `target_dir`, with `profile`.
 pub(crate) fn command(source: &Path, target_dir: &Path, profile: &CargoProfile) -> Command {

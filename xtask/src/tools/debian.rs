@@ -12,6 +12,7 @@ use crate::util::process;
 pub(crate) const TEST_PROGRAMS: &[&str] = &[
     "promtool",
     "wrk",
+    "valgrind",
     "dockerd",
     "nginx",
     "docker-compose",

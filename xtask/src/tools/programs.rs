@@ -113,6 +113,11 @@ pub(crate) const PROGRAMS: &[Program] = &[
         "loading the service in `bench` and `profiles`",
     ),
     program(
+        "valgrind",
+        Debian("valgrind"),
+        "`cost`: instructions per request, counted by callgrind",
+    ),
+    program(
         "apt-get",
         Yourself("Debian or Ubuntu"),
         "installing what --yes may install",

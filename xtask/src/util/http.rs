@@ -37,3 +37,71 @@ pub(crate) fn status(address: SocketAddr, path: &str, timeout: Duration) -> Opti
         .parse()
         .ok()
 }
+
+/// One keep-alive HTTP/1.1 connection, for sending many requests one after the other with no
+/// client library in the way (`cost` counts what the server does per request).
+pub(crate) struct KeepAlive {
+    stream: TcpStream,
+    /// Bytes read past the last response (none with a well-behaved server).
+    pending: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub(crate) fn open(address: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            pending: Vec::new(),
+        })
+    }
+
+    /// `GET path`; its status code, once the whole response has been read.
+    pub(crate) fn get(&mut self, path: &str) -> anyhow::Result<u16> {
+        use anyhow::{Context as _, bail};
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.stream
+            .write_all(request.as_bytes())
+            .with_context(|| format!("cannot send GET {path}"))?;
+        let head_end = loop {
+            if let Some(at) = memchr::memmem::find(&self.pending, b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.fill()
+                .with_context(|| format!("no response to GET {path}"))?;
+        };
+        let head = std::str::from_utf8(&self.pending[..head_end])
+            .with_context(|| format!("the response to GET {path} has a non-UTF-8 head"))?;
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("the response to GET {path} has no status line"))?;
+        let Some(length) = head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        }) else {
+            bail!("the response to GET {path} has no Content-Length; cannot keep the connection");
+        };
+        while self.pending.len() < head_end + length {
+            self.fill()
+                .with_context(|| format!("the body of GET {path} ended early"))?;
+        }
+        self.pending.drain(..head_end + length);
+        Ok(status)
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0_u8; 16 * 1024];
+        match self.stream.read(&mut chunk)? {
+            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+        }
+    }
+}

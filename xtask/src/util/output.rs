@@ -99,6 +99,24 @@ impl Table {
         }
     }
 
+    /// A table whose columns are known only at run time.
+    pub(crate) fn with_header(header: Vec<String>) -> Self {
+        Self {
+            numeric: vec![false; header.len()],
+            header,
+            rows: Vec::new(),
+            indent: String::new(),
+        }
+    }
+
+    /// Right-aligns every column from `first` on.
+    pub(crate) fn numeric_from(mut self, first: usize) -> Self {
+        for flag in self.numeric.iter_mut().skip(first) {
+            *flag = true;
+        }
+        self
+    }
+
     /// Right-aligns the columns at these positions.
     pub(crate) fn numeric(mut self, columns: &[usize]) -> Self {
         for &column in columns {
@@ -116,6 +134,11 @@ impl Table {
 
     pub(crate) fn row<const N: usize>(&mut self, cells: [String; N]) {
         self.rows.push(cells.into());
+    }
+
+    /// A row of a [`Self::with_header`] table, one cell a column.
+    pub(crate) fn push(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
     }
 
     pub(crate) fn render(&self) -> String {

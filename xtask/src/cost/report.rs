@@ -1,0 +1,329 @@
+//! The counts as a reader wants them: instructions per request for every server and endpoint,
+//! the price of each feature, and the targets; as tables or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Subject;
+use super::run::SETTINGS;
+use crate::flags::Cost;
+use crate::util::machine::Machine;
+use crate::util::output::{self, Table};
+use crate::util::stats::median;
+
+/// The service at most this many times the bare handler's instructions, logs at `info`...
+const TARGET_RATIO: f64 = 1.50;
+/// ... and with logs off.
+const TARGET_RATIO_LOGS_OFF: f64 = 1.25;
+/// One request log line, in instructions.
+const TARGET_LOG_LINE: f64 = 3_000.0;
+/// The endpoints the ratio targets are judged on: those the bare handler also serves.
+const RATIO_ENDPOINTS: [&str; 2] = ["/", "/health"];
+
+/// Instructions per request: the median of the repetitions and how far apart they were.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Figure {
+    pub(crate) instructions: f64,
+    /// (max − min) / median, in percent.
+    pub(crate) spread_percent: f64,
+    pub(crate) samples: Vec<f64>,
+}
+
+impl Figure {
+    pub(crate) fn from_samples(mut samples: Vec<f64>) -> Self {
+        let instructions = median(&mut samples);
+        let spread =
+            samples.last().copied().unwrap_or(0.0) - samples.first().copied().unwrap_or(0.0);
+        Self {
+            instructions,
+            spread_percent: if instructions > 0.0 {
+                spread / instructions * 100.0
+            } else {
+                0.0
+            },
+            samples,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    machine: Machine,
+    profile: &'static str,
+    requests: u32,
+    repeat: u32,
+    /// What every count ran with, beside the server's defaults.
+    settings: Vec<String>,
+    /// User-mode instructions per nanosecond of CPU time, natively, on `rate_endpoint`.
+    instructions_per_ns: f64,
+    rate_endpoint: &'static str,
+    endpoints: Vec<&'static str>,
+    servers: Vec<Server>,
+    prices: Vec<Price>,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Serialize)]
+struct Server {
+    key: String,
+    label: String,
+    figures: BTreeMap<&'static str, Figure>,
+}
+
+/// What one feature costs per request: the service minus the service without it.
+#[derive(Debug, Serialize)]
+struct Price {
+    feature: String,
+    /// How it was left out.
+    measured_as: String,
+    instructions: BTreeMap<&'static str, f64>,
+    estimated_ns: BTreeMap<&'static str, f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Target {
+    what: String,
+    value: f64,
+    limit: f64,
+    met: bool,
+}
+
+impl Report {
+    pub(crate) fn new(
+        subjects: &[Subject],
+        endpoints: &[&'static str],
+        figures: &BTreeMap<(String, &'static str), Figure>,
+        flags: &Cost,
+        instructions_per_ns: f64,
+        rate_endpoint: &'static str,
+    ) -> Self {
+        let servers: Vec<Server> = subjects
+            .iter()
+            .map(|subject| Server {
+                key: subject.key.clone(),
+                label: subject.label.clone(),
+                figures: subject
+                    .endpoints
+                    .iter()
+                    .filter_map(|&path| {
+                        Some((path, figures.get(&(subject.key.clone(), path))?.clone()))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let at = |key: &str, path: &str| -> Option<f64> {
+            servers
+                .iter()
+                .find(|server| server.key == key)?
+                .figures
+                .get(path)
+                .map(|figure| figure.instructions)
+        };
+        let mut prices = Vec::new();
+        let mut price = |feature: String, measured_as: String, without: &str| {
+            let instructions: BTreeMap<&'static str, f64> = endpoints
+                .iter()
+                .filter_map(|&path| Some((path, at("service", path)? - at(without, path)?)))
+                .collect();
+            let estimated_ns = instructions
+                .iter()
+                .map(|(&path, &count)| (path, count / instructions_per_ns))
+                .collect();
+            prices.push(Price {
+                feature,
+                measured_as,
+                instructions,
+                estimated_ns,
+            });
+        };
+        price(
+            "request log line".to_owned(),
+            "APP_LOG_LEVEL=off".to_owned(),
+            "logs-off",
+        );
+        for subject in subjects {
+            if let Some(name) = subject.key.strip_prefix("without-") {
+                price(
+                    name.replace('-', " "),
+                    format!("priced {name}"),
+                    &subject.key,
+                );
+            }
+        }
+
+        let mut targets = Vec::new();
+        for path in RATIO_ENDPOINTS {
+            let Some(bare) = at("bare", path) else {
+                continue;
+            };
+            for (key, limit, words) in [
+                ("service", TARGET_RATIO, "logs at info"),
+                ("logs-off", TARGET_RATIO_LOGS_OFF, "logs off"),
+            ] {
+                if let Some(count) = at(key, path) {
+                    let ratio = count / bare;
+                    targets.push(Target {
+                        what: format!("{path}: the service, {words}, against the bare handler"),
+                        value: ratio,
+                        limit,
+                        met: ratio <= limit,
+                    });
+                }
+            }
+        }
+        if let Some(log_line) = prices.first() {
+            for (path, &count) in &log_line.instructions {
+                targets.push(Target {
+                    what: format!("{path}: one request log line, in instructions"),
+                    value: count,
+                    limit: TARGET_LOG_LINE,
+                    met: count <= TARGET_LOG_LINE,
+                });
+            }
+        }
+
+        Self {
+            machine: Machine::this(),
+            profile: crate::project::profile::SHIPPED,
+            requests: flags.requests,
+            repeat: flags.repeat,
+            settings: SETTINGS
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+            instructions_per_ns,
+            rate_endpoint,
+            endpoints: endpoints.to_vec(),
+            servers,
+            prices,
+            targets,
+        }
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut text = String::new();
+        let spread = self
+            .servers
+            .iter()
+            .flat_map(|server| server.figures.values())
+            .map(|figure| figure.spread_percent)
+            .fold(0.0, f64::max);
+        let _ = writeln!(
+            text,
+            "\nInstructions per request, counted by callgrind: {} keep-alive requests on one connection, minus a run without them; median of {} (largest spread {spread:.2} %)",
+            self.requests, self.repeat
+        );
+        let _ = writeln!(text, "Machine: {}", self.machine);
+        let _ = writeln!(
+            text,
+            "Binaries: static, `{}` profile, as the images ship them; every thread counted. Set for the count: {} (the sampler's timer runs on wall time, which callgrind slows)\n",
+            self.profile,
+            self.settings.join(", ")
+        );
+        let mut header = vec!["server".to_owned()];
+        header.extend(self.endpoints.iter().map(|&path| path.to_owned()));
+        let bare = self.servers.iter().find(|server| server.key == "bare");
+        let mut table = Table::with_header(header).numeric_from(1);
+        for server in &self.servers {
+            let mut row = vec![server.label.clone()];
+            for path in &self.endpoints {
+                row.push(match server.figures.get(path) {
+                    None => "—".to_owned(),
+                    Some(figure) => match bare.and_then(|bare| bare.figures.get(path)) {
+                        Some(yardstick) if server.key != "bare" => format!(
+                            "{} ({:.2}×)",
+                            count(figure.instructions),
+                            figure.instructions / yardstick.instructions
+                        ),
+                        _ => count(figure.instructions),
+                    },
+                });
+            }
+            table.push(row);
+        }
+        text.push_str(&table.render());
+
+        let _ = writeln!(
+            text,
+            "\nWhat production costs, feature by feature: instructions per request (≈ ns at {:.2} instructions per ns, this machine's native rate on {} now)\n",
+            self.instructions_per_ns, self.rate_endpoint
+        );
+        let mut header = vec!["feature".to_owned(), "left out with".to_owned()];
+        header.extend(self.endpoints.iter().map(|&path| path.to_owned()));
+        let mut table = Table::with_header(header).numeric_from(2);
+        for price in &self.prices {
+            let mut row = vec![price.feature.clone(), price.measured_as.clone()];
+            for path in &self.endpoints {
+                row.push(
+                    match (price.instructions.get(path), price.estimated_ns.get(path)) {
+                        (Some(&count), Some(&ns)) => format!("{} ≈ {ns:.0} ns", self::count(count)),
+                        _ => "—".to_owned(),
+                    },
+                );
+            }
+            table.push(row);
+        }
+        text.push_str(&table.render());
+
+        text.push_str("\nTargets\n");
+        for target in &self.targets {
+            let _ = writeln!(
+                text,
+                "  {}: {} (≤ {}: {})",
+                target.what,
+                figure(target.value, target.limit),
+                figure(target.limit, target.limit),
+                output::target(target.met)
+            );
+        }
+        text
+    }
+}
+
+/// A ratio with two decimals and a ×, a count as a whole number.
+fn figure(value: f64, limit: f64) -> String {
+    if limit < 10.0 {
+        format!("{value:.2}×")
+    } else {
+        count(value)
+    }
+}
+
+/// `34 612`: whole instructions, thousands apart.
+fn count(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(' ');
+        }
+        grouped.push(digit);
+    }
+    if value < -0.5 {
+        format!("−{grouped}")
+    } else {
+        grouped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(count(34_612.4), "34 612");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(-1_250.0), "−1 250");
+        assert_eq!(count(1_000_000.0), "1 000 000");
+    }
+
+    #[test]
+    fn the_figure_is_the_median_and_the_spread_its_range() {
+        let figure = Figure::from_samples(vec![101.0, 100.0, 99.0]);
+        assert!((figure.instructions - 100.0).abs() < f64::EPSILON);
+        assert!((figure.spread_percent - 2.0).abs() < 1e-9);
+    }
+}
