@@ -138,10 +138,11 @@ where
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     let request_id = id.as_ref().map(RequestId::as_str);
     let method = method.as_str();
+    // The message as a plain string field, not a format string: written without `fmt`.
     if status.is_server_error() {
-        tracing::warn!(target: "app::http", method, route, path = uri.path(), status = status.as_u16(), latency_ms, request_id, "request failed");
+        tracing::warn!(target: "app::http", message = "request failed", method, route, path = uri.path(), status = status.as_u16(), latency_ms, request_id);
     } else {
-        tracing::info!(target: "app::http", method, route, path = uri.path(), status = status.as_u16(), latency_ms, request_id, "request");
+        tracing::info!(target: "app::http", message = "request", method, route, path = uri.path(), status = status.as_u16(), latency_ms, request_id);
     }
     response
 }
