@@ -2,6 +2,7 @@
 //! and the real tools. One binary, so that the tests that use the Docker engine take turns
 //! whatever their area (see [`support::needs::docker_exclusive`]).
 
+mod cost;
 mod fresh;
 mod images;
 mod inspect;

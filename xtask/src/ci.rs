@@ -106,6 +106,9 @@ impl flags::Ci {
             }
         })?;
 
+        // What each production feature costs, counted: figures, never judged.
+        step("cost", &mut || run(&["cost"]))?;
+
         eprintln!("\nci passed:");
         for (name, elapsed) in timings {
             eprintln!("  {name:<22} {:>6.1} s", elapsed.as_secs_f64());

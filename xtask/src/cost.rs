@@ -123,6 +123,14 @@ fn subjects(
             endpoints: endpoints.to_vec(),
         },
     ];
+    // What the features' prices are differences from: the same binary, nothing left out, so
+    // that code layout, which differs between binaries, does not enter the prices.
+    subjects.push(Subject {
+        key: "priced".to_owned(),
+        label: "the service as `priced none` builds it".to_owned(),
+        launch: launch(priced, vec!["none".to_owned()], vec![]),
+        endpoints: endpoints.to_vec(),
+    });
     let names = process::capture(std::process::Command::new(priced).arg("--list"))?;
     for name in names.lines().map(str::trim).filter(|name| !name.is_empty()) {
         subjects.push(Subject {

@@ -59,10 +59,12 @@ impl Features {
         "panic-recovery",
     ];
 
-    /// All features but the one named, or `None` for a name not in [`Self::NAMES`].
+    /// All features but the one named (`none`: all of them), or `None` for a name not in
+    /// [`Self::NAMES`].
     pub fn without(name: &str) -> Option<Self> {
         let mut features = Self::ALL;
         let switch = match name {
+            "none" => return Some(features),
             "request-id" => &mut features.request_id,
             "body-limit" => &mut features.body_limit,
             "timeout" => &mut features.timeout,

@@ -72,7 +72,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "kill",
         Debian("procps"),
-        "stopping the second engine (SIGTERM)",
+        "stopping the second engine and the servers `cost` counts (SIGTERM)",
     ),
     program(
         "umount",
