@@ -7,14 +7,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::serve::ListenerExt;
+use axum::{Router, ServiceExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::build_info;
 use crate::config::Config;
-use crate::http::{self, Features};
+use crate::http::observe::Observe;
+use crate::http::{self, Endpoint, Features};
 use crate::metrics::http::HttpMetrics;
 use crate::shutdown::{Readiness, Signals};
 use crate::state::AppState;
@@ -60,7 +61,7 @@ pub fn serve(features: Features) -> ExitCode {
         let application = Application::build_with_features(
             &config,
             Some(telemetry.dropped_lines()),
-            http::routes(),
+            http::endpoints(),
             features,
         )
         .await
@@ -98,7 +99,7 @@ pub fn serve(features: Features) -> ExitCode {
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
-    router: Router,
+    router: Observe<Router>,
     state: AppState,
     shutdown_delay: Duration,
     shutdown_grace: Duration,
@@ -110,24 +111,24 @@ impl Application {
         config: &Config,
         dropped_log_lines: Option<DroppedLines>,
     ) -> io::Result<Self> {
-        Self::build_with_routes(config, dropped_log_lines, http::routes()).await
+        Self::build_with_endpoints(config, dropped_log_lines, http::endpoints()).await
     }
 
-    /// As [`Self::build`], serving `routes` (tests add their own).
-    pub async fn build_with_routes(
+    /// As [`Self::build`], serving `endpoints` (tests add their own).
+    pub async fn build_with_endpoints(
         config: &Config,
         dropped_log_lines: Option<DroppedLines>,
-        routes: Router<AppState>,
+        endpoints: Vec<Endpoint>,
     ) -> io::Result<Self> {
-        Self::build_with_features(config, dropped_log_lines, routes, Features::ALL).await
+        Self::build_with_features(config, dropped_log_lines, endpoints, Features::ALL).await
     }
 
-    /// As [`Self::build_with_routes`], with only some of the production features: for pricing
+    /// As [`Self::build_with_endpoints`], with only some of the production features: for pricing
     /// them (`cargo xtask cost`), never for serving.
     pub async fn build_with_features(
         config: &Config,
         dropped_log_lines: Option<DroppedLines>,
-        routes: Router<AppState>,
+        endpoints: Vec<Endpoint>,
         features: Features,
     ) -> io::Result<Self> {
         let started = Instant::now();
@@ -142,15 +143,14 @@ impl Application {
             request_timeout: config.request_timeout,
             body_limit: config.body_limit,
         };
-        let routes = if config.debug_endpoints {
-            routes.merge(http::debug_routes())
-        } else {
-            routes
-        };
+        let mut endpoints = endpoints;
+        if config.debug_endpoints {
+            endpoints.extend(http::debug_endpoints());
+        }
         Ok(Self {
             listener,
             address,
-            router: http::app_with(routes, state.clone(), features),
+            router: http::app_with(endpoints, &state, features),
             state,
             shutdown_delay: config.shutdown_delay,
             shutdown_grace: config.shutdown_grace,
@@ -217,7 +217,8 @@ impl Application {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         });
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(stop_accepting);
+        let server = axum::serve(listener, self.router.into_make_service())
+            .with_graceful_shutdown(stop_accepting);
         let grace = self.shutdown_grace;
         let metrics = Arc::clone(&self.state.metrics);
         let grace_over = async move {

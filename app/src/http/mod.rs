@@ -6,26 +6,33 @@ pub mod observe;
 pub mod request_id;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+
+use self::observe::{Observe, Templates};
 
 use crate::state::AppState;
 
-/// The service's endpoints, without layers: tests can add routes before [`app`] wraps them.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(handlers::root::root))
-        .route("/health", get(handlers::health::live))
-        .route("/health/ready", get(handlers::health::ready))
-        .route("/info", get(handlers::info::info))
-        .route("/metrics", get(handlers::metrics::metrics))
+/// One endpoint: its route template and its handlers.
+pub type Endpoint = (&'static str, MethodRouter<AppState>);
+
+/// The service's endpoints: the one table both the router and the route labels are built from.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        ("/", get(handlers::root::root)),
+        ("/health", get(handlers::health::live)),
+        ("/health/ready", get(handlers::health::ready)),
+        ("/info", get(handlers::info::info)),
+        ("/metrics", get(handlers::metrics::metrics)),
+    ]
 }
 
 /// Diagnostic endpoints for tests and demonstrations, mounted only when
 /// `APP_DEBUG_ENDPOINTS=true`.
-pub fn debug_routes() -> Router<AppState> {
-    Router::new()
-        .route("/debug/sleep", get(handlers::debug::sleep))
-        .route("/debug/panic", get(handlers::debug::panic))
+pub fn debug_endpoints() -> Vec<Endpoint> {
+    vec![
+        ("/debug/sleep", get(handlers::debug::sleep)),
+        ("/debug/panic", get(handlers::debug::panic)),
+    ]
 }
 
 /// The production features around every request. The service always runs with all of them
@@ -77,18 +84,23 @@ impl Features {
     }
 }
 
-/// `routes` with JSON fallbacks and the one layer around them, [`observe`]: request id, body
+/// The endpoints routed, with JSON fallbacks, inside [`observe::Observe`]: request id, body
 /// limit, timeout, panic recovery, metrics and the log line, so that a panic is counted and
 /// logged as the 500 it becomes.
-pub fn app(routes: Router<AppState>, state: AppState) -> Router {
-    app_with(routes, state, Features::ALL)
+pub fn app(endpoints: Vec<Endpoint>, state: &AppState) -> Observe<Router> {
+    app_with(endpoints, state, Features::ALL)
 }
 
 /// [`app`] with only some of the features: for pricing them, never for serving.
-pub fn app_with(endpoints: Router<AppState>, state: AppState, features: Features) -> Router {
-    endpoints
+pub fn app_with(endpoints: Vec<Endpoint>, state: &AppState, features: Features) -> Observe<Router> {
+    let templates = Templates::new(endpoints.iter().map(|(template, _)| template));
+    let router = endpoints
+        .into_iter()
+        .fold(Router::new(), |router, (template, methods)| {
+            router.route(template, methods)
+        })
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
-        .layer(observe::ObserveLayer::new(state.clone(), features))
-        .with_state(state)
+        .with_state(state.clone());
+    Observe::new(router, state, features, templates)
 }

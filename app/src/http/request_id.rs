@@ -1,10 +1,13 @@
 //! `x-request-id`: kept when a caller (or the proxy in front) sends a sane one, generated
-//! otherwise, so one id follows a request through proxy logs, app logs and the response.
+//! otherwise, so one id follows a request through proxy logs, app logs and the response. A
+//! handler finds it where the caller's would be, in the request's own `x-request-id` header,
+//! which [`ensure`] replaces when it is missing or unacceptable.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -12,7 +15,7 @@ pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// Longer ids are replaced: a header is not a place to smuggle payloads into logs.
 const MAX_LEN: usize = 128;
 
-/// The id of the current request, available to handlers as an extension.
+/// The id of the current request.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub HeaderValue);
 
@@ -29,6 +32,16 @@ pub fn from_headers(headers: &HeaderMap) -> RequestId {
         .get(&HEADER)
         .filter(|value| is_acceptable(value))
         .map_or_else(generate, |value| RequestId(value.clone()))
+}
+
+/// [`from_headers`], and a fresh id also written into `headers`, over the unacceptable one.
+pub fn ensure(headers: &mut HeaderMap) -> RequestId {
+    if let Some(value) = headers.get(&HEADER).filter(|value| is_acceptable(value)) {
+        return RequestId(value.clone());
+    }
+    let id = generate();
+    headers.insert(&HEADER, id.0.clone());
+    id
 }
 
 fn is_acceptable(value: &HeaderValue) -> bool {
@@ -52,8 +65,9 @@ pub fn generate() -> RequestId {
     let mut bits = (u128::from(half(0)) << 64) | u128::from(half(1));
     bits = (bits & !(0xF << 76)) | (0x4 << 76); // version 4
     bits = (bits & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
+    // Owned by the `Bytes` itself: one allocation, and clones that only count references.
     RequestId(
-        HeaderValue::from_bytes(&format_uuid(bits))
+        HeaderValue::from_maybe_shared(Bytes::from_owner(format_uuid(bits)))
             .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
     )
 }
@@ -108,5 +122,21 @@ mod tests {
             HeaderValue::from_str(&"x".repeat(129)).expect("ascii"),
         );
         assert_eq!(from_headers(&headers).as_str().len(), 36);
+    }
+
+    #[test]
+    fn ensure_leaves_the_id_it_returns_in_the_request_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&HEADER, HeaderValue::from_static("trace-abc-123"));
+        assert_eq!(ensure(&mut headers).as_str(), "trace-abc-123");
+        assert_eq!(headers[&HEADER], "trace-abc-123");
+        headers.insert(&HEADER, HeaderValue::from_static("has spaces"));
+        let fresh = ensure(&mut headers);
+        assert_eq!(fresh.as_str().len(), 36);
+        assert_eq!(headers[&HEADER], fresh.as_str());
+        let mut empty = HeaderMap::new();
+        let fresh = ensure(&mut empty);
+        assert_eq!(empty.get_all(&HEADER).iter().count(), 1);
+        assert_eq!(empty[&HEADER], fresh.as_str());
     }
 }

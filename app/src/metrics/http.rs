@@ -5,6 +5,7 @@
 //! the standard nine collapse into `OTHER`, statuses are three-digit codes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -68,9 +69,35 @@ pub struct SeriesValues {
 
 type SeriesKey = (u8, u16);
 
+/// FNV-1a: the keys are route templates, methods and status codes, a small set no client
+/// chooses, so the flooding a keyed hash (std's `SipHash`) defends against cannot happen here,
+/// and it hashes a route in about a tenth of the instructions.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    series: RwLock<HashMap<String, HashMap<SeriesKey, Series>>>,
+    series: RwLock<FnvMap<String, FnvMap<SeriesKey, Series>>>,
     in_flight: AtomicI64,
 }
 
