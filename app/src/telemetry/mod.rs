@@ -39,14 +39,13 @@ pub fn init(format: LogFormat, level: &str) -> std::io::Result<Telemetry> {
     let filter: Targets = level
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
-    let builder = tracing_subscriber::fmt().with_writer(writer);
     match format {
-        LogFormat::Json => builder
-            .event_format(json_lines::JsonLines)
-            .finish()
+        LogFormat::Json => tracing_subscriber::registry()
             .with(filter)
+            .with(json_lines::JsonLines::new(writer))
             .init(),
-        LogFormat::Pretty => builder
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_writer(writer)
             .with_ansi(std::io::stdout().is_terminal())
             .finish()
             .with(filter)
