@@ -383,7 +383,7 @@ mod tests {
                 let mut case = clean.to_owned();
                 case.insert(at, char::from(byte));
                 cases.push(case.clone());
-                cases.push(case[..at + 1].to_owned());
+                cases.push(case[..=at].to_owned());
             }
         }
         for hostile in cases {
