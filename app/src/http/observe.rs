@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 use axum::body::HttpBody as _;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::CONTENT_LENGTH;
+use axum::http::Method;
 use axum::http::uri::PathAndQuery;
 use axum::response::Response;
+use tokio::time::Sleep;
 use tower::Service;
 
 use super::request_id::{self, HEADER, RequestId};
 use super::{Features, errors};
-use crate::metrics::http::{HttpMetrics, UNMATCHED_ROUTE};
+use crate::metrics::http::{HttpMetrics, InFlightOwned, UNMATCHED_ROUTE};
 use crate::state::AppState;
 
 /// The route templates of the endpoint table, for labelling a request before routing.
@@ -88,11 +90,10 @@ impl<S> Observe<S> {
 impl<S> Service<Request> for Observe<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Observed<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -102,6 +103,7 @@ where
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let features = shared.features;
+        let in_flight = features.metrics.then(|| shared.metrics.start_owned());
         let id = features
             .request_id
             .then(|| request_id::ensure(request.headers_mut()));
@@ -122,81 +124,146 @@ where
             // every GET without one) has nothing to limit, and is spared the extension.
             DefaultBodyLimit::max(shared.body_limit).apply(&mut request);
         }
-        // The router only builds its future here; the handler runs when it is polled.
-        let handled = (!too_large).then(|| {
-            if features.panic_recovery {
-                std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
-                    .map(|future| recovering(future, true))
-            } else {
-                Ok(recovering(self.inner.call(request), false))
+        let (handler, answered) = if too_large {
+            (None, Some(errors::body_too_large(shared.body_limit)))
+        } else if features.panic_recovery {
+            // The router only builds its future here; the handler runs when it is polled.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                Ok(handler) => (Some(handler), None),
+                Err(panic) => (None, Some(errors::panic_response(panic))),
             }
-        });
-        Box::pin(async move {
-            let _in_flight = features.metrics.then(|| shared.metrics.start());
-            let mut response = match handled {
-                None => errors::body_too_large(shared.body_limit),
-                Some(Err(panic)) => errors::panic_response(panic),
-                Some(Ok(handled)) => {
-                    let outcome = if features.timeout {
-                        tokio::time::timeout(shared.request_timeout, handled)
-                            .await
-                            .map_err(|_| errors::timeout_response(shared.request_timeout))
-                    } else {
-                        Ok(handled.await)
-                    };
-                    match outcome {
-                        Ok(Ok(response)) => response,
-                        // The panic hook has logged it; the client gets the JSON 500.
-                        Ok(Err(panic)) => errors::panic_response(panic),
-                        Err(timed_out) => timed_out,
-                    }
-                }
-            };
-            if let Some(id) = &id {
-                response.headers_mut().insert(&HEADER, id.0.clone());
-            }
-
-            let elapsed = started.elapsed();
-            let status = response.status();
-            if features.metrics {
-                shared.metrics.record(route, &method, status, elapsed);
-            }
-            let latency_ms = elapsed.as_micros() as f64 / 1000.0;
-            let request_id = id.as_ref().map(RequestId::as_str);
-            let method = method.as_str();
-            // The message as a plain string field, not a format string: written without `fmt`.
-            if status.is_server_error() {
-                tracing::warn!(target: "app::http", message = "request failed", method, route, path = path.as_ref().map_or("/", PathAndQuery::path), status = status.as_u16(), latency_ms, request_id);
-            } else {
-                tracing::info!(target: "app::http", message = "request", method, route, path = path.as_ref().map_or("/", PathAndQuery::path), status = status.as_u16(), latency_ms, request_id);
-            }
-            Ok(response)
-        })
+        } else {
+            (Some(self.inner.call(request)), None)
+        };
+        Observed {
+            handler,
+            deadline: None,
+            answered,
+            request: Some(Finished {
+                started,
+                shared,
+                id,
+                method,
+                path,
+                route,
+                _in_flight: in_flight,
+            }),
+        }
     }
 }
 
-/// The handler's response, or the payload of its panic when `recover` (what tower-http's
-/// `CatchPanic` does, without boxing the response body a second time).
-async fn recovering<F>(
-    future: F,
-    recover: bool,
-) -> Result<Response, Box<dyn std::any::Any + Send + 'static>>
+pin_project_lite::pin_project! {
+    /// One request through [`Observe`]: the handler's future, polled under panic recovery and
+    /// the timeout, then the bookkeeping. A named future rather than a boxed `async` block,
+    /// which costs an allocation and several copies of the handler's future a request.
+    pub struct Observed<F> {
+        #[pin]
+        handler: Option<F>,
+        // Armed only if the handler does not answer on its first poll: a timer is set up for
+        // the slow requests alone, with the deadline counted from the request's start.
+        #[pin]
+        deadline: Option<Sleep>,
+        // An answer given without the handler: a body too large, a panic building its future.
+        answered: Option<Response>,
+        request: Option<Finished>,
+    }
+}
+
+impl<F> std::fmt::Debug for Observed<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed").finish_non_exhaustive()
+    }
+}
+
+impl<F> Future for Observed<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
-    if !recover {
-        let Ok(response) = future.await;
-        return Ok(response);
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(request) = this.request.as_ref() else {
+            panic!("an observed request polled after it answered");
+        };
+        let features = request.shared.features;
+        let response = if let Some(response) = this.answered.take() {
+            response
+        } else if let Some(handler) = this.handler.as_mut().as_pin_mut() {
+            let polled = if features.panic_recovery {
+                std::panic::catch_unwind(AssertUnwindSafe(|| handler.poll(cx)))
+            } else {
+                Ok(handler.poll(cx))
+            };
+            match polled {
+                Ok(Poll::Ready(Ok(response))) => response,
+                // The panic hook has logged it; the client gets the JSON 500.
+                Err(panic) => errors::panic_response(panic),
+                Ok(Poll::Pending) if !features.timeout => return Poll::Pending,
+                Ok(Poll::Pending) => {
+                    let limit = request.shared.request_timeout;
+                    if this.deadline.is_none() {
+                        this.deadline
+                            .set(Some(tokio::time::sleep_until((request.started + limit).into())));
+                    }
+                    match this.deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                        Some(Poll::Ready(())) => errors::timeout_response(limit),
+                        _ => return Poll::Pending,
+                    }
+                }
+            }
+        } else {
+            panic!("an observed request has neither a handler nor an answer");
+        };
+        // Drop the handler's future (and the timer) now, as the `async` version did on return.
+        this.handler.set(None);
+        this.deadline.set(None);
+        let Some(request) = this.request.take() else {
+            unreachable!("checked above");
+        };
+        Poll::Ready(Ok(request.finish(response)))
     }
-    let mut future = pin!(future);
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(Ok(response))) => Poll::Ready(Ok(response)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic)),
+}
+
+/// What the request's bookkeeping needs once the response exists.
+struct Finished {
+    started: Instant,
+    shared: Arc<Shared>,
+    id: Option<RequestId>,
+    method: Method,
+    path: Option<PathAndQuery>,
+    route: &'static str,
+    /// Counts the request as in flight until it is dropped: answered or cancelled.
+    _in_flight: Option<InFlightOwned>,
+}
+
+impl Finished {
+    /// The response header, the metrics and the log line.
+    fn finish(self, mut response: Response) -> Response {
+        let features = self.shared.features;
+        let route = self.route;
+        if let Some(id) = &self.id {
+            response.headers_mut().insert(&HEADER, id.0.clone());
         }
-    })
-    .await
+        let elapsed = self.started.elapsed();
+        let status = response.status();
+        if features.metrics {
+            self.shared
+                .metrics
+                .record(route, &self.method, status, elapsed);
+        }
+        let latency_ms = elapsed.as_micros() as f64 / 1000.0;
+        let request_id = self.id.as_ref().map(RequestId::as_str);
+        let method = self.method.as_str();
+        let path = self.path.as_ref().map_or("/", PathAndQuery::path);
+        // The message as a plain string field, not a format string: written without `fmt`.
+        if status.is_server_error() {
+            tracing::warn!(target: "app::http", message = "request failed", method, route, path, status = status.as_u16(), latency_ms, request_id);
+        } else {
+            tracing::info!(target: "app::http", message = "request", method, route, path, status = status.as_u16(), latency_ms, request_id);
+        }
+        response
+    }
 }
 
 #[cfg(test)]

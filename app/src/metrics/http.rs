@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -112,6 +112,12 @@ impl HttpMetrics {
         InFlight(&self.in_flight)
     }
 
+    /// As [`Self::start`], for a guard that must own what it counts (a future's field).
+    pub fn start_owned(self: &Arc<Self>) -> InFlightOwned {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlightOwned(Arc::clone(self))
+    }
+
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -179,6 +185,15 @@ impl HttpMetrics {
 
 #[derive(Debug)]
 pub struct InFlight<'a>(&'a AtomicI64);
+
+#[derive(Debug)]
+pub struct InFlightOwned(Arc<HttpMetrics>);
+
+impl Drop for InFlightOwned {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
