@@ -47,6 +47,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "how often system and process figures are refreshed (at least 100ms)",
     ),
     (
+        "APP_LOG_FLUSH_INTERVAL",
+        "20ms",
+        "how long request log lines gather before one write to stdout (1ms to 10s)",
+    ),
+    (
         "APP_BODY_LIMIT",
         "65536",
         "largest accepted request body, in bytes",
@@ -76,6 +81,7 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     pub sampler_interval: Duration,
+    pub log_flush_interval: Duration,
     pub body_limit: usize,
     pub debug_endpoints: bool,
 }
@@ -107,6 +113,7 @@ impl Default for Config {
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             sampler_interval: Duration::from_secs(5),
+            log_flush_interval: Duration::from_millis(20),
             body_limit: 64 * 1024,
             debug_endpoints: false,
         }
@@ -152,6 +159,13 @@ impl Config {
                 .map_or(Ok(defaults.sampler_interval), |(n, v)| {
                     parse_duration(n, &v, Duration::from_millis(100))
                 })?,
+            log_flush_interval: read("APP_LOG_FLUSH_INTERVAL").map_or(
+                Ok(defaults.log_flush_interval),
+                |(n, v)| {
+                    parse_duration(n, &v, Duration::from_millis(1))
+                        .and_then(|interval| at_most(n, &v, interval, Duration::from_secs(10)))
+                },
+            )?,
             body_limit: read("APP_BODY_LIMIT")
                 .map_or(Ok(defaults.body_limit), |(n, v)| parse_bytes(n, &v))?,
             debug_endpoints: read("APP_DEBUG_ENDPOINTS")
@@ -246,6 +260,24 @@ fn parse_log_level(variable: &'static str, value: &str) -> Result<String, Config
 }
 
 /// Durations are a whole number with a unit: `250ms`, `10s`, `2m`.
+/// `duration`, unless it is longer than `maximum`.
+fn at_most(
+    variable: &'static str,
+    value: &str,
+    duration: Duration,
+    maximum: Duration,
+) -> Result<Duration, ConfigError> {
+    if duration <= maximum {
+        Ok(duration)
+    } else {
+        Err(invalid(
+            variable,
+            value,
+            format!("a duration of at most {}ms", maximum.as_millis()),
+        ))
+    }
+}
+
 fn parse_duration(
     variable: &'static str,
     value: &str,
@@ -331,6 +363,7 @@ mod tests {
         assert_eq!(from_table.shutdown_delay, defaults.shutdown_delay);
         assert_eq!(from_table.shutdown_grace, defaults.shutdown_grace);
         assert_eq!(from_table.sampler_interval, defaults.sampler_interval);
+        assert_eq!(from_table.log_flush_interval, defaults.log_flush_interval);
         assert_eq!(from_table.body_limit, defaults.body_limit);
         assert_eq!(from_table.debug_endpoints, defaults.debug_endpoints);
     }
@@ -344,9 +377,11 @@ mod tests {
             ("APP_LOG_LEVEL", "warn,app=debug"),
             ("APP_REQUEST_TIMEOUT", "250ms"),
             ("APP_SHUTDOWN_GRACE", "2m"),
+            ("APP_LOG_FLUSH_INTERVAL", "10s"),
             ("APP_DEBUG_ENDPOINTS", "yes"),
         ])
         .expect("valid configuration");
+        assert_eq!(parsed.log_flush_interval, Duration::from_secs(10));
         assert_eq!(parsed.host.to_string(), "::1");
         assert_eq!(parsed.port, 0);
         assert_eq!(parsed.log_format, LogFormat::Pretty);
@@ -373,6 +408,8 @@ mod tests {
             ("APP_REQUEST_TIMEOUT", "0s"),
             ("APP_SHUTDOWN_GRACE", "-1s"),
             ("APP_SAMPLER_INTERVAL", "10ms"),
+            ("APP_LOG_FLUSH_INTERVAL", "0ms"),
+            ("APP_LOG_FLUSH_INTERVAL", "11s"),
             ("APP_BODY_LIMIT", "0"),
             ("APP_DEBUG_ENDPOINTS", "maybe"),
         ] {

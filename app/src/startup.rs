@@ -36,7 +36,11 @@ pub fn serve(features: Features) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = match telemetry::init(config.log_format, &config.log_level) {
+    let telemetry = match telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.log_flush_interval,
+    ) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("error: cannot start the log writer: {error}");

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::HttpBody as _;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header::CONTENT_LENGTH;
 use axum::http::Method;
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::uri::PathAndQuery;
 use axum::response::Response;
 use tokio::time::Sleep;
@@ -203,10 +203,16 @@ where
                 Ok(Poll::Pending) => {
                     let limit = request.shared.request_timeout;
                     if this.deadline.is_none() {
-                        this.deadline
-                            .set(Some(tokio::time::sleep_until((request.started + limit).into())));
+                        this.deadline.set(Some(tokio::time::sleep_until(
+                            (request.started + limit).into(),
+                        )));
                     }
-                    match this.deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                    match this
+                        .deadline
+                        .as_mut()
+                        .as_pin_mut()
+                        .map(|sleep| sleep.poll(cx))
+                    {
                         Some(Poll::Ready(())) => errors::timeout_response(limit),
                         _ => return Poll::Pending,
                     }

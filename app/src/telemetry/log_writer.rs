@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How long lines gather before a write: bounds both log latency and system calls.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// Past this many buffered bytes, lines are dropped rather than queued.
 const MAX_BUFFERED: usize = 2 * 1024 * 1024;
 
@@ -71,16 +69,18 @@ impl Drop for FlushGuard {
     }
 }
 
-/// Starts the writer thread over `output`.
+/// Starts the writer thread over `output`. Lines gather for `window` (`APP_LOG_FLUSH_INTERVAL`)
+/// before a write: it bounds both log latency and system calls.
 pub fn spawn(
     output: impl Write + Send + 'static,
+    window: Duration,
 ) -> io::Result<(LogWriter, DroppedLines, FlushGuard)> {
     let shared = Arc::new(Shared::default());
     let for_thread = Arc::clone(&shared);
     let thread = thread::Builder::new()
         .name("log-writer".to_owned())
         .stack_size(128 * 1024)
-        .spawn(move || write_batches(&for_thread, output))?;
+        .spawn(move || write_batches(&for_thread, output, window))?;
     Ok((
         LogWriter {
             shared: Arc::clone(&shared),
@@ -93,7 +93,7 @@ pub fn spawn(
     ))
 }
 
-fn write_batches(shared: &Shared, mut output: impl Write) {
+fn write_batches(shared: &Shared, mut output: impl Write, window: Duration) {
     let mut batch = Vec::new();
     loop {
         {
@@ -107,7 +107,7 @@ fn write_batches(shared: &Shared, mut output: impl Write) {
         }
         let closing = shared.closed.load(Ordering::Acquire);
         if !closing {
-            thread::sleep(BATCH_WINDOW);
+            thread::sleep(window);
         }
         std::mem::swap(&mut *shared.lock(), &mut batch);
         // A failed write (stdout closed) has nowhere to be reported; the lines are lost.
@@ -176,7 +176,8 @@ mod tests {
     #[test]
     fn every_line_reaches_the_output_by_the_time_the_guard_drops() {
         let captured = Captured::default();
-        let (writer, dropped, guard) = spawn(captured.clone()).expect("thread starts");
+        let (writer, dropped, guard) =
+            spawn(captured.clone(), Duration::from_millis(20)).expect("thread starts");
         for n in 0..1000 {
             writer
                 .make_writer()
@@ -203,7 +204,8 @@ mod tests {
                 Ok(())
             }
         }
-        let (writer, dropped, guard) = spawn(Stalled).expect("thread starts");
+        let (writer, dropped, guard) =
+            spawn(Stalled, Duration::from_millis(20)).expect("thread starts");
         let line = vec![b'x'; 1024];
         for _ in 0..(MAX_BUFFERED / 1024) * 3 {
             writer.make_writer().write_all(&line).expect("never blocks");

@@ -8,6 +8,7 @@ pub mod json_lines;
 pub mod log_writer;
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -31,8 +32,12 @@ impl Telemetry {
 }
 
 /// Installs the global subscriber. `level` has been validated by the configuration.
-pub fn init(format: LogFormat, level: &str) -> std::io::Result<Telemetry> {
-    let (writer, dropped, guard) = log_writer::spawn(std::io::stdout())?;
+pub fn init(
+    format: LogFormat,
+    level: &str,
+    flush_interval: Duration,
+) -> std::io::Result<Telemetry> {
+    let (writer, dropped, guard) = log_writer::spawn(std::io::stdout(), flush_interval)?;
     // `Targets` rather than `EnvFilter`: the configuration only allows levels and
     // `target=level` directives, and leaving out EnvFilter's regex engine makes the binary
     // smaller and its link-time optimisation faster.

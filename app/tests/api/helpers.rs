@@ -66,7 +66,8 @@ pub(crate) async fn spawn_app() -> TestApp {
 pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
     init_test_log();
     // A real (discarding) log writer, so that every metric family is exported as in production.
-    let (_, dropped, logs) = log_writer::spawn(std::io::sink()).expect("log writer starts");
+    let (_, dropped, logs) =
+        log_writer::spawn(std::io::sink(), Duration::from_millis(20)).expect("log writer starts");
     let application = Application::build(&config, Some(dropped))
         .await
         .expect("the app binds 127.0.0.1:0");
@@ -104,8 +105,12 @@ fn init_test_log() {
                 .flatten()
         })
         .unwrap_or_else(|e| panic!("TEST_LOG: {e}"));
-        let telemetry =
-            telemetry::init(config.log_format, &config.log_level).expect("the log writer starts");
+        let telemetry = telemetry::init(
+            config.log_format,
+            &config.log_level,
+            config.log_flush_interval,
+        )
+        .expect("the log writer starts");
         Some(telemetry)
     });
 }
