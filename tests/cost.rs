@@ -83,6 +83,14 @@ fn cost_counts_the_service_the_bare_handler_and_every_feature() {
             .expect("a price")
     };
     assert!((price("request log line", "/health") - (service - logs_off)).abs() < 1.0);
+    // Each price says how far its counts spread; /metrics, 180 000 instructions a request,
+    // spreads wider than /health.
+    let uncertainty = |path: &str| {
+        prices[0]["uncertainty"][path]
+            .as_f64()
+            .expect("an uncertainty")
+    };
+    assert!(uncertainty("/health") >= 0.0 && uncertainty("/metrics") >= 0.0);
     assert!(price("request id", "/health") > 0.0);
     assert!(price("metrics", "/metrics") > 10.0 * price("metrics", "/health").abs());
     let rate = report["instructions_per_ns"].as_f64().expect("a rate");
