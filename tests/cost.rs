@@ -83,8 +83,7 @@ fn cost_counts_the_service_the_bare_handler_and_every_feature() {
             .expect("a price")
     };
     assert!((price("request log line", "/health") - (service - logs_off)).abs() < 1.0);
-    // Each price says how far its counts spread; /metrics, 180 000 instructions a request,
-    // spreads wider than /health.
+    // Each price says how far its counts spread.
     let uncertainty = |path: &str| {
         prices[0]["uncertainty"][path]
             .as_f64()
