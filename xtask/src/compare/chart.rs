@@ -126,7 +126,7 @@ impl Bars {
                 svg,
                 "<text class=\"tick\" x=\"{at:.4}%\" y=\"{:.0}\" text-anchor=\"{}\">{}</text>",
                 axis_y + 16.0,
-                anchor(at),
+                anchor(at, &tick.label),
                 escape(&tick.label)
             );
         }
@@ -207,11 +207,14 @@ fn image_attribute(image: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// Labels near the edges grow inwards, so none is cut off.
-fn anchor(percent: f64) -> &'static str {
-    if percent < 8.0 {
+/// Labels near the edges grow inwards, so none is cut off: a label centred at `percent` of the
+/// width is anchored at its start or end when half of it, as wide as its digits at the narrowest
+/// a chart is drawn, would cross an edge.
+fn anchor(percent: f64, label: &str) -> &'static str {
+    let half = label.chars().count() as f64 * DIGIT / 2.0 / NARROWEST * 100.0;
+    if percent < half {
         "start"
-    } else if percent > 92.0 {
+    } else if percent + half > 100.0 {
         "end"
     } else {
         "middle"
@@ -413,7 +416,7 @@ impl Frame {
                  <text class=\"tick\" x=\"{at:.3}%\" y=\"{:.0}\" text-anchor=\"{}\">{label}</text>",
                 PLOT_BOTTOM + 5.0,
                 PLOT_BOTTOM + 20.0,
-                anchor(at)
+                anchor(at, &label)
             );
         }
         let _ = writeln!(
@@ -732,6 +735,58 @@ mod tests {
         assert!(svg.contains(">2.6 MB</text>"), "y ticks: {svg}");
         assert!(svg.contains(">size</text>"));
         assert!(svg.contains("data-image=\"scratch\""));
+    }
+
+    #[test]
+    fn time_labels_stay_inside_the_narrowest_chart() {
+        let start = parse_rfc3339("2026-12-02T18:03:00Z").expect("a date");
+        let spans =
+            (1..=40)
+                .map(|minutes| minutes * 157)
+                .chain([26 * 3600, 9 * 86_400, 400 * 86_400]);
+        for span in spans {
+            let trend = Trend {
+                id: "history-scratch".to_owned(),
+                name: "app:scratch".to_owned(),
+                title: "t".to_owned(),
+                image: Some("scratch"),
+                unit: Unit::Bytes,
+                axis_title: "size".to_owned(),
+                points: vec![(start, 2.6e6), (start + span, 2.5e6)],
+                last_text: "2.5 MB".to_owned(),
+            };
+            let svg = trend.svg();
+            let axis = svg
+                .split("class=\"axis x-axis\"")
+                .nth(1)
+                .expect("a time axis");
+            for tick in axis.split("<text class=\"tick\" x=\"").skip(1) {
+                let at: f64 = tick
+                    .split('%')
+                    .next()
+                    .and_then(|x| x.parse().ok())
+                    .expect("x");
+                let anchor = tick
+                    .split("text-anchor=\"")
+                    .nth(1)
+                    .and_then(|a| a.split('"').next());
+                let label = tick
+                    .split('>')
+                    .nth(1)
+                    .and_then(|l| l.split('<').next())
+                    .expect("label");
+                let width = label.chars().count() as f64 * DIGIT / NARROWEST * 100.0;
+                let (left, right) = match anchor {
+                    Some("start") => (at, at + width),
+                    Some("end") => (at - width, at),
+                    _ => (at - width / 2.0, at + width / 2.0),
+                };
+                assert!(
+                    left >= 0.0 && right <= 100.0,
+                    "{label} at {at}% over {span} s: {left}..{right}"
+                );
+            }
+        }
     }
 
     #[test]
