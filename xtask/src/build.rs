@@ -1,4 +1,7 @@
-//! `cargo xtask build`: the images built with the docker CLI, timed and recorded.
+//! `cargo xtask build`: the images built with the docker CLI, timed and recorded; or, with
+//! `--daemonless`, made without Docker (`build/daemonless.rs`).
+
+mod daemonless;
 
 use anyhow::Result;
 
@@ -9,6 +12,9 @@ use crate::project::profile::CargoProfile;
 
 impl flags::Build {
     pub(crate) fn run(self) -> Result<()> {
+        if self.daemonless {
+            return daemonless::run(&self);
+        }
         let profile = CargoProfile::for_images(&self.profile)?;
         engine::require()?;
         let context = crate::project::root();

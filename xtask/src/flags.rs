@@ -70,6 +70,26 @@ pub(crate) struct Build {
     /// rebuilds faster; the single-stage baseline always builds `release`)
     #[arg(long, default_value = "release", value_name = "NAME")]
     pub(crate) profile: String,
+    /// Without Docker, as ko and Jib do: the static binary built on the host with the builder
+    /// stage's flags, the image written as an OCI layout; the same commit gives the same digest
+    #[arg(long, conflicts_with_all = ["images", "no_cache"])]
+    pub(crate) daemonless: bool,
+    /// With --daemonless: which image
+    #[arg(long, requires = "daemonless", default_value = "scratch", value_parser = shipped_variant)]
+    pub(crate) variant: Variant,
+    /// With --daemonless: the OCI layout's folder [default: target/xtask/oci/VARIANT]
+    #[arg(long, requires = "daemonless", value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// With --daemonless: also one archive that `docker load` reads (Docker 20.10 and 25+)
+    #[arg(long, requires = "daemonless", value_name = "FILE")]
+    pub(crate) tar: Option<PathBuf>,
+    /// With --daemonless: put the image in the local engine, as app:VARIANT-daemonless
+    #[arg(long, requires = "daemonless")]
+    pub(crate) load: bool,
+    /// With --daemonless: build twice, in two clean copies of the last commit at different
+    /// paths, and compare; name the first difference if the digests differ
+    #[arg(long, requires = "daemonless", conflicts_with_all = ["out", "tar", "load"])]
+    pub(crate) verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,7 +197,7 @@ pub(crate) struct TestImage {
 pub(crate) struct ImageSource {
     /// A local image, or single | scratch | distroless for this project's images
     image: Option<String>,
-    /// A file `docker save` wrote (plain or gzipped), or an OCI image layout as a tar
+    /// A file `docker save` wrote (plain or gzipped), or an OCI image layout (a tar or a folder)
     #[arg(long, value_name = "FILE")]
     archive: Option<PathBuf>,
 }
@@ -263,6 +283,12 @@ pub(crate) struct Push {
     /// To any registry: HOST[:PORT]/NAME
     #[arg(long, value_name = "HOST[:PORT]/NAME")]
     pub(crate) registry: Option<String>,
+    /// Without Docker: the image `build --daemonless` makes, sent over the registry API by
+    /// xtask itself (only the blobs the registry lacks); credentials from
+    /// XTASK_REGISTRY_USERNAME/XTASK_REGISTRY_PASSWORD or docker's config.json, for ECR from
+    /// the AWS CLI
+    #[arg(long)]
+    pub(crate) daemonless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,7 +495,7 @@ fn positive() -> clap::builder::RangedI64ValueParser<u32> {
 fn shipped_variant(name: &str) -> Result<Variant> {
     match Variant::parse(name) {
         Some(variant @ (Variant::Scratch | Variant::Distroless)) => Ok(variant),
-        _ => bail!("push takes scratch or distroless, not {name:?}"),
+        _ => bail!("scratch or distroless, not {name:?}: the single-stage baseline is not shipped"),
     }
 }
 

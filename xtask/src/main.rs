@@ -26,6 +26,7 @@ mod image;
 mod lint_workflows;
 mod loadtest;
 mod logs;
+mod oci;
 mod profiles;
 mod project;
 mod push;

@@ -6,6 +6,7 @@
 //! be, and a deployment should name a digest anyway. The version tag marks a release, the
 //! revision tag a commit; `deploy` uses the digest printed here.
 
+mod daemonless;
 mod ecr;
 mod registry;
 
@@ -16,6 +17,7 @@ use crate::docker;
 use crate::docker::build;
 use crate::flags::{Destination, Push};
 use crate::project::profile::CargoProfile;
+use crate::project::variant::Variant;
 use crate::records::LastPush;
 use crate::util::git;
 use crate::util::process;
@@ -35,21 +37,35 @@ impl Push {
             Destination::Registry(text) => Some(Repository::parse(text)?),
             Destination::Ecr { .. } => None,
         };
-        crate::docker::engine::require()?;
-        let (repository, create_with) = match (named, &destination) {
-            (Some(repository), _) => (repository, None),
+        if !self.daemonless {
+            crate::docker::engine::require()?;
+        }
+        let (repository, create_with, ecr_password) = match (named, &destination) {
+            (Some(repository), _) => (repository, None, None),
             (None, Destination::Ecr { region, repository }) => {
                 let aws = Aws::new(region.as_deref())?;
                 let exists = ecr::exists(&aws, repository)?;
-                let host = ecr::login(&aws)?;
+                let (host, password) = ecr::credentials(&aws)?;
+                if !self.daemonless {
+                    registry::login(&host, "AWS", &password)?;
+                }
                 let repository = Repository {
                     host,
                     name: repository.clone(),
                 };
-                (repository, (!exists).then_some(aws))
+                (repository, (!exists).then_some(aws), Some(password))
             }
             (None, Destination::Registry(_)) => unreachable!("a registry destination is parsed"),
         };
+        if self.daemonless {
+            return daemonless::push(
+                self.variant,
+                &repository,
+                create_with,
+                ecr_password,
+                [revision, version],
+            );
+        }
         // What the registry holds under both tags; asking also proves it answers and lets in.
         let mut existing = Vec::new();
         for tag in [revision, version.clone()] {
@@ -73,47 +89,81 @@ impl Push {
         let image_id = process::capture(
             docker::docker().args(["image", "inspect", "--format", "{{.Id}}", &image]),
         )?;
-        // Tags never move (ECR's are immutable). The revision tag names this commit's image:
-        // if it holds another, nothing is pushed. The version tag marks the first image pushed
-        // for that version: a later commit keeps it where it is and says so.
         let mut tags = Vec::new();
-        for (tag, remote) in existing {
-            let reference = repository.reference(&tag);
-            match remote {
-                Some(remote) if remote.config == image_id => {
-                    eprintln!("{reference} already holds this image");
-                    tags.push(tag);
-                }
-                Some(remote) if tag == version => eprintln!(
-                    "{reference} already names an earlier image ({}) and stays; bump the version \
-                     in Cargo.toml to tag a new release",
-                    remote.manifest
-                ),
-                Some(remote) => bail!(
-                    "{reference} already names another image ({}); tags never move: commit your \
-                     changes, then push",
-                    remote.manifest
-                ),
-                None => {
-                    process::capture(docker::docker().args(["tag", &image, &reference]))?;
-                    eprintln!("pushing {reference}");
-                    registry::push(&reference)?;
-                    tags.push(tag);
-                }
+        for (tag, action) in plan(&repository, existing, &image_id, &version)? {
+            if action == Action::Push {
+                let reference = repository.reference(&tag);
+                process::capture(docker::docker().args(["tag", &image, &reference]))?;
+                eprintln!("pushing {reference}");
+                registry::push(&reference)?;
             }
+            tags.push(tag);
         }
         let digest = verify(&image, &repository, &tags)?;
-        let pinned = format!("{}@{digest}", repository.uri());
-        LastPush {
-            image: pinned.clone(),
-            variant: self.variant.name().to_owned(),
-            tags,
-            date: time::rfc3339(time::now_unix()),
-        }
-        .write()?;
-        println!("{pinned}");
-        Ok(())
+        record(&repository, &digest, self.variant, tags)
     }
+}
+
+/// What `push` does with a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Push,
+    /// The tag already names this image.
+    Keep,
+}
+
+/// Tags never move (ECR's are immutable). The revision tag names this commit's image: if it
+/// holds another, nothing is pushed. The version tag marks the first image pushed for that
+/// version: a later commit keeps it where it is and says so. `existing` is what the registry
+/// serves for each tag; an image is known by its config's digest (the engine's image ID).
+fn plan(
+    repository: &Repository,
+    existing: Vec<(String, Option<registry::Remote>)>,
+    config_digest: &str,
+    version: &str,
+) -> Result<Vec<(String, Action)>> {
+    let mut plan = Vec::new();
+    for (tag, remote) in existing {
+        let reference = repository.reference(&tag);
+        match remote {
+            Some(remote) if remote.config == config_digest => {
+                eprintln!("{reference} already holds this image");
+                plan.push((tag, Action::Keep));
+            }
+            Some(remote) if tag == version => eprintln!(
+                "{reference} already names an earlier image ({}) and stays; bump the version \
+                 in Cargo.toml to tag a new release",
+                remote.manifest
+            ),
+            Some(remote) => bail!(
+                "{reference} already names another image ({}); tags never move: commit your \
+                 changes, then push",
+                remote.manifest
+            ),
+            None => plan.push((tag, Action::Push)),
+        }
+    }
+    Ok(plan)
+}
+
+/// Records the push for `deploy` and prints the pinned reference, the command's one line of
+/// standard output.
+fn record(
+    repository: &Repository,
+    digest: &str,
+    variant: Variant,
+    tags: Vec<String>,
+) -> Result<()> {
+    let pinned = format!("{}@{digest}", repository.uri());
+    LastPush {
+        image: pinned.clone(),
+        variant: variant.name().to_owned(),
+        tags,
+        date: time::rfc3339(time::now_unix()),
+    }
+    .write()?;
+    println!("{pinned}");
+    Ok(())
 }
 
 /// The version of the workspace and the git revision (`-dirty` with uncommitted changes).

@@ -203,24 +203,7 @@ pub(crate) fn builder_name(buildkit: bool) -> &'static str {
 
 /// Labels and values baked into the image and the binary.
 fn metadata_args() -> Vec<(&'static str, String)> {
-    let revision = git::revision();
-    // The commit's time, not the wall clock: the same commit builds the same image (labels
-    // included), and an unchanged rebuild is fully cached.
-    let created = time::rfc3339(git::commit_time().unwrap_or_else(time::now_unix));
-    let mut args = vec![
-        // xtask shares the workspace's version, license and repository with the app.
-        ("VERSION", env!("CARGO_PKG_VERSION").to_owned()),
-        ("REVISION", revision.clone()),
-        ("GIT_REVISION", revision),
-        ("CREATED", created),
-        ("SOURCE", env!("CARGO_PKG_REPOSITORY").to_owned()),
-        ("TITLE", "app".to_owned()),
-        ("LICENSES", env!("CARGO_PKG_LICENSE").to_owned()),
-    ];
-    if let Some(commit_time) = git::commit_time() {
-        args.push(("SOURCE_DATE_EPOCH", commit_time.to_string()));
-    }
-    args
+    crate::project::final_stage::build_args(&git::revision(), git::commit_time())
 }
 
 #[derive(Debug, Default)]

@@ -108,6 +108,30 @@ impl Inspector for LayoutOnly {
 pub(crate) fn read(source: &Source, inspector: &mut dyn Inspector) -> Result<Image> {
     match source {
         Source::Engine(reference) => read_engine(reference, inspector, None),
+        Source::Archive(path) if path.is_dir() => {
+            // An OCI image layout as a folder: read as the tar of itself, streamed through a
+            // pipe so that a large layout is never held in memory.
+            let started = Instant::now();
+            let (reader, writer) = io::pipe().context("cannot create a pipe")?;
+            let folder = path.clone();
+            let writing = std::thread::spawn(move || -> io::Result<()> {
+                let mut builder = tar::Builder::new(writer);
+                builder.append_dir_all(".", &folder)?;
+                builder.into_inner().map(drop)
+            });
+            let read = read_stream(reader, inspector);
+            let written = writing
+                .join()
+                .map_err(|_| anyhow::anyhow!("the layout reader panicked"))?;
+            let mut image = read
+                .with_context(|| format!("cannot read the OCI image layout {}", path.display()))?;
+            written.with_context(|| format!("cannot read the folder {}", path.display()))?;
+            if image.name.is_empty() {
+                image.name = path.display().to_string();
+            }
+            image.elapsed = started.elapsed();
+            Ok(image)
+        }
         Source::Archive(path) => {
             let started = Instant::now();
             let file = File::open(path).with_context(|| {

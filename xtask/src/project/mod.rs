@@ -1,6 +1,8 @@
 //! This repository as the commands see it: where it is, where cargo builds, the images and the
 //! static binary it makes.
 
+pub(crate) mod daemonless;
+pub(crate) mod final_stage;
 pub(crate) mod profile;
 pub(crate) mod static_binary;
 pub(crate) mod variant;

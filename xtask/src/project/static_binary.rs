@@ -57,7 +57,7 @@ pub(crate) fn command(source: &Path, target_dir: &Path, profile: &CargoProfile) 
     });
     let mut rustflags = vec![
         "-C target-feature=+crt-static".to_owned(),
-        format!("--remap-path-prefix={}=/build", source.display()),
+        format!("--remap-path-prefix={}=/app-src", source.display()),
     ];
     if let Some(cargo_home) = cargo_home {
         rustflags.push(format!("--remap-path-prefix={cargo_home}=/cargo"));

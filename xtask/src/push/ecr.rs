@@ -1,9 +1,8 @@
 //! Amazon ECR through the AWS CLI: the repository (found, or created with scan on push,
-//! immutable tags and AES-256) and the docker login to the account's registry.
+//! immutable tags and AES-256) and the credentials of the account's registry.
 
 use anyhow::{Context, Result};
 
-use super::registry;
 use crate::aws::Aws;
 
 /// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
@@ -49,9 +48,9 @@ pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Logs the docker CLI in to the account's ECR registry; returns its host. The AWS CLI decodes
-/// the token (`get-login-password`, user `AWS`, as `docker login` takes it).
-pub(super) fn login(aws: &Aws) -> Result<String> {
+/// The account's ECR registry host and a password for user `AWS` (`get-login-password`, which
+/// `docker login` and the registry API take alike).
+pub(super) fn credentials(aws: &Aws) -> Result<(String, String)> {
     let token = aws.require("ecr", "get-authorization-token", &[])?;
     let endpoint = token["authorizationData"][0]["proxyEndpoint"]
         .as_str()
@@ -62,6 +61,5 @@ pub(super) fn login(aws: &Aws) -> Result<String> {
         .to_owned();
     let host = std::env::var(REGISTRY_OVERRIDE).unwrap_or(host);
     let password = aws.text("ecr", "get-login-password", &[])?;
-    registry::login(&host, "AWS", &password)?;
-    Ok(host)
+    Ok((host, password))
 }

@@ -59,3 +59,20 @@ pub(crate) fn listed_files(dir: &Path) -> Result<Vec<String>> {
         .map(str::to_owned)
         .collect())
 }
+
+/// Writes the files of the last commit (what a clean checkout holds, without `.git`) into `dir`.
+pub(crate) fn export_head(dir: &Path) -> Result<()> {
+    let output = git(&crate::project::root())
+        .args(["archive", "--format=tar", "HEAD"])
+        .output()
+        .context("cannot run git archive")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "git archive HEAD failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    tar::Archive::new(output.stdout.as_slice())
+        .unpack(dir)
+        .with_context(|| format!("cannot write the commit's files to {}", dir.display()))
+}

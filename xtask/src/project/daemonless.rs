@@ -1,0 +1,300 @@
+//! The multi-stage Dockerfile's images, made without Docker, as ko and Jib make theirs: the
+//! static binary built on the host with the builder stage's flags, put at the path the final
+//! stage copies it to in one layer, under a config that carries what the final stage declares
+//! (read from the Dockerfile, not restated). The same commit makes the same bytes: every time
+//! in the image is the commit's, the layer's entries and the JSON keys are sorted, and the
+//! binary's paths are remapped as in the builder stage.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+
+use crate::docker;
+use crate::docker::base_images::BaseImage;
+use crate::oci::{self, Blob, Image, layer};
+use crate::project::final_stage::FinalStage;
+use crate::project::profile::CargoProfile;
+use crate::project::static_binary;
+use crate::project::variant::Variant;
+use crate::util::{process, time};
+
+/// What a build is of: the commit it is labelled with and the time every file carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The checkout (or a copy of it) to build.
+    pub(crate) dir: PathBuf,
+    pub(crate) revision: String,
+    /// `SOURCE_DATE_EPOCH`: the commit's time.
+    pub(crate) epoch: u64,
+}
+
+impl Source {
+    /// This checkout at its last commit's revision and time.
+    pub(crate) fn checkout() -> Result<Self> {
+        let epoch = crate::util::git::commit_time().context(
+            "a daemonless build dates every file by the last commit: run it in a git checkout \
+             with at least one commit",
+        )?;
+        Ok(Self {
+            dir: crate::project::root(),
+            revision: crate::util::git::revision(),
+            epoch,
+        })
+    }
+}
+
+/// What a daemonless build made.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub(crate) image: Image,
+    pub(crate) binary: PathBuf,
+    /// The base image's layers came from (distroless), as `REFERENCE@DIGEST`.
+    pub(crate) base: Option<String>,
+}
+
+/// The name a daemonless image of `variant` is loaded and annotated under.
+pub(crate) fn image_name(variant: Variant) -> String {
+    format!("{}-daemonless", variant.tag())
+}
+
+/// Builds `variant` from `source` with cargo output in `target_dir`.
+pub(crate) fn build(variant: Variant, source: &Source, target_dir: &Path) -> Result<Built> {
+    let Some(stage_name) = variant.stage() else {
+        bail!(
+            "the single-stage image is the Dockerfile baseline and has no daemonless build: \
+             choose scratch or distroless"
+        );
+    };
+    let dockerfile_path = source.dir.join("docker").join(variant.dockerfile());
+    let dockerfile = std::fs::read_to_string(&dockerfile_path)
+        .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
+    let args = crate::project::final_stage::build_args(&source.revision, Some(source.epoch));
+    let stage = FinalStage::parse(&dockerfile, stage_name, &args)?;
+    // Read before the compile, so a missing base costs seconds, not a build.
+    let base = match variant {
+        Variant::Distroless => Some(Base::from_engine(&BaseImage::distroless().resolve()?.0)?),
+        _ => None,
+    };
+
+    let profile = CargoProfile::shipped()?;
+    let mut cargo = static_binary::command(&source.dir, target_dir, &profile);
+    cargo
+        .env("GIT_REVISION", &source.revision)
+        .env("SOURCE_DATE_EPOCH", source.epoch.to_string());
+    process::run(&mut cargo)?;
+    let binary = static_binary::binary(target_dir, &profile)?;
+    let bytes =
+        std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+
+    let path = stage.copy.1.trim_start_matches('/').to_owned();
+    let (app_layer, app_diff_id) = layer::build(
+        vec![layer::File {
+            path,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            bytes,
+        }],
+        source.epoch,
+    )?;
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    let mut config = Map::new();
+    let mut annotations = Map::new();
+    if let Some(base) = &base {
+        for blob in &base.layers {
+            layers.push(blob.clone());
+        }
+        diff_ids.extend(base.diff_ids.iter().cloned().map(Value::String));
+        history.extend(
+            base.config["history"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        if let Some(inherited) = base.config["config"].as_object() {
+            config.clone_from(inherited);
+        }
+        annotations.insert(
+            "org.opencontainers.image.base.name".to_owned(),
+            json!(base.reference),
+        );
+        annotations.insert(
+            "org.opencontainers.image.base.digest".to_owned(),
+            json!(base.digest),
+        );
+    }
+    layers.push(app_layer);
+    diff_ids.push(json!(app_diff_id));
+    let created = time::rfc3339(source.epoch);
+    history.push(json!({
+        "created": created,
+        "created_by": format!("COPY {} {} # cargo xtask build --daemonless", stage.copy.0, stage.copy.1),
+    }));
+    apply(&mut config, &stage);
+    for (key, value) in &stage.labels {
+        annotations.insert(key.clone(), json!(value));
+    }
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    Ok(Built {
+        image: Image::new(&config, layers, &Value::Object(annotations)),
+        binary,
+        base: base.map(|base| format!("{}@{}", base.reference, base.digest)),
+    })
+}
+
+/// The final stage's declarations over the base's config, as `docker build` applies them.
+fn apply(config: &mut Map<String, Value>, stage: &FinalStage) {
+    if !config.contains_key("Env") {
+        // What Docker gives an image built `FROM scratch`.
+        config.insert(
+            "Env".to_owned(),
+            json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+        );
+    }
+    if let Some(user) = &stage.user {
+        config.insert("User".to_owned(), json!(user));
+    }
+    if !stage.exposed.is_empty() {
+        let ports = config
+            .entry("ExposedPorts")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut ports = ports;
+        for port in &stage.exposed {
+            ports.insert(port.clone(), json!({}));
+        }
+        config.insert("ExposedPorts".to_owned(), Value::Object(ports));
+    }
+    if let Some(entrypoint) = &stage.entrypoint {
+        config.insert("Entrypoint".to_owned(), json!(entrypoint));
+        config.remove("Cmd");
+    }
+    if let Some(cmd) = &stage.cmd {
+        config.insert("Cmd".to_owned(), json!(cmd));
+    }
+    if let Some(signal) = &stage.stop_signal {
+        config.insert("StopSignal".to_owned(), json!(signal));
+    }
+    if let Some(check) = &stage.healthcheck {
+        config.insert("Healthcheck".to_owned(), check.to_json());
+    }
+    if !stage.labels.is_empty() {
+        let mut labels = config
+            .get("Labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (key, value) in &stage.labels {
+            labels.insert(key.clone(), json!(value));
+        }
+        config.insert("Labels".to_owned(), Value::Object(labels));
+    }
+}
+
+/// A base image's config and layers, read from the local engine.
+struct Base {
+    reference: String,
+    /// The registry digest when the engine knows one, else its image ID.
+    digest: String,
+    config: Value,
+    diff_ids: Vec<String>,
+    layers: Vec<Blob>,
+}
+
+impl Base {
+    fn from_engine(reference: &str) -> Result<Self> {
+        crate::docker::engine::require().context(
+            "the distroless variant takes its base image's layers from the local engine; \
+             the scratch variant needs no engine",
+        )?;
+        let digest = process::capture(docker::docker().args([
+            "image",
+            "inspect",
+            "--format",
+            "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}{{.Id}}{{end}}",
+            reference,
+        ]))
+        .with_context(|| format!("the base image {reference} is not in the local engine"))?;
+        let digest = digest.rsplit('@').next().unwrap_or(&digest).to_owned();
+        let mut save = docker::docker()
+            .args(["save", reference])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run docker save")?;
+        let mut files = std::collections::HashMap::new();
+        {
+            let stdout = save.stdout.take().context("docker save's output")?;
+            let mut archive = tar::Archive::new(stdout);
+            for entry in archive.entries()? {
+                let mut entry = entry?;
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let path = entry.path()?.display().to_string();
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes)?;
+                files.insert(path, bytes);
+            }
+        }
+        let status = save.wait()?;
+        if !status.success() {
+            bail!("docker save {reference} failed with {status}");
+        }
+        let manifest: Value = serde_json::from_slice(
+            files
+                .get("manifest.json")
+                .context("docker save wrote no manifest.json")?,
+        )?;
+        let entry = &manifest[0];
+        let file = |path: &Value| -> Result<&Vec<u8>> {
+            let path = path.as_str().unwrap_or_default();
+            files
+                .get(path)
+                .with_context(|| format!("docker save's archive has no {path}"))
+        };
+        let config: Value = serde_json::from_slice(file(&entry["Config"])?)?;
+        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect();
+        let mut layers = Vec::new();
+        for (path, diff_id) in entry["Layers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .zip(&diff_ids)
+        {
+            let tar = file(path)?;
+            if oci::sha256(tar) != *diff_id {
+                bail!(
+                    "{reference}: a layer of docker save's archive is not the one its config lists"
+                );
+            }
+            layers.push(layer::gzip(tar)?);
+        }
+        Ok(Self {
+            reference: reference.to_owned(),
+            digest,
+            config,
+            diff_ids,
+            layers,
+        })
+    }
+}

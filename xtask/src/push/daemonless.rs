@@ -1,0 +1,133 @@
+//! `push --daemonless`: the daemonless image sent over the registry API by xtask itself, with
+//! the tag rules of `push`; no engine is asked anything.
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::registry::{Remote, Repository};
+use super::{Action, ecr, plan, record};
+use crate::aws::Aws;
+use crate::oci::distribution::{self, Credentials, PASSWORD_VARIABLE, USERNAME_VARIABLE};
+use crate::project::daemonless::{self, Source};
+use crate::project::variant::Variant;
+
+/// `tags` are the revision's then the version's.
+pub(super) fn push(
+    variant: Variant,
+    repository: &Repository,
+    create_with: Option<Aws>,
+    ecr_password: Option<String>,
+    tags: [String; 2],
+) -> Result<()> {
+    let credentials = match ecr_password {
+        Some(password) => Some(Credentials {
+            username: "AWS".to_owned(),
+            password,
+        }),
+        None => credentials_for(&repository.host)?,
+    };
+    let mut registry =
+        distribution::Repository::new(&repository.host, &repository.name, credentials);
+    // What the registry holds under both tags; asking also proves it answers and lets in.
+    let version = tags[1].clone();
+    let mut existing = Vec::new();
+    for tag in tags {
+        let remote = registry
+            .manifest(&tag)?
+            .map(|manifest| remote(&manifest))
+            .transpose()?;
+        existing.push((tag, remote));
+    }
+    let built = daemonless::build(variant, &Source::checkout()?, &crate::project::target_dir())?;
+    let image = &built.image;
+    if let Some(aws) = create_with {
+        ecr::create(&aws, &repository.name)?;
+    }
+    let plan = plan(repository, existing, &image.config.digest(), &version)?;
+    let to_push: Vec<String> = plan
+        .iter()
+        .filter(|(_, action)| *action == Action::Push)
+        .map(|(tag, _)| tag.clone())
+        .collect();
+    if !to_push.is_empty() {
+        eprintln!("pushing {} as {}", repository.uri(), to_push.join(" and "));
+        let pushed = registry.push(image, &to_push)?;
+        eprintln!(
+            "uploaded {} blob(s), {} already there ({} requests)",
+            pushed.uploaded.len(),
+            pushed.present.len(),
+            registry.requests
+        );
+    }
+    let tags: Vec<String> = plan.into_iter().map(|(tag, _)| tag).collect();
+    for tag in &tags {
+        let served = registry
+            .manifest(tag)?
+            .with_context(|| format!("the registry does not serve {}:{tag}", repository.uri()))?;
+        if served.digest() != image.digest() {
+            bail!(
+                "{}:{tag} serves {}, not this build's {}",
+                repository.uri(),
+                served.digest(),
+                image.digest()
+            );
+        }
+    }
+    eprintln!(
+        "verified: the registry serves {} for {}",
+        image.digest(),
+        tags.join(" and ")
+    );
+    record(repository, &image.digest(), variant, tags)
+}
+
+/// A served manifest as `push` compares images: its digest and its config's.
+fn remote(manifest: &crate::oci::Blob) -> Result<Remote> {
+    let parsed: Value =
+        serde_json::from_slice(&manifest.bytes).context("the registry's manifest is not JSON")?;
+    Ok(Remote {
+        manifest: manifest.digest(),
+        config: parsed["config"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+/// The user name and password for `host`: from the environment, else from docker's
+/// `config.json` (what `docker login` stored, when it stored it there rather than in a
+/// credential helper), else none (the registry's challenge then says what it wants).
+fn credentials_for(host: &str) -> Result<Option<Credentials>> {
+    let variable = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (variable(USERNAME_VARIABLE), variable(PASSWORD_VARIABLE)) {
+        (Some(username), Some(password)) => return Ok(Some(Credentials { username, password })),
+        (None, None) => {}
+        _ => bail!("set both {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}, or neither"),
+    }
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker"))
+        })
+        .map(|folder| folder.join("config.json"));
+    let Some(text) = config.and_then(|path| std::fs::read_to_string(path).ok()) else {
+        return Ok(None);
+    };
+    let config: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let Some(auth) = config["auths"][host]["auth"].as_str() else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .with_context(|| format!("docker's config.json holds an unreadable login for {host}"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .with_context(|| format!("docker's config.json holds an unreadable login for {host}"))?;
+    Ok(Some(Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    }))
+}
