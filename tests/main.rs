@@ -3,6 +3,7 @@
 //! whatever their area (see [`support::needs::docker_exclusive`]).
 
 mod cost;
+mod daemonless;
 mod fresh;
 mod images;
 mod inspect;

@@ -2,126 +2,15 @@
 //! (the distribution registry) receives the real scratch image, and moto's server speaks the
 //! ECR and ECS APIs, as AWS cannot run here.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::files::scratch_path;
 use crate::support::http::{self, free_port, wait_until};
 use crate::support::needs::{docker_exclusive, tools_available};
 use crate::support::process::{Running, stderr, stdout, succeeds, tools_path, xtask};
-
-/// Starts `command` and waits until it listens on `port`; a server that exits first fails the
-/// test at once rather than at the timeout.
-fn listening(command: &mut Command, port: u16, what: &str) -> Running {
-    let mut server = Running(
-        command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what} starts: {e}")),
-    );
-    wait_until(
-        &format!("{what} listening on 127.0.0.1:{port}"),
-        Duration::from_secs(30),
-        || {
-            if let Ok(Some(status)) = server.0.try_wait() {
-                panic!("{what} exited with {status} before listening");
-            }
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        },
-    );
-    server
-}
-
-/// A distribution registry on a free loopback port, storing under a temporary directory;
-/// with `password`, it requires `user:password`.
-struct Registry {
-    server: Running,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Registry {
-    fn start(password: Option<&str>) -> Self {
-        let port = free_port();
-        let dir = scratch_path("registry");
-        std::fs::create_dir_all(&dir).expect("registry dir");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        );
-        if let Some(password) = password {
-            let htpasswd = Command::new("htpasswd")
-                .args(["-Bbn", "user", password])
-                .output()
-                .expect("htpasswd runs");
-            std::fs::write(dir.join("htpasswd"), htpasswd.stdout).expect("htpasswd file");
-            let path = dir.join("htpasswd");
-            config = [
-                config.as_str(),
-                "auth:\n  htpasswd:\n    realm: test\n    path: ",
-                &path.display().to_string(),
-                "\n",
-            ]
-            .concat();
-        }
-        std::fs::write(dir.join("config.yml"), config).expect("registry config");
-        let server = listening(
-            Command::new("docker-registry")
-                .arg("serve")
-                .arg(dir.join("config.yml"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-            port,
-            "docker-registry",
-        );
-        Self { server, port, dir }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Repositories that hold anything, from the registry's own storage.
-    fn stored_repositories(&self) -> Vec<String> {
-        let root = self.dir.join("data/docker/registry/v2/repositories");
-        let mut found = Vec::new();
-        let mut stack = vec![root.clone()];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.file_name().is_some_and(|n| n == "_manifests") {
-                    found.push(
-                        dir.strip_prefix(&root)
-                            .expect("under root")
-                            .display()
-                            .to_string(),
-                    );
-                } else if path.is_dir()
-                    && !path
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('_'))
-                {
-                    stack.push(path);
-                }
-            }
-        }
-        found.sort();
-        found
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.server.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::support::registry::{Registry, listening};
 
 /// moto's server on a free loopback port; with `authenticate`, it checks credentials as IAM
 /// does (every request: no key it issued is valid).
@@ -187,7 +76,7 @@ fn pinned(output: &Output) -> String {
 
 /// Pulls `image` back by digest, the local copy of that name removed first, as a host that
 /// never built it would; then runs it and asks its /health through a published loopback port.
-fn pull_and_run(image: &str) {
+pub(crate) fn pull_and_run(image: &str) {
     let _ = Command::new("docker").args(["rmi", image]).output();
     succeeds(Command::new("docker").args(["pull", image]));
     let container = succeeds(Command::new("docker").args([

@@ -5,8 +5,10 @@
 //! - [`needs`]: whether a test can run here (a Docker engine, a tool), skipping loudly when it
 //!   cannot, and the lock every test that uses the engine holds.
 //! - [`http`]: one HTTP client for the servers the tests start, and waiting until one answers.
+//! - [`registry`]: a real registry on loopback, anonymous, with a password or with tokens.
 
 pub(crate) mod files;
 pub(crate) mod http;
 pub(crate) mod needs;
 pub(crate) mod process;
+pub(crate) mod registry;

@@ -43,10 +43,10 @@ pub(crate) fn tools_available(test: &str, tools: &[&str]) -> bool {
 fn tool_available(test: &str, program: &str) -> bool {
     let present = Command::new(program)
         .env("PATH", tools_path())
-        .arg(if program == "nginx" {
-            "-v"
-        } else {
-            "--version"
+        .arg(match program {
+            "nginx" => "-v",
+            "openssl" => "version",
+            _ => "--version",
         })
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -243,8 +243,19 @@ impl Repository {
             };
             if let Ok(response) = &result
                 && response.status().as_u16() == 401
-                && !challenged
             {
+                if challenged {
+                    bail!(
+                        "{} refused {}: check {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} and \
+                         their rights on {}",
+                        self.base,
+                        self.credentials.as_ref().map_or_else(
+                            || "anonymous access".to_owned(),
+                            |c| format!("the credentials of {}", c.username)
+                        ),
+                        self.name
+                    );
+                }
                 challenged = true;
                 let challenge = header(response, "www-authenticate").with_context(|| {
                     format!("{method} {url}: 401 without a WWW-Authenticate challenge")

@@ -192,6 +192,21 @@ pub(crate) const PROGRAMS: &[Program] = &[
         "a registry that wants a password, in the tests",
     ),
     program(
+        "openssl",
+        Debian("openssl"),
+        "the tests' token server: its key, certificate and signatures",
+    ),
+    program(
+        "skopeo",
+        Debian("skopeo"),
+        "reading `build --daemonless`'s OCI layout independently, in the tests",
+    ),
+    program(
+        "umoci",
+        Debian("umoci"),
+        "unpacking `build --daemonless`'s OCI layout independently, in the tests",
+    ),
+    program(
         "moto_server",
         PyPi("moto[server]"),
         "the ECR and ECS APIs on loopback in the tests",
