@@ -3,6 +3,7 @@
 //! registry would cost.
 
 mod chart;
+mod daemonless;
 mod figures;
 mod html;
 mod pull;
@@ -29,10 +30,17 @@ use crate::util::time;
 use figures::{Pricing, Report};
 use rebuild::ContextCopy;
 
+/// The name of the daemonless scratch image's row.
+pub(crate) const DAEMONLESS_SCRATCH: &str = "scratch-daemonless";
+
 /// One measured image; [`figures::FIGURES`] says how each view reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) variant: Variant,
+    /// Made by `build --daemonless` rather than by its Dockerfile.
+    pub(crate) daemonless: bool,
+    /// Whether two builds of the same sources gave the same image.
+    pub(crate) reproducible: Reproducible,
     pub(crate) image_id: String,
     pub(crate) size_bytes: u64,
     pub(crate) compressed_bytes: u64,
@@ -59,7 +67,36 @@ pub(crate) struct Row {
     pub(crate) monthly_cost_usd: f64,
 }
 
+/// Whether two builds of one commit gave the same image: the manifest digest for the daemonless
+/// image, the image ID (its config's digest) for the Dockerfile images, whose two cold builds
+/// are the one `compare --rebuild` makes and the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reproducible {
+    Yes(String),
+    No(String),
+    /// Why it is not known.
+    Unknown(String),
+}
+
 impl Row {
+    /// `scratch`, or `scratch-daemonless`: the name the tables, the page and the history use.
+    pub(crate) fn name(&self) -> &'static str {
+        if self.daemonless {
+            DAEMONLESS_SCRATCH
+        } else {
+            self.variant.name()
+        }
+    }
+
+    /// The image's tag in the local engine.
+    pub(crate) fn tag(&self) -> String {
+        format!(
+            "{}:{}",
+            crate::project::variant::IMAGE_REPOSITORY,
+            self.name()
+        )
+    }
+
     /// What the builder adds to the host's rebuild, as a share of the host's.
     pub(crate) fn builder_adds_percent(&self) -> Option<f64> {
         match (self.builder_adds_seconds, self.host_rebuild_seconds) {
@@ -106,12 +143,18 @@ impl Compare {
         for variant in Variant::ALL {
             eprintln!("\n==> {variant}");
             let profile = build::profile_for(variant, &profile)?;
-            let mut row = self.measure(variant, &profile, &builds, context_copy.as_ref())?;
-            if let Some(registry) = &registry {
-                eprintln!("  timing a cold pull from a local registry to the first 200");
-                row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, variant)?);
+            rows.push(self.measure(variant, &profile, &builds, context_copy.as_ref())?);
+        }
+        eprintln!("\n==> {DAEMONLESS_SCRATCH}");
+        rows.push(self.measure_daemonless(&builds, context_copy.as_ref())?);
+        if let Some(registry) = &registry {
+            for row in &mut rows {
+                eprintln!(
+                    "\n==> {}: timing a cold pull from a local registry to the first 200",
+                    row.name()
+                );
+                row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, &row.tag())?);
             }
-            rows.push(row);
         }
         drop((context_copy, registry));
         let report = Report::new(
@@ -177,17 +220,6 @@ impl Compare {
                 facts::config(&tag)?
             }
         };
-        eprintln!("  reading the filesystem and the compressed size");
-        let filesystem = facts::filesystem(&tag, &config.program_paths())?;
-        let compressed_bytes = filesystem.compressed_bytes;
-
-        eprintln!("  starting a container");
-        let container = RunningContainer::start(&tag, &[])?;
-        let startup = container.wait_http_ok("/", Duration::from_mins(1))?;
-        std::thread::sleep(Duration::from_secs(1));
-        let idle_memory_bytes = container.memory_bytes()?;
-        drop(container);
-
         let cold_build_seconds = fresh_build
             .as_ref()
             .filter(|record| record.is_cold())
@@ -202,9 +234,71 @@ impl Compare {
                 Some(copy.rebuild_after_source_change(variant, profile)?)
             }
         };
-        let monthly_cost_usd = self.pricing().monthly_cost_usd(compressed_bytes);
+        // Read again: the build just made is one of the two compared.
+        let history = records::Build::read_all().unwrap_or_default();
+        // The revision the measured image was built from, which an image kept from an earlier
+        // run may not share with the checkout.
+        let revision = history
+            .iter()
+            .rev()
+            .find(|b| b.image_id == config.id)
+            .map_or_else(git::revision, |b| b.revision.clone());
+        let reproducible = daemonless::dockerfile_reproducible(
+            variant,
+            &revision,
+            &profile.name,
+            build::builder_name(docker::builder::builder().buildkit),
+            &history,
+        );
+        let mut row = self.measure_image(variant, &tag, config)?;
+        row.cold_build_seconds = cold_build_seconds;
+        row.rebuild_seconds = rebuild.map(|r| r.image);
+        row.host_rebuild_seconds = rebuild.and_then(|r| r.host);
+        row.builder_adds_seconds = rebuild.and_then(|r| r.builder_adds);
+        row.reproducible = reproducible;
+        Ok(row)
+    }
+
+    /// The image `build --daemonless` makes, built and measured as the others.
+    fn measure_daemonless(
+        &self,
+        builds: &[records::Build],
+        context_copy: Option<&ContextCopy>,
+    ) -> Result<Row> {
+        let made = daemonless::make(self.rebuild, builds, context_copy)?;
+        let tag = crate::project::daemonless::image_name(Variant::Scratch);
+        let config = facts::config(&tag)?;
+        let mut row = self.measure_image(Variant::Scratch, &tag, config)?;
+        row.daemonless = true;
+        row.cold_build_seconds = made.cold_build_seconds;
+        row.rebuild_seconds = made.rebuild_seconds;
+        row.reproducible = made.reproducible;
+        Ok(row)
+    }
+
+    /// What an image in the engine is: its files, its start-up, its memory, its cost; the
+    /// build figures are the caller's.
+    fn measure_image(
+        &self,
+        variant: Variant,
+        tag: &str,
+        config: facts::ImageConfig,
+    ) -> Result<Row> {
+        eprintln!("  reading the filesystem and the compressed size");
+        let filesystem = facts::filesystem(tag, &config.program_paths())?;
+        let compressed_bytes = filesystem.compressed_bytes;
+
+        eprintln!("  starting a container");
+        let container = RunningContainer::start(tag, &[])?;
+        let startup = container.wait_http_ok("/", Duration::from_mins(1))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let idle_memory_bytes = container.memory_bytes()?;
+        drop(container);
+
         Ok(Row {
             variant,
+            daemonless: false,
+            reproducible: Reproducible::Unknown("not checked".to_owned()),
             image_id: config.id,
             size_bytes: config.size_bytes,
             compressed_bytes,
@@ -221,13 +315,13 @@ impl Compare {
             },
             reduction_percent: None,
             times_smaller: None,
-            cold_build_seconds,
-            rebuild_seconds: rebuild.map(|r| r.image),
-            host_rebuild_seconds: rebuild.and_then(|r| r.host),
-            builder_adds_seconds: rebuild.and_then(|r| r.builder_adds),
+            cold_build_seconds: None,
+            rebuild_seconds: None,
+            host_rebuild_seconds: None,
+            builder_adds_seconds: None,
             startup_ms: startup.as_secs_f64() * 1000.0,
             idle_memory_bytes,
-            monthly_cost_usd,
+            monthly_cost_usd: self.pricing().monthly_cost_usd(compressed_bytes),
         })
     }
 }
@@ -266,7 +360,7 @@ fn built_with(id: &str, profile: &CargoProfile, builds: &[records::Build]) -> bo
 /// The profile `variant` (by name) was measured with in `report`: the single-stage baseline's is
 /// always the shipped one.
 fn profile_of<'a>(report: &'a Report, variant: &str) -> &'a str {
-    if variant == Variant::Single.name() {
+    if variant == Variant::Single.name() || variant == DAEMONLESS_SCRATCH {
         crate::project::profile::SHIPPED
     } else {
         &report.profile.name
@@ -280,13 +374,13 @@ fn record_sizes(report: &Report) -> Result<()> {
         .map(|row| records::ImageSize {
             date: report.date.clone(),
             revision: report.revision.clone(),
-            variant: row.variant.name().to_owned(),
+            variant: row.name().to_owned(),
             image_id: row.image_id.clone(),
             size_bytes: row.size_bytes,
             compressed_bytes: row.compressed_bytes,
             layers: row.layers as u64,
             files: row.files,
-            profile: profile_of(report, row.variant.name()).to_owned(),
+            profile: profile_of(report, row.name()).to_owned(),
         })
         .collect();
     records::ImageSize::append(&records)

@@ -9,12 +9,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::docker;
 use crate::flags;
 use crate::oci::Image;
 use crate::project::daemonless::{self, Source};
 use crate::project::variant::Variant;
-use crate::util::{git, output, process};
+use crate::util::{git, output};
 
 pub(super) fn run(flags: &flags::Build) -> Result<()> {
     let variant = flags.variant;
@@ -37,7 +36,7 @@ pub(super) fn run(flags: &flags::Build) -> Result<()> {
         eprintln!("wrote {} (docker load -i reads it)", tar.display());
     }
     if flags.load {
-        load(&built.image, &name)?;
+        eprintln!("{}", daemonless::load(&built.image, &name)?);
     }
     let size: usize = built
         .image
@@ -65,22 +64,6 @@ pub(super) fn default_layout(variant: Variant) -> PathBuf {
         .join("xtask")
         .join("oci")
         .join(variant.name())
-}
-
-/// `docker load` of the image's archive; the engine names it `name`.
-fn load(image: &Image, name: &str) -> Result<()> {
-    let archive = crate::project::target_dir()
-        .join("xtask")
-        .join(format!("load-{}.tar", std::process::id()));
-    image.write_tar(&archive, name)?;
-    let loaded = process::capture(
-        docker::docker()
-            .args(["load", "--quiet", "--input"])
-            .arg(&archive),
-    );
-    let _ = std::fs::remove_file(&archive);
-    eprintln!("{}", loaded?);
-    Ok(())
 }
 
 /// Two builds of the last commit, in clean copies at different paths with different target

@@ -12,15 +12,15 @@ use super::figures::{
     COLD_BUILD, COLD_PULL, COST, Figure, HOST_REBUILD, IDLE_MEMORY, IMAGE, REBUILD, Report, SIZE,
     STARTUP, TIMES_SMALLER, Unit, table_rows, targets,
 };
-use crate::project::variant::Variant;
 use crate::records;
 
 /// One colour per image, on every chart and in the table: (image, light scheme, dark scheme).
 /// Okabe and Ito's colour-blind-safe palette, at 3:1 or more against either background.
-const IMAGE_COLOURS: [(Variant, &str, &str); 3] = [
-    (Variant::Single, "#d55e00", "#ff8c4a"),
-    (Variant::Scratch, "#0072b2", "#56b4e9"),
-    (Variant::Distroless, "#009e73", "#3ccf9f"),
+const IMAGE_COLOURS: [(&str, &str, &str); 4] = [
+    ("single-stage", "#d55e00", "#ff8c4a"),
+    ("scratch", "#0072b2", "#56b4e9"),
+    ("distroless", "#009e73", "#3ccf9f"),
+    (super::DAEMONLESS_SCRATCH, "#cc79a7", "#e7a3cb"),
 ];
 
 /// A chart of figures that share a unit, one group of marks per image.
@@ -48,7 +48,9 @@ const CHARTS: [Chart; 5] = [
              recorded by the same builder). Rebuild: after a one-line edit of app/src/main.rs in \
              a copy of the checkout, the median of three for the multi-stage images. Host: the \
              same edit compiled by cargo on the host with the same profile and flags, timed in \
-             turns with the image's rebuild; the difference is what the builder adds."
+             turns with the image's rebuild; the difference is what the builder adds. \
+             Daemonless: cold in a cargo target directory of its own; its rebuild is the same \
+             edit, once."
                 .to_owned()
         },
         missing: "`cargo xtask compare --rebuild` times cold builds; rebuilds are timed unless \
@@ -136,8 +138,7 @@ fn style() -> String {
     let mut light = String::new();
     let mut dark = String::new();
     let mut images = String::new();
-    for (variant, light_colour, dark_colour) in IMAGE_COLOURS {
-        let name = variant.name();
+    for (name, light_colour, dark_colour) in IMAGE_COLOURS {
         let _ = write!(light, "--{name}:{light_colour};");
         let _ = write!(dark, "--{name}:{dark_colour};");
         let _ = writeln!(images, "[data-image=\"{name}\"]{{--image:var(--{name})}}");
@@ -209,7 +210,10 @@ table.figures td::before{content:attr(data-label);color:var(--muted);text-align:
 ";
 
 fn header(report: &Report) -> String {
-    let mut lede = String::from("The same service in three images: ");
+    let mut lede = String::from(
+        "The same service in three images from its Dockerfiles, and the scratch one made \
+         without Docker (<code>cargo xtask build --daemonless</code>): ",
+    );
     let sizes: Vec<String> = report
         .rows
         .iter()
@@ -220,7 +224,7 @@ fn header(report: &Report) -> String {
                 .unwrap_or_default();
             format!(
                 "<b class=\"name\" data-image=\"{}\"><span class=\"key\"></span>{}</b> {}{smaller}",
-                row.variant.name(),
+                row.name(),
                 escape(&IMAGE.text(row)),
                 escape(&SIZE.text(row)),
             )
@@ -268,7 +272,7 @@ fn sizes(report: &Report) -> String {
         .rows
         .iter()
         .map(|row| Group {
-            image: Some(row.variant.name()),
+            image: Some(row.name()),
             name: IMAGE.text(row),
             marks: vec![Mark {
                 series: None,
@@ -320,7 +324,7 @@ fn figure_chart(report: &Report, chart: &Chart) -> String {
         .rows
         .iter()
         .map(|row| Group {
-            image: Some(row.variant.name()),
+            image: Some(row.name()),
             name: IMAGE.text(row),
             marks: chart
                 .series
@@ -399,7 +403,7 @@ fn table(report: &Report) -> String {
         let _ = write!(
             html,
             "<th scope=\"col\" data-image=\"{}\"><span class=\"key\"></span>{}</th>",
-            row.variant.name(),
+            row.name(),
             escape(&IMAGE.text(row))
         );
     }
@@ -415,7 +419,7 @@ fn table(report: &Report) -> String {
             let _ = write!(
                 html,
                 "<td{words} data-image=\"{}\" data-label=\"{}\">{}</td>",
-                row.variant.name(),
+                row.name(),
                 escape(&IMAGE.text(row)),
                 escape(&figure.text(row))
             );
@@ -445,7 +449,7 @@ fn table(report: &Report) -> String {
 
 fn history_section(history: &[records::ImageSize]) -> String {
     let mut html = String::from("<section id=\"history\">\n<h2>Size history</h2>\n");
-    let mut names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+    let mut names: Vec<&str> = IMAGE_COLOURS.iter().map(|(name, ..)| *name).collect();
     for record in history {
         if !names.contains(&record.variant.as_str()) {
             names.push(&record.variant);
@@ -460,15 +464,20 @@ fn history_section(history: &[records::ImageSize]) -> String {
                 .filter_map(|r| Some((chart::parse_rfc3339(&r.date)?, r.size_bytes as f64)))
                 .collect();
             let last = points.last()?.1;
-            let variant = Variant::parse(name);
+            // An image this project still makes is named by its tag and drawn in its colour.
+            let image = IMAGE_COLOURS
+                .iter()
+                .map(|(known, ..)| *known)
+                .find(|known| *known == name);
+            let tag = image.map_or_else(
+                || name.to_owned(),
+                |image| format!("{}:{image}", crate::project::variant::IMAGE_REPOSITORY),
+            );
             Some(Trend {
                 id: format!("history-{}", id_safe(name)),
-                name: variant.map_or_else(|| name.to_owned(), Variant::tag),
-                title: format!(
-                    "Size of {} over time",
-                    variant.map_or_else(|| name.to_owned(), Variant::tag)
-                ),
-                image: variant.map(Variant::name),
+                title: format!("Size of {tag} over time"),
+                name: tag,
+                image,
                 unit: Unit::Bytes,
                 axis_title: "image size".to_owned(),
                 points,

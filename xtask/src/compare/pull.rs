@@ -14,7 +14,6 @@ use anyhow::{Context, Result, bail};
 use crate::docker;
 use crate::docker::container::RunningContainer;
 use crate::docker::second_engine::SecondEngine;
-use crate::project::variant::Variant;
 use crate::tools;
 use crate::util::http;
 use crate::util::process;
@@ -104,11 +103,11 @@ impl Drop for LocalRegistry {
     }
 }
 
-/// The median time from `docker pull` of `variant`'s image, into an engine that holds none of
+/// The median time from `docker pull` of the image `tag`, into an engine that holds none of
 /// its layers, to the first 200 from the container it starts.
-pub(super) fn cold_pull_to_serving(registry: &LocalRegistry, variant: Variant) -> Result<f64> {
-    eprintln!("  pushing {} to the local registry", variant.tag());
-    let reference = registry.push(&variant.tag())?;
+pub(super) fn cold_pull_to_serving(registry: &LocalRegistry, tag: &str) -> Result<f64> {
+    eprintln!("  pushing {tag} to the local registry");
+    let reference = registry.push(tag)?;
     let mut seconds = Vec::with_capacity(PULL_SAMPLES);
     for sample in 1..=PULL_SAMPLES {
         let engine = SecondEngine::start()?;

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::docker;
 use crate::docker::build;
+use crate::oci::Image;
+use crate::project::daemonless::{self, Source};
 use crate::project::profile::CargoProfile;
 use crate::project::static_binary;
 use crate::project::variant::Variant;
@@ -115,6 +117,26 @@ impl ContextCopy {
             host: Some(median(&mut host)),
             builder_adds: Some(median(&mut added)),
         })
+    }
+
+    /// The daemonless scratch image built from the copy in a target directory of its own: a
+    /// second clean build, at another path, of what the checkout built (the reproducibility
+    /// check); then rebuilt after a source edit. The clean build's image and the rebuild's
+    /// seconds.
+    pub(super) fn daemonless_builds(&self, checkout: &Source) -> Result<(Image, f64)> {
+        let target = self.path.join("target-daemonless");
+        let copy = Source {
+            dir: self.path.clone(),
+            ..checkout.clone()
+        };
+        self.write_main_rs("")?;
+        let clean = daemonless::build(Variant::Scratch, &copy, &target)?;
+        self.write_main_rs(&edit_comment(0))?;
+        let started = Instant::now();
+        daemonless::build(Variant::Scratch, &copy, &target)?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.write_main_rs("")?;
+        Ok((clean.image, seconds))
     }
 
     /// Compiles the copy on the host as the Dockerfile compiles it; the seconds it took. As in

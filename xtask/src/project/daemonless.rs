@@ -59,6 +59,22 @@ pub(crate) fn image_name(variant: Variant) -> String {
     format!("{}-daemonless", variant.tag())
 }
 
+/// Puts `image` in the local engine as `name` (`docker load` of its archive); what the engine
+/// said.
+pub(crate) fn load(image: &Image, name: &str) -> Result<String> {
+    let archive = crate::project::target_dir()
+        .join("xtask")
+        .join(format!("load-{}.tar", std::process::id()));
+    image.write_tar(&archive, name)?;
+    let loaded = process::capture(
+        docker::docker()
+            .args(["load", "--quiet", "--input"])
+            .arg(&archive),
+    );
+    let _ = std::fs::remove_file(&archive);
+    loaded
+}
+
 /// Builds `variant` from `source` with cargo output in `target_dir`.
 pub(crate) fn build(variant: Variant, source: &Source, target_dir: &Path) -> Result<Built> {
     let Some(stage_name) = variant.stage() else {
