@@ -408,7 +408,7 @@ impl Frame {
             "<g class=\"axis x-axis\"><line x1=\"{:.2}%\" x2=\"100%\" y1=\"{PLOT_BOTTOM}\" y2=\"{PLOT_BOTTOM}\"/>",
             self.left
         );
-        for (t, label) in time_ticks(self.start, self.end, 5) {
+        for (t, label) in time_ticks(self.start, self.end, &|t| self.x(t)) {
             let at = self.x(t);
             let _ = write!(
                 svg,
@@ -531,11 +531,12 @@ fn nice_step(span: f64, intervals: usize) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-/// Round instants between `start` and `end` (Unix seconds), at most `most` of them (`most` ≥ 3;
-/// two fewer when they are less than a day apart, whose labels are longer), with short
-/// labels (the year is in the axis title): `Dec 2`, or `Dec 2 06:00` when they are less than a
-/// day apart, or `Dec 2026` when they are months apart.
-fn time_ticks(start: u64, end: u64, most: u64) -> Vec<(u64, String)> {
+/// Round instants between `start` and `end` (Unix seconds), as many as the chart has room for:
+/// the finest step whose labels, placed at `x(instant)` (percent of the width) and anchored as
+/// [`anchor`] anchors them, neither overlap nor leave the chart at its narrowest. The labels
+/// are short (the year is in the axis title): `Dec 2`, or `Dec 2 06:00` when they are less than
+/// a day apart, or `Dec 2026` when they are months apart.
+fn time_ticks(start: u64, end: u64, x: &dyn Fn(u64) -> f64) -> Vec<(u64, String)> {
     const STEPS: [u64; 17] = [
         60,
         300,
@@ -555,23 +556,40 @@ fn time_ticks(start: u64, end: u64, most: u64) -> Vec<(u64, String)> {
         182 * 86_400,
         365 * 86_400,
     ];
+    let only_start = || vec![(start, date_label(start, 60))];
     if end <= start {
-        return vec![(start, date_label(start, 60))];
+        return only_start();
     }
-    let count = |step: u64| (end / step + 1).saturating_sub(start.div_ceil(step));
-    // Labels with a time of day are twice as long: fewer of them.
-    let fits = |step: u64| count(step) <= if step < 86_400 { most - 2 } else { most };
-    let step = STEPS
+    let ticks = |step: u64| -> Vec<(u64, String)> {
+        (start.div_ceil(step)..=end / step)
+            .map(|k| (k * step, date_label(k * step, step)))
+            .collect()
+    };
+    // A label's extent in percent of the narrowest chart, with a gap of 12 px after it.
+    let fits = |ticks: &[(u64, String)]| {
+        let mut previous_end = 0.0;
+        ticks.iter().all(|(t, label)| {
+            let at = x(*t);
+            let width = label.chars().count() as f64 * DIGIT / NARROWEST * 100.0;
+            let (left, right) = match anchor(at, label) {
+                "start" => (at, at + width),
+                "end" => (at - width, at),
+                _ => (at - width / 2.0, at + width / 2.0),
+            };
+            let clear = left >= previous_end && left >= 0.0 && right <= 100.0;
+            previous_end = right + 12.0 / NARROWEST * 100.0;
+            clear
+        })
+    };
+    let chosen = STEPS
         .into_iter()
-        .find(|step| fits(*step))
-        .unwrap_or((end - start).div_ceil(most));
-    let ticks: Vec<(u64, String)> = (start.div_ceil(step)..=end / step)
-        .map(|k| (k * step, date_label(k * step, step)))
-        .collect();
-    if ticks.is_empty() {
-        vec![(start, date_label(start, 60))]
+        .map(ticks)
+        .find(|ticks| !ticks.is_empty() && fits(ticks))
+        .unwrap_or_default();
+    if chosen.is_empty() {
+        only_start()
     } else {
-        ticks
+        chosen
     }
 }
 
@@ -728,7 +746,7 @@ mod tests {
             .skip(1)
             .filter_map(|t| t.split('<').next())
             .collect();
-        assert_eq!(dates, ["Nov 21", "Nov 23", "Nov 25", "Nov 27"], "{svg}");
+        assert_eq!(dates, ["Nov 21", "Nov 24", "Nov 27"], "{svg}");
         assert!(svg.contains(">date measured (2026, UTC)<"));
         assert!(svg.contains("class=\"value last-value\""));
         assert!(svg.contains(">2.56 MB</text>"));
@@ -760,6 +778,7 @@ mod tests {
                 .split("class=\"axis x-axis\"")
                 .nth(1)
                 .expect("a time axis");
+            let mut previous_right = 0.0;
             for tick in axis.split("<text class=\"tick\" x=\"").skip(1) {
                 let at: f64 = tick
                     .split('%')
@@ -785,6 +804,11 @@ mod tests {
                     left >= 0.0 && right <= 100.0,
                     "{label} at {at}% over {span} s: {left}..{right}"
                 );
+                assert!(
+                    left >= previous_right,
+                    "{label} at {at}% overlaps the label before it over {span} s"
+                );
+                previous_right = right;
             }
         }
     }
@@ -798,17 +822,22 @@ mod tests {
         let memory = Axis::linear(0.0, 1_126_171.0, 4, Unit::Memory);
         let labels: Vec<&str> = memory.ticks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(labels, ["0 MiB", "0.5 MiB", "1.0 MiB", "1.5 MiB"]);
-        let hour = time_ticks(1_795_346_960, 1_795_346_960 + 3 * 3600, 5);
+        // A plot from 10 % to 98 % of the width, as wide as these labels need.
+        let (from, span) = (1_795_346_960, 3 * 3600);
+        let x = |t: u64| 10.0 + 88.0 * (t - from) as f64 / span as f64;
+        let hour = time_ticks(from, from + span, &x);
         assert_eq!(
             hour.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
-            ["Nov 22 12:00", "Nov 22 13:00", "Nov 22 14:00"]
+            // Three labels an hour apart would not fit at 288 px: one, at a round 3 hours.
+            ["Nov 22 12:00"]
         );
         assert_eq!(
-            time_ticks(1_795_346_960, 1_795_346_960, 4)[0].1,
+            time_ticks(1_795_346_960, 1_795_346_960, &x)[0].1,
             "Nov 22 11:29"
         );
         let year = 365 * 86_400;
-        let months = time_ticks(1_795_346_960, 1_795_346_960 + year, 5);
+        let x = |t: u64| 10.0 + 88.0 * (t - from) as f64 / year as f64;
+        let months = time_ticks(from, from + year, &x);
         assert!(months.iter().all(|t| t.1.ends_with(" 2027")), "{months:?}");
     }
 

@@ -130,12 +130,10 @@ pub(super) fn dockerfile_reproducible(
         .take(2)
         .collect();
     match cold.as_slice() {
-        [last, before] if last == before => Reproducible::Yes("image ID: 2 cold builds".to_owned()),
-        [last, before] => {
-            Reproducible::No(format!("image ID: {} and {}", short(before), short(last)))
-        }
+        [last, before] if last == before => Reproducible::Yes("image ID".to_owned()),
+        [last, before] => Reproducible::No(format!("image ID {} ≠ {}", short(before), short(last))),
         _ => Reproducible::Unknown(format!(
-            "image ID: {} cold build of {revision} on record",
+            "not known: {} cold build of {revision}",
             cold.len()
         )),
     }
