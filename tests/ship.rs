@@ -270,6 +270,27 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
 
     // What ECR would serve, pulled back and run.
     pull_and_run(&image);
+
+    // Without Docker: the same repository rules, the password from the AWS CLI.
+    let output = xtask(&[
+        "push",
+        "--ecr",
+        "--daemonless",
+        "--region",
+        "eu-west-1",
+        "--repository",
+        "web/daemonless",
+    ])
+    .setup(|command| moto.env(command))
+    .env("XTASK_ECR_REGISTRY", registry.host())
+    .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    assert!(output.status.success(), "push --ecr --daemonless failed");
+    let image = pinned(&output);
+    assert!(image.starts_with(&format!("{}/web/daemonless@sha256:", registry.host())));
+    assert!(stderr(&output).contains("created the ECR repository"));
+    assert_eq!(registry.stored_repositories(), ["web/app", "web/daemonless"]);
+    pull_and_run(&image);
 }
 
 /// An HTTP proxy in front of the registry that answers `503 Service Unavailable` to the first
@@ -395,6 +416,19 @@ fn a_transient_registry_failure_is_retried() {
     assert!(log.contains("retrying in 1 s"), "{log}");
     assert!(pinned(&output).starts_with(&format!("{destination}@sha256:")));
     assert_eq!(registry.stored_repositories(), ["flaky/app"]);
+
+    // The push without Docker retries the same failure itself.
+    let proxy = FlakyProxy::start(registry.port, 1);
+    let destination = format!("127.0.0.1:{}/flaky/daemonless", proxy.port);
+    let output = xtask(&["push", "--daemonless", "--registry", &destination]).run();
+    assert!(output.status.success(), "the second attempt succeeds");
+    let log = stderr(&output);
+    assert!(log.contains("status 503; retrying in 1 s"), "{log}");
+    assert!(pinned(&output).starts_with(&format!("{destination}@sha256:")));
+    assert_eq!(
+        registry.stored_repositories(),
+        ["flaky/app", "flaky/daemonless"]
+    );
 }
 
 type Setup<'a> = Box<dyn Fn(&mut Command) + 'a>;
