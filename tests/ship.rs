@@ -289,7 +289,10 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
     let image = pinned(&output);
     assert!(image.starts_with(&format!("{}/web/daemonless@sha256:", registry.host())));
     assert!(stderr(&output).contains("created the ECR repository"));
-    assert_eq!(registry.stored_repositories(), ["web/app", "web/daemonless"]);
+    assert_eq!(
+        registry.stored_repositories(),
+        ["web/app", "web/daemonless"]
+    );
     pull_and_run(&image);
 }
 

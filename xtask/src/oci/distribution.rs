@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde_json::Value;
-use ureq::http::Response;
 
+use super::curl::{self, Response};
 use super::{Blob, Image, sha256};
 
 /// Attempts per request: the first and three retries, 1, 2 and 4 s apart.
@@ -37,7 +37,6 @@ impl std::fmt::Debug for Credentials {
 
 /// One repository of one registry, and what authenticates to it.
 pub(crate) struct Repository {
-    agent: ureq::Agent,
     /// `https://HOST` (`http://` for a registry on loopback, as Docker allows).
     base: String,
     name: String,
@@ -62,21 +61,7 @@ impl Repository {
             .iter()
             .any(|local| host == *local || host.starts_with(&format!("{local}:")));
         let scheme = if loopback { "http" } else { "https" };
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            // An upload's Location is followed by hand; a GET may go to a blob store.
-            .max_redirects(10)
-            .build()
-            .into();
         Self {
-            agent,
             base: format!("{scheme}://{host}"),
             name: name.to_owned(),
             credentials,
@@ -129,7 +114,7 @@ impl Repository {
 
     pub(crate) fn has_blob(&mut self, digest: &str) -> Result<bool> {
         let response = self.send("HEAD", &self.url(&format!("blobs/{digest}")), &[], None)?;
-        match response.status().as_u16() {
+        match response.status {
             200 => Ok(true),
             404 => Ok(false),
             status => bail!("HEAD blob {digest}: {}", describe(status, response)),
@@ -138,14 +123,15 @@ impl Repository {
 
     fn upload(&mut self, blob: &Blob) -> Result<()> {
         let started = self.send("POST", &self.url("blobs/uploads/"), &[], Some(&[]))?;
-        if started.status().as_u16() != 202 {
+        if started.status != 202 {
             bail!(
                 "starting an upload to {}: {}",
                 self.name,
-                describe(started.status().as_u16(), started)
+                describe(started.status, started)
             );
         }
-        let location = header(&started, "location")
+        let location = started
+            .header("location")
             .context("the registry started an upload but gave no Location to send it to")?;
         let location = if location.starts_with('/') {
             format!("{}{location}", self.base)
@@ -160,7 +146,7 @@ impl Repository {
             &[("Content-Type", "application/octet-stream")],
             Some(&blob.bytes),
         )?;
-        match done.status().as_u16() {
+        match done.status {
             201 => Ok(()),
             status => bail!("uploading {}: {}", blob.digest(), describe(status, done)),
         }
@@ -173,7 +159,7 @@ impl Repository {
             &[("Content-Type", manifest.media_type.as_str())],
             Some(&manifest.bytes),
         )?;
-        match response.status().as_u16() {
+        match response.status {
             201 => Ok(()),
             status => bail!(
                 "putting the manifest {}:{reference}: {}",
@@ -185,17 +171,16 @@ impl Repository {
 
     /// The manifest the registry serves for `reference` (a tag or a digest), if any.
     pub(crate) fn manifest(&mut self, reference: &str) -> Result<Option<Blob>> {
-        let mut response = self.send(
+        let response = self.send(
             "GET",
             &self.url(&format!("manifests/{reference}")),
             &[("Accept", MANIFEST_ACCEPT)],
             None,
         )?;
-        match response.status().as_u16() {
+        match response.status {
             200 => {
-                let media_type = header(&response, "content-type").unwrap_or_default();
-                let bytes = response.body_mut().read_to_vec()?;
-                Ok(Some(Blob::new(&media_type, bytes)))
+                let media_type = response.header("content-type").unwrap_or_default();
+                Ok(Some(Blob::new(&media_type, response.body)))
             }
             404 => Ok(None),
             status => bail!("GET manifest {reference}: {}", describe(status, response)),
@@ -204,18 +189,11 @@ impl Repository {
 
     /// A blob, checked against its digest.
     pub(crate) fn blob(&mut self, digest: &str) -> Result<Vec<u8>> {
-        let mut response = self.send("GET", &self.url(&format!("blobs/{digest}")), &[], None)?;
-        if response.status().as_u16() != 200 {
-            bail!(
-                "GET blob {digest}: {}",
-                describe(response.status().as_u16(), response)
-            );
+        let response = self.send("GET", &self.url(&format!("blobs/{digest}")), &[], None)?;
+        if response.status != 200 {
+            bail!("GET blob {digest}: {}", describe(response.status, response));
         }
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()?;
+        let bytes = response.body;
         if sha256(&bytes) != digest {
             bail!("the registry served a blob that does not match its digest {digest}");
         }
@@ -230,19 +208,19 @@ impl Repository {
         url: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> Result<Response<ureq::Body>> {
+    ) -> Result<Response> {
         let mut challenged = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.requests += 1;
-            let result = self.once(method, url, headers, body);
+            let result = self.once(method, url, headers, body)?;
             let transient = match &result {
-                Ok(response) => matches!(response.status().as_u16(), 429 | 500..=599),
-                Err(error) => is_transient(error),
+                Ok(response) => matches!(response.status, 429 | 500..=599),
+                Err(failure) => failure.transient,
             };
             if let Ok(response) = &result
-                && response.status().as_u16() == 401
+                && response.status == 401
             {
                 if challenged {
                     bail!(
@@ -257,7 +235,7 @@ impl Repository {
                     );
                 }
                 challenged = true;
-                let challenge = header(response, "www-authenticate").with_context(|| {
+                let challenge = response.header("www-authenticate").with_context(|| {
                     format!("{method} {url}: 401 without a WWW-Authenticate challenge")
                 })?;
                 self.authorization = Some(self.answer(&challenge)?);
@@ -268,14 +246,20 @@ impl Repository {
                 eprintln!(
                     "{method} {url}: {}; retrying in {wait} s",
                     match &result {
-                        Ok(response) => format!("status {}", response.status().as_u16()),
-                        Err(error) => error.to_string(),
+                        Ok(response) => format!("status {}", response.status),
+                        Err(failure) => failure.message.clone(),
                     }
                 );
                 thread::sleep(Duration::from_secs(wait));
                 continue;
             }
-            return result.with_context(|| format!("{method} {url}"));
+            return result.map_err(|failure| {
+                anyhow::anyhow!(
+                    "{method} {url}: {}{}",
+                    failure.message,
+                    unreachable_hint(&failure)
+                )
+            });
         }
     }
 
@@ -285,18 +269,12 @@ impl Repository {
         url: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
-        let mut request = ureq::http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
+    ) -> Result<std::result::Result<Response, curl::Failure>> {
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
         if let Some(authorization) = &self.authorization {
-            request = request.header("Authorization", authorization);
+            all.push(("Authorization", authorization));
         }
-        let request = request
-            .body(body.unwrap_or_default().to_vec())
-            .map_err(|error| ureq::Error::BadUri(error.to_string()))?;
-        self.agent.run(request)
+        curl::request(method, url, &all, body)
     }
 
     /// The `Authorization` header that answers a `WWW-Authenticate` challenge.
@@ -333,16 +311,17 @@ impl Repository {
                 ));
                 let separator = if realm.contains('?') { '&' } else { '?' };
                 let url = format!("{realm}{separator}{}", query.join("&"));
-                let mut request = self.agent.get(&url);
+                let basic_header;
+                let mut headers = Vec::new();
                 if let Some(credentials) = &self.credentials {
-                    request =
-                        request.header("Authorization", format!("Basic {}", basic(credentials)));
+                    basic_header = format!("Basic {}", basic(credentials));
+                    headers.push(("Authorization", basic_header.as_str()));
                 }
                 self.requests += 1;
-                let mut response = request
-                    .call()
-                    .with_context(|| format!("asking {realm} for a token"))?;
-                let status = response.status().as_u16();
+                let response = curl::request("GET", &url, &headers, None)?.map_err(|failure| {
+                    anyhow::anyhow!("asking {realm} for a token: {}", failure.message)
+                })?;
+                let status = response.status;
                 if status != 200 {
                     bail!(
                         "the token server {realm} refused ({status}){}",
@@ -353,7 +332,7 @@ impl Repository {
                         }
                     );
                 }
-                let body: Value = serde_json::from_str(&response.body_mut().read_to_string()?)
+                let body: Value = serde_json::from_slice(&response.body)
                     .context("the token server's answer is not JSON")?;
                 let token = body["token"]
                     .as_str()
@@ -378,17 +357,9 @@ fn basic(credentials: &Credentials) -> String {
         .encode(format!("{}:{}", credentials.username, credentials.password))
 }
 
-fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// The status and the registry's error message, if it sent one.
-fn describe(status: u16, mut response: Response<ureq::Body>) -> String {
-    let body = response.body_mut().read_to_string().unwrap_or_default();
+fn describe(status: u16, response: Response) -> String {
+    let body = response.text();
     let message = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|errors| {
@@ -414,19 +385,12 @@ fn describe(status: u16, mut response: Response<ureq::Body>) -> String {
     format!("status {status} {message}{hint}").trim().to_owned()
 }
 
-fn is_transient(error: &ureq::Error) -> bool {
-    match error {
-        ureq::Error::Io(error) => matches!(
-            error.kind(),
-            std::io::ErrorKind::ConnectionRefused
-                | std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::TimedOut
-        ),
-        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
-        _ => false,
+/// What to do about a registry that did not answer.
+fn unreachable_hint(failure: &curl::Failure) -> &'static str {
+    if failure.transient {
+        ": the registry did not answer; check the host and port"
+    } else {
+        ""
     }
 }
 

@@ -20,6 +20,7 @@ pub(super) fn push(
     ecr_password: Option<String>,
     tags: [String; 2],
 ) -> Result<()> {
+    crate::tools::require(&["curl"])?;
     let credentials = match ecr_password {
         Some(password) => Some(Credentials {
             username: "AWS".to_owned(),

@@ -105,7 +105,12 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "git",
         Debian("git"),
-        "image labels, push tags, the rebuild probe's copy",
+        "image labels, push tags, the rebuild probe's copy, the daemonless build's date",
+    ),
+    program(
+        "curl",
+        Debian("curl"),
+        "the registry API of `push --daemonless` (HTTPS with the system's trust store)",
     ),
     program(
         "wrk",
