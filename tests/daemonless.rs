@@ -1,7 +1,8 @@
 //! `build --daemonless` and `push --daemonless`: an image made without Docker, read by tools
 //! that share no code with xtask (skopeo, umoci, both `docker load` paths), equivalent to the
 //! Dockerfile's (`test-image` passes on it), the same bytes from two clean builds, pushed to a
-//! real registry with every kind of authentication, and built and pushed with no engine at all.
+//! real registry with every kind of authentication, and built and pushed with no engine at all,
+//! the distroless base then read from its registry.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,34 +36,32 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON")
 }
 
-#[test]
-fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes() {
-    let test = "a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes";
-    let Some(_engine) = docker_exclusive(test, &["skopeo", "umoci"]) else {
-        return;
-    };
-    let layout = scratch_path("layout");
-    let archive = scratch_path("daemonless.tar");
-    let output = xtask(&[
-        "build",
-        "--daemonless",
-        "--out",
-        layout.to_str().expect("UTF-8"),
-        "--tar",
-        archive.to_str().expect("UTF-8"),
-        "--load",
-    ])
-    .run();
-    assert!(output.status.success(), "build --daemonless failed");
-    let digest = digest_of(&stdout(&output));
+/// The manifest of the one image in the OCI layout at `layout`.
+fn manifest_of(layout: &Path) -> Value {
+    let index = read_json(&layout.join("index.json"));
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("index.json names a manifest");
+    read_json(
+        &layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+}
 
-    // skopeo: one manifest, the digest printed, the labels and user of the Dockerfile.
+fn path(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// skopeo sees one manifest, the digest printed, the labels and user of the Dockerfile; umoci
+/// lists the name, unpacks the binary at /app and runs it as 65532.
+fn skopeo_and_umoci_read(layout: &Path, digest: &str) {
     let inspected = json(
         Command::new("skopeo")
             .arg("inspect")
             .arg(format!("oci:{}", layout.display())),
     );
-    assert_eq!(inspected["Digest"], digest.as_str());
+    assert_eq!(inspected["Digest"], digest);
     assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(1));
     assert_eq!(inspected["Labels"]["org.opencontainers.image.title"], "app");
     let config = json(
@@ -83,7 +82,7 @@ fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_pas
     );
 
     // umoci: lists the name, unpacks the binary at /app, runs it as 65532.
-    let listed = succeeds(Command::new("umoci").args(["ls", "--layout"]).arg(&layout));
+    let listed = succeeds(Command::new("umoci").args(["ls", "--layout"]).arg(layout));
     assert_eq!(stdout(&listed).trim(), "scratch-daemonless");
     let bundle = scratch_path("bundle");
     succeeds(
@@ -101,8 +100,33 @@ fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_pas
     let runtime = read_json(&bundle.join("config.json"));
     assert_eq!(runtime["process"]["user"]["uid"], 65532);
     assert_eq!(runtime["process"]["args"], serde_json::json!(["/app"]));
+    let _ = std::fs::remove_dir_all(&bundle);
+}
 
-    // The archive holds both layouts: Docker 20.10 reads manifest.json, 25+ index.json.
+#[test]
+fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes() {
+    let test = "a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes";
+    let Some(_engine) = docker_exclusive(test, &["skopeo", "umoci"]) else {
+        return;
+    };
+    let layout = scratch_path("layout");
+    let archive = scratch_path("daemonless.tar");
+    let output = xtask(&[
+        "build",
+        "--daemonless",
+        "--out",
+        layout.to_str().expect("UTF-8"),
+        "--tar",
+        archive.to_str().expect("UTF-8"),
+        "--load",
+    ])
+    .run();
+    assert!(output.status.success(), "build --daemonless failed");
+    let digest = digest_of(&stdout(&output));
+    skopeo_and_umoci_read(&layout, &digest);
+
+    // The archive holds both layouts: Docker 20.10 (and 26 on its classic image store) reads
+    // manifest.json, Docker's containerd image store index.json.
     let names: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).expect("archive"))
         .entries()
         .expect("a tar")
@@ -123,14 +147,7 @@ fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_pas
     }
 
     // Loaded into the engine under its name, as the config it was written with.
-    let config_digest = read_json(
-        &layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")),
-    )["config"]["digest"]
-        .as_str()
-        .expect("a config digest")
-        .to_owned();
+    let config_digest = manifest_of(&layout)["config"]["digest"].clone();
     let id = succeeds(Command::new("docker").args([
         "image",
         "inspect",
@@ -158,7 +175,103 @@ fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_pas
     assert_eq!(report["files"], 1, "{report:#}");
 
     let _ = std::fs::remove_dir_all(&layout);
-    let _ = std::fs::remove_dir_all(&bundle);
+    let _ = std::fs::remove_file(&archive);
+}
+
+#[test]
+fn with_no_engine_the_distroless_base_is_read_from_its_registry_by_digest() {
+    let test = "with_no_engine_the_distroless_base_is_read_from_its_registry_by_digest";
+    let Some(_engine) = docker_exclusive(test, &["docker-registry"]) else {
+        return;
+    };
+    // With the engine: the base it resolves to, read from the engine.
+    let from_engine = scratch_path("distroless-from-engine");
+    let build = ["build", "--daemonless", "--variant", "distroless", "--out"];
+    let output = xtask(&[&build[..], &[path(&from_engine)]].concat()).run();
+    assert!(output.status.success(), "build --variant distroless failed");
+    let base = stderr(&output)
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("base ")?
+                .strip_suffix(": from the local engine")
+        })
+        .unwrap_or_else(|| panic!("the base is named: {}", stderr(&output)))
+        .to_owned();
+
+    // That base in a registry, and no engine at all for the build.
+    let registry = Registry::start(None);
+    let in_registry = format!("{}/distroless-static:nonroot", registry.host());
+    succeeds(Command::new("docker").args(["tag", &base, &in_registry]));
+    let pushed = Command::new("docker").args(["push", &in_registry]).output();
+    let _ = Command::new("docker").args(["rmi", &in_registry]).output();
+    let pushed = pushed.expect("docker push starts");
+    assert!(pushed.status.success(), "docker push: {}", stderr(&pushed));
+    let digest = digest_of(&stdout(&pushed));
+    let from_registry = scratch_path("distroless-from-registry");
+    let archive = scratch_path("distroless-from-registry.tar");
+    let output = xtask(&[&build[..], &[path(&from_registry), "--tar", path(&archive)]].concat())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("DISTROLESS_IMAGE", &in_registry)
+        .run();
+    assert!(output.status.success(), "the build with no engine failed");
+    assert!(
+        stderr(&output).contains(&format!(
+            "base {in_registry}: from its registry (no engine answers)"
+        )),
+        "says where the base came from: {}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains(&format!("base {in_registry}@{digest}")),
+        "names the base with the digest the registry holds it by: {}",
+        stdout(&output)
+    );
+    let manifest = manifest_of(&from_registry);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.digest"],
+        digest.as_str()
+    );
+    assert_eq!(
+        manifest["config"],
+        manifest_of(&from_engine)["config"],
+        "the same config (layers by diff ID, history, settings) whichever source the base came from"
+    );
+
+    // Tagged as an index of platforms (as the public distroless is): linux/amd64's manifest.
+    let index = format!("{}/distroless-static:index", registry.host());
+    succeeds(Command::new("docker").args([
+        "manifest",
+        "create",
+        "--insecure",
+        &index,
+        &in_registry,
+    ]));
+    succeeds(Command::new("docker").args(["manifest", "push", "--insecure", "--purge", &index]));
+    let from_index = xtask(&[&build[..], &[path(&from_registry)]].concat())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("DISTROLESS_IMAGE", &index)
+        .run();
+    assert!(from_index.status.success(), "the build on an index failed");
+    assert!(
+        stdout(&from_index).contains(&format!("base {index}@{digest}")),
+        "names the platform's manifest: {}",
+        stdout(&from_index)
+    );
+
+    // The real engine loads it, and it behaves as the Dockerfile's image does.
+    succeeds(
+        Command::new("docker")
+            .args(["load", "--input"])
+            .arg(&archive),
+    );
+    let checked = xtask(&["test-image", "app:distroless-daemonless"]).run();
+    assert!(
+        checked.status.success(),
+        "test-image fails on the image over the registry's base"
+    );
+    for layout in [from_engine, from_registry] {
+        let _ = std::fs::remove_dir_all(layout);
+    }
     let _ = std::fs::remove_file(&archive);
 }
 
@@ -261,7 +374,12 @@ fn push_daemonless_speaks_the_registry_api_anonymously_with_a_password_and_with_
     );
     assert_eq!(locked.stored_repositories(), ["app"]);
 
-    // Tokens: the registry challenges, the token server issues, the push goes through.
+    pushes_with_tokens(&image, no_engine);
+}
+
+/// The registry challenges, the token server issues, the push goes through; a wrong password
+/// is refused by the token server.
+fn pushes_with_tokens(image: &str, no_engine: fn(&mut Command)) {
     let tokens = TokenServer::start("t0ken-pass");
     let guarded = Registry::with(&Auth::Token(&tokens));
     let destination = format!("{}/org/app", guarded.host());

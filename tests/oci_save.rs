@@ -3,7 +3,8 @@
 //! Docker 25 and later do. What they report must not depend on the layout the engine wrote:
 //! the figures from the OCI archive equal those from the first engine's own `docker save`, and
 //! the same again with `manifest.json` taken out (a pure OCI layout, as skopeo or a registry
-//! export writes it, read through `index.json` alone).
+//! export writes it, read through `index.json` alone). And the archive `build --daemonless`
+//! writes is one that Docker 26 loads and saves again, the same image.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -69,23 +70,7 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
     let Some(_engine) = docker_exclusive(test, &[]) else {
         return;
     };
-    // The second engine is a dockerd of its own: root only.
-    if !is_root() {
-        skip(
-            &format!("`{test}` starts a second Docker engine, which needs root"),
-            "CI must run as root",
-            " (run the tests as root)",
-        );
-        return;
-    }
-    // `cargo xtask ci --yes` unpacks Docker 26 here where the system's dockerd is older than
-    // 25; under CI=true `save` would fetch it itself.
-    if !docker_25_available() && !ci() {
-        skip(
-            &format!("no Docker 25 or later is installed, so `{test}` cannot run"),
-            "CI must install it",
-            " (run `cargo xtask ci --yes` as root)",
-        );
+    if !second_engine_can_start(test) {
         return;
     }
     assert!(
@@ -161,6 +146,96 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
             let _ = std::fs::remove_file(file);
         }
     }
+}
+
+#[test]
+fn docker_26_loads_the_daemonless_archive_and_saves_the_same_files() {
+    let test = "docker_26_loads_the_daemonless_archive_and_saves_the_same_files";
+    let Some(_engine) = docker_exclusive(test, &[]) else {
+        return;
+    };
+    if !second_engine_can_start(test) {
+        return;
+    }
+    for variant in ["scratch", "distroless"] {
+        let archive = scratch_path(&format!("{variant}-daemonless.tar"));
+        let layout = scratch_path(&format!("{variant}-daemonless"));
+        let built = xtask(&[
+            "build",
+            "--daemonless",
+            "--variant",
+            variant,
+            "--tar",
+            path(&archive),
+            "--out",
+            path(&layout),
+        ])
+        .run();
+        assert!(
+            built.status.success(),
+            "build --daemonless {variant} failed"
+        );
+        let resaved = scratch_path(&format!("{variant}-daemonless-26.tar"));
+        let saved = xtask(&["save", "--archive", path(&archive), "-o", path(&resaved)]).run();
+        assert!(
+            saved.status.success(),
+            "Docker 26 cannot load the {variant} archive"
+        );
+        assert!(
+            stdout(&saved).contains(&format!("app:{variant}-daemonless in the OCI image layout")),
+            "loaded under its name: {}",
+            stdout(&saved)
+        );
+        assert!(second_engine_leftovers().is_empty());
+        // The same files and figures, only stored otherwise (Docker 26 keeps layers unzipped).
+        let [written, resaved_report] = [&archive, &resaved].map(|file| {
+            let mut report = report("analyze", file);
+            for layer in report["layers"].as_array_mut().expect("layers") {
+                layer
+                    .as_object_mut()
+                    .expect("a layer")
+                    .remove("stored_bytes");
+            }
+            report
+        });
+        assert_eq!(written["files"], resaved_report["files"]);
+        assert_eq!(
+            written, resaved_report,
+            "{variant}: analyze differs after Docker 26"
+        );
+        let _ = std::fs::remove_dir_all(&layout);
+        for file in [archive, resaved] {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// Whether a second engine can start here: root, and Docker 25 or later; if not, says so.
+fn second_engine_can_start(test: &str) -> bool {
+    // The second engine is a dockerd of its own: root only.
+    if !is_root() {
+        skip(
+            &format!("`{test}` starts a second Docker engine, which needs root"),
+            "CI must run as root",
+            " (run the tests as root)",
+        );
+        return false;
+    }
+    // `cargo xtask ci --yes` unpacks Docker 26 here where the system's dockerd is older than
+    // 25; under CI=true `save` would fetch it itself.
+    if !docker_25_available() && !ci() {
+        skip(
+            &format!("no Docker 25 or later is installed, so `{test}` cannot run"),
+            "CI must install it",
+            " (run `cargo xtask ci --yes` as root)",
+        );
+        return false;
+    }
+    true
 }
 
 fn ci() -> bool {

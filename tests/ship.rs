@@ -235,18 +235,26 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
     };
     let registry = Registry::start(None);
     let moto = Moto::start(false);
-    let output = xtask(&[
-        "push",
-        "--ecr",
-        "--region",
-        "eu-west-1",
-        "--repository",
-        "web/app",
-    ])
-    .setup(|command| moto.env(command))
     // moto serves ECR's API, not its registry: the image goes to the real one.
-    .env("XTASK_ECR_REGISTRY", registry.host())
-    .run();
+    let push = |repository: &str, more: &[&str]| {
+        xtask(
+            &[
+                &[
+                    "push",
+                    "--ecr",
+                    "--region",
+                    "eu-west-1",
+                    "--repository",
+                    repository,
+                ],
+                more,
+            ]
+            .concat(),
+        )
+        .setup(|command| moto.env(command))
+        .env("XTASK_ECR_REGISTRY", registry.host())
+    };
+    let output = push("web/app", &[]).run();
     assert!(output.status.success());
     let image = pinned(&output);
     assert!(image.starts_with(&format!("{}/web/app@sha256:", registry.host())));
@@ -272,19 +280,9 @@ fn push_to_ecr_creates_the_repository_with_its_settings() {
     pull_and_run(&image);
 
     // Without Docker: the same repository rules, the password from the AWS CLI.
-    let output = xtask(&[
-        "push",
-        "--ecr",
-        "--daemonless",
-        "--region",
-        "eu-west-1",
-        "--repository",
-        "web/daemonless",
-    ])
-    .setup(|command| moto.env(command))
-    .env("XTASK_ECR_REGISTRY", registry.host())
-    .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let output = push("web/daemonless", &["--daemonless"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
     assert!(output.status.success(), "push --ecr --daemonless failed");
     let image = pinned(&output);
     assert!(image.starts_with(&format!("{}/web/daemonless@sha256:", registry.host())));

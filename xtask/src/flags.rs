@@ -230,14 +230,19 @@ pub(crate) struct Analyze {
 
 /// Write an image to a file as Docker 25 and later save it: the OCI image layout
 ///
-/// The image goes from this machine's engine into a second, throwaway Docker 26 engine (Debian
-/// trixie's docker.io, unpacked under target/tools with --yes as root) and is saved from there,
-/// so an older engine, which writes only the docker-archive layout, still gives the tools that
-/// read OCI layouts (`analyze --archive`, skopeo, umoci) what they read.
+/// The image goes from this machine's engine, or from an archive with --archive, into a
+/// second, throwaway Docker 26 engine (Debian trixie's docker.io, unpacked under target/tools
+/// with --yes as root) and is saved from there, so an older engine, which writes only the
+/// docker-archive layout, still gives the tools that read OCI layouts (`analyze --archive`,
+/// skopeo, umoci) what they read; and an archive that Docker 26 cannot load fails here.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").args(["image", "archive"]).required(true)))]
 pub(crate) struct Save {
     /// A local image, or single | scratch | distroless for this project's images
-    pub(crate) image: String,
+    pub(crate) image: Option<String>,
+    /// An archive to load into Docker 26 instead (`build --daemonless --tar` writes one)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) archive: Option<PathBuf>,
     /// The archive to write
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: PathBuf,

@@ -4,7 +4,8 @@
 //! it lacks. Authentication follows the registry's `WWW-Authenticate` challenge: none, Basic,
 //! or a Bearer token from the realm it names (the distribution spec's token flow, which Docker
 //! Hub, GHCR and ECR's token endpoint use). Transient failures (a refused or reset connection,
-//! 429, 5xx) are retried with backoff.
+//! 429, 5xx) are retried with backoff. Reading works the same way: a manifest by tag or digest
+//! (an index of platforms among them) and blobs, each checked against its digest.
 
 use std::thread;
 use std::time::Duration;
@@ -14,13 +15,16 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::curl::{self, Response};
-use super::{Blob, Image, sha256};
+use super::{Blob, INDEX_MEDIA_TYPE, Image, sha256};
 
 /// Attempts per request: the first and three retries, 1, 2 and 4 s apart.
 const ATTEMPTS: u32 = 4;
-/// What a manifest read asks for: the image formats, never a list of platforms.
+/// What a manifest read asks for: an image, or an index of images by platform (which a
+/// multi-platform base such as distroless is tagged with).
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
-                               application/vnd.docker.distribution.manifest.v2+json";
+                               application/vnd.docker.distribution.manifest.v2+json, \
+                               application/vnd.oci.image.index.v1+json, \
+                               application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// A user name and password (or, for ECR, `AWS` and the login password).
 #[derive(Clone)]
@@ -43,8 +47,18 @@ pub(crate) struct Repository {
     credentials: Option<Credentials>,
     /// The `Authorization` header the last challenge called for.
     authorization: Option<String>,
+    /// What a token is asked for: `pull,push`, or `pull` for a repository only read.
+    actions: &'static str,
     /// Requests made, for the summary (and the tests).
     pub(crate) requests: u32,
+}
+
+/// An image manifest read for one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlatformManifest {
+    pub(crate) manifest: Blob,
+    /// The digest of the index it was chosen from, when the reference named an index.
+    pub(crate) index: Option<String>,
 }
 
 /// What a push did.
@@ -66,8 +80,16 @@ impl Repository {
             name: name.to_owned(),
             credentials,
             authorization: None,
+            actions: "pull,push",
             requests: 0,
         }
+    }
+
+    /// The same repository, only read: a token is asked for `pull` alone, which a public
+    /// registry grants anyone.
+    pub(crate) fn read_only(mut self) -> Self {
+        self.actions = "pull";
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -117,7 +139,7 @@ impl Repository {
         match response.status {
             200 => Ok(true),
             404 => Ok(false),
-            status => bail!("HEAD blob {digest}: {}", describe(status, response)),
+            _ => bail!("HEAD blob {digest}: {}", describe(&response)),
         }
     }
 
@@ -127,7 +149,7 @@ impl Repository {
             bail!(
                 "starting an upload to {}: {}",
                 self.name,
-                describe(started.status, started)
+                describe(&started)
             );
         }
         let location = started
@@ -148,7 +170,7 @@ impl Repository {
         )?;
         match done.status {
             201 => Ok(()),
-            status => bail!("uploading {}: {}", blob.digest(), describe(status, done)),
+            _ => bail!("uploading {}: {}", blob.digest(), describe(&done)),
         }
     }
 
@@ -161,15 +183,16 @@ impl Repository {
         )?;
         match response.status {
             201 => Ok(()),
-            status => bail!(
+            _ => bail!(
                 "putting the manifest {}:{reference}: {}",
                 self.name,
-                describe(status, response)
+                describe(&response)
             ),
         }
     }
 
-    /// The manifest the registry serves for `reference` (a tag or a digest), if any.
+    /// The manifest the registry serves for `reference` (a tag or a digest, which it is
+    /// checked against), if any.
     pub(crate) fn manifest(&mut self, reference: &str) -> Result<Option<Blob>> {
         let response = self.send(
             "GET",
@@ -180,18 +203,66 @@ impl Repository {
         match response.status {
             200 => {
                 let media_type = response.header("content-type").unwrap_or_default();
-                Ok(Some(Blob::new(&media_type, response.body)))
+                let manifest = Blob::new(&media_type, response.body);
+                if reference.starts_with("sha256:") && manifest.digest() != reference {
+                    bail!(
+                        "the registry served {}@{reference} as a manifest of another digest, {}",
+                        self.name,
+                        manifest.digest()
+                    );
+                }
+                Ok(Some(manifest))
             }
             404 => Ok(None),
-            status => bail!("GET manifest {reference}: {}", describe(status, response)),
+            _ => bail!("GET manifest {reference}: {}", describe(&response)),
         }
+    }
+
+    /// The image manifest of `platform` (`linux/amd64`) under `reference`: the manifest the
+    /// registry serves, or, when that is an index of platforms, the platform's own, by digest.
+    pub(crate) fn image_manifest(
+        &mut self,
+        reference: &str,
+        platform: &str,
+    ) -> Result<Option<PlatformManifest>> {
+        let Some(served) = self.manifest(reference)? else {
+            return Ok(None);
+        };
+        let parsed: Value = serde_json::from_slice(&served.bytes).with_context(|| {
+            format!(
+                "the registry's manifest {}:{reference} is not JSON",
+                self.name
+            )
+        })?;
+        if !is_index(&served, &parsed) {
+            return Ok(Some(PlatformManifest {
+                manifest: served,
+                index: None,
+            }));
+        }
+        let digest = platform_digest(&parsed, platform).with_context(|| {
+            format!(
+                "{}:{reference} is an index of platforms without {platform}",
+                self.name
+            )
+        })?;
+        let manifest = self.manifest(&digest)?.with_context(|| {
+            format!(
+                "{}:{reference} names {digest} for {platform}, which the registry does not serve",
+                self.name
+            )
+        })?;
+        Ok(Some(PlatformManifest {
+            manifest,
+            index: Some(served.digest()),
+        }))
     }
 
     /// A blob, checked against its digest.
     pub(crate) fn blob(&mut self, digest: &str) -> Result<Vec<u8>> {
         let response = self.send("GET", &self.url(&format!("blobs/{digest}")), &[], None)?;
         if response.status != 200 {
-            bail!("GET blob {digest}: {}", describe(response.status, response));
+            bail!("GET blob {digest}: {}", describe(&response));
         }
         let bytes = response.body;
         if sha256(&bytes) != digest {
@@ -307,7 +378,7 @@ impl Repository {
                 // The challenge names the scope of the request it refused; a push needs both.
                 query.push(format!(
                     "scope={}",
-                    encode(&format!("repository:{}:pull,push", self.name))
+                    encode(&format!("repository:{}:{}", self.name, self.actions))
                 ));
                 let separator = if realm.contains('?') { '&' } else { '?' };
                 let url = format!("{realm}{separator}{}", query.join("&"));
@@ -348,6 +419,117 @@ impl Repository {
     }
 }
 
+/// Whether a served manifest is an index of platforms (OCI's, or Docker's manifest list).
+fn is_index(served: &Blob, parsed: &Value) -> bool {
+    let media_type = parsed["mediaType"]
+        .as_str()
+        .unwrap_or(served.media_type.as_str());
+    media_type.starts_with(INDEX_MEDIA_TYPE)
+        || media_type.starts_with(DOCKER_MANIFEST_LIST)
+        || (media_type.is_empty() && parsed["manifests"].is_array())
+}
+
+const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The digest an index names for `platform` (`OS/ARCHITECTURE`).
+fn platform_digest(index: &Value, platform: &str) -> Option<String> {
+    let (os, architecture) = platform.split_once('/')?;
+    index["manifests"].as_array()?.iter().find(|descriptor| {
+        descriptor["platform"]["os"] == os && descriptor["platform"]["architecture"] == architecture
+    })?["digest"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// An image in a registry: `HOST[:PORT]/NAME[:TAG][@sha256:HEX]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reference {
+    pub(crate) host: String,
+    pub(crate) name: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) digest: Option<String>,
+}
+
+impl Reference {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+                if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    bail!("{text:?}: what follows @ is not sha256: and 64 lowercase hex digits");
+                }
+                (rest, Some(digest.to_owned()))
+            }
+            None => (text, None),
+        };
+        let host = rest
+            .split_once('/')
+            .map(|(host, _)| host)
+            .filter(|host| host.contains('.') || host.contains(':') || *host == "localhost");
+        let Some(host) = host.filter(|host| !DOCKER_HUB.contains(host)) else {
+            bail!(
+                "{text:?} is a Docker Hub image, which xtask reads only through the local engine \
+                 (`docker pull` it there); from a registry, name it by its host: \
+                 HOST[:PORT]/NAME[:TAG][@sha256:...], such as \
+                 gcr.io/distroless/static-debian12:nonroot"
+            );
+        };
+        let path = &rest[host.len() + 1..];
+        let (name, tag) = match path.rsplit_once(':') {
+            Some((name, tag)) => (name, Some(tag)),
+            None => (path, None),
+        };
+        let name_ok = name.split('/').all(|component| {
+            !component.is_empty()
+                && component
+                    .bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+        });
+        if !name_ok {
+            bail!(
+                "{text:?}: {name:?} is not a repository name (lowercase letters, digits, . _ - and /)"
+            );
+        }
+        let tag_ok = |tag: &str| {
+            (1..=128).contains(&tag.len())
+                && !tag.starts_with(['.', '-'])
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        };
+        if let Some(tag) = tag.filter(|tag| !tag_ok(tag)) {
+            bail!("{text:?}: {tag:?} is not a tag (letters, digits, . _ -, at most 128)");
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            name: name.to_owned(),
+            tag: tag.map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// What the manifest is read by: the digest when one is pinned, else the tag.
+    pub(crate) fn manifest_reference(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+
+    /// `HOST/NAME:TAG`, without the digest.
+    pub(crate) fn without_digest(&self) -> String {
+        let tag = self
+            .tag
+            .as_ref()
+            .map(|tag| format!(":{tag}"))
+            .unwrap_or_default();
+        format!("{}/{}{tag}", self.host, self.name)
+    }
+}
+
+/// Docker Hub's names for itself, which its API answers at none of.
+const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
 /// Where `push --daemonless` reads a registry's user name and password.
 pub(crate) const USERNAME_VARIABLE: &str = "XTASK_REGISTRY_USERNAME";
 pub(crate) const PASSWORD_VARIABLE: &str = "XTASK_REGISTRY_PASSWORD";
@@ -358,7 +540,8 @@ fn basic(credentials: &Credentials) -> String {
 }
 
 /// The status and the registry's error message, if it sent one.
-fn describe(status: u16, response: Response) -> String {
+fn describe(response: &Response) -> String {
+    let status = response.status;
     let body = response.text();
     let message = serde_json::from_str::<Value>(&body)
         .ok()
@@ -418,12 +601,13 @@ fn parse_challenge(text: &str) -> Vec<(String, String)> {
 
 /// Percent-encoding of a query value: everything but the unreserved characters.
 fn encode(text: &str) -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out
@@ -449,6 +633,65 @@ mod tests {
             encode("repository:a/b:pull,push"),
             "repository%3Aa%2Fb%3Apull%2Cpush"
         );
+    }
+
+    #[test]
+    fn references_parse_with_a_host_and_refuse_docker_hub_names() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let pinned = Reference::parse(&format!(
+            "127.0.0.1:5000/distroless/static:nonroot@{digest}"
+        ))
+        .expect("parses");
+        assert_eq!(
+            pinned,
+            Reference {
+                host: "127.0.0.1:5000".to_owned(),
+                name: "distroless/static".to_owned(),
+                tag: Some("nonroot".to_owned()),
+                digest: Some(digest.clone()),
+            }
+        );
+        assert_eq!(pinned.manifest_reference(), digest);
+        assert_eq!(
+            pinned.without_digest(),
+            "127.0.0.1:5000/distroless/static:nonroot"
+        );
+        let untagged = Reference::parse("gcr.io/distroless/static").expect("parses");
+        assert_eq!(untagged.manifest_reference(), "latest");
+        assert_eq!(untagged.without_digest(), "gcr.io/distroless/static");
+        for (text, says) in [
+            ("distroless/static:nonroot", "Docker Hub"),
+            ("debian", "Docker Hub"),
+            ("docker.io/library/debian:12", "Docker Hub"),
+            ("gcr.io/Distroless/static", "not a repository name"),
+            ("gcr.io/distroless/static:-x", "not a tag"),
+            ("gcr.io/distroless/static@sha256:abc", "64 lowercase hex"),
+        ] {
+            let error = Reference::parse(text).expect_err(text).to_string();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_index_names_the_platforms_manifest() {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [
+                {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}},
+                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+            ],
+        });
+        assert_eq!(
+            platform_digest(&index, "linux/amd64").as_deref(),
+            Some("sha256:amd")
+        );
+        assert_eq!(platform_digest(&index, "linux/s390x"), None);
+        let served = Blob::new("", serde_json::to_vec(&index).expect("JSON"));
+        assert!(is_index(&served, &index), "an index without a mediaType");
+        let list = Blob::new(DOCKER_MANIFEST_LIST, b"{}".to_vec());
+        assert!(is_index(&list, &serde_json::json!({})));
+        let image = serde_json::json!({"mediaType": super::super::MANIFEST_MEDIA_TYPE});
+        assert!(!is_index(&list, &image), "the document's mediaType decides");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! An OCI image as what it is: blobs named by their SHA-256, a config (JSON), layers (tars),
 //! and a manifest (JSON) naming them; an index names the manifest. Written as an OCI image
-//! layout directory, or as one tar that both `docker load` generations read (the OCI layout
-//! for Docker 25 and later, a `manifest.json` beside it for Docker 20.10), and pushed by
-//! `distribution`.
+//! layout directory, or as one tar that every `docker load` reads: the OCI layout, which Docker
+//! 25 and later on the containerd image store read through `index.json`, and a `manifest.json`
+//! naming the same blobs, which Docker 20.10 needs and Docker 26 on its classic image store
+//! still reads (it refuses a layout without one, even one it saved itself). Pushed and read
+//! by `distribution`.
 
 pub(crate) mod curl;
 pub(crate) mod distribution;
@@ -125,8 +127,10 @@ impl Image {
         let mut descriptor = self.manifest.descriptor();
         descriptor["annotations"] = json!({
             REF_NAME: tag_of(name),
-            // What containerd and Docker 25's OCI import name the image by.
-            "io.containerd.image.name": name,
+            // What containerd, and Docker 25 and later on its containerd image store, name the
+            // image by. Fully qualified, as Docker's own save writes it: Docker looks an image
+            // up by that form, and an `app:x` stored as written is listed but never found.
+            "io.containerd.image.name": qualified(name),
         });
         json!({
             "schemaVersion": 2,
@@ -236,6 +240,28 @@ impl Image {
     }
 }
 
+/// A name as Docker qualifies it: `app:x` → `docker.io/library/app:x`, `team/app` →
+/// `docker.io/team/app:latest`, `HOST/app:x` as it is.
+fn qualified(name: &str) -> String {
+    let tagged = if name.contains('@')
+        || name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    };
+    match tagged.split_once('/') {
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            tagged
+        }
+        Some(_) => format!("docker.io/{tagged}"),
+        None => format!("docker.io/library/{tagged}"),
+    }
+}
+
 /// `app:scratch-daemonless` → `scratch-daemonless`.
 fn tag_of(name: &str) -> &str {
     name.rsplit_once(':')
@@ -270,8 +296,23 @@ mod tests {
                 .expect("JSON");
         assert_eq!(index["manifests"][0]["digest"], image.digest().as_str());
         assert_eq!(index["manifests"][0]["annotations"][REF_NAME], "t");
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "docker.io/library/app:t"
+        );
         assert!(!dir.with_extension("partial").exists(), "no staging left");
         std::fs::remove_dir_all(&dir).expect("removed");
+    }
+
+    #[test]
+    fn names_are_qualified_as_docker_looks_them_up() {
+        assert_eq!(
+            qualified("app:scratch-daemonless"),
+            "docker.io/library/app:scratch-daemonless"
+        );
+        assert_eq!(qualified("team/app"), "docker.io/team/app:latest");
+        assert_eq!(qualified("localhost:5000/app:1"), "localhost:5000/app:1");
+        assert_eq!(qualified("gcr.io/a/b"), "gcr.io/a/b:latest");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! stage copies it to in one layer, under a config that carries what the final stage declares
 //! (read from the Dockerfile, not restated). The same commit makes the same bytes: every time
 //! in the image is the commit's, the layer's entries and the JSON keys are sorted, and the
-//! binary's paths are remapped as in the builder stage.
+//! binary's paths are remapped as in the builder stage. The distroless variant's base layers come
+//! from the local engine when it holds the base image, else from the base's registry, by digest.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::docker;
 use crate::docker::base_images::BaseImage;
-use crate::oci::{self, Blob, Image, layer};
+use crate::oci::distribution::{self, Reference};
+use crate::oci::{self, Blob, Image, LAYER_MEDIA_TYPE, layer};
 use crate::project::final_stage::FinalStage;
 use crate::project::profile::CargoProfile;
 use crate::project::static_binary;
@@ -90,7 +92,7 @@ pub(crate) fn build(variant: Variant, source: &Source, target_dir: &Path) -> Res
     let stage = FinalStage::parse(&dockerfile, stage_name, &args)?;
     // Read before the compile, so a missing base costs seconds, not a build.
     let base = match variant {
-        Variant::Distroless => Some(Base::from_engine(&BaseImage::distroless().resolve()?.0)?),
+        Variant::Distroless => Some(Base::distroless()?),
         _ => None,
     };
 
@@ -220,17 +222,143 @@ fn apply(config: &mut Map<String, Value>, stage: &FinalStage) {
     }
 }
 
-/// A base image's config and layers, read from the local engine.
+/// A base image's config and layers, read from the local engine or from a registry.
 struct Base {
     reference: String,
-    /// The registry digest when the engine knows one, else its image ID.
+    /// The manifest's digest: the registry's, or, from an engine that knows none, the image ID.
     digest: String,
     config: Value,
     diff_ids: Vec<String>,
     layers: Vec<Blob>,
 }
 
+/// A layer's media types that say gzipped tar: OCI's, and Docker's, which `docker push` writes.
+const GZIPPED_LAYERS: [&str; 2] = [
+    LAYER_MEDIA_TYPE,
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+];
+
+/// The platform every daemonless image is built for.
+const PLATFORM: &str = "linux/amd64";
+
 impl Base {
+    /// The distroless base: `DISTROLESS_IMAGE`, else what `BaseImage::resolve` picks (which asks
+    /// the engine), else, with no engine, the Dockerfile's default. Read from the local engine
+    /// when it holds the image, else from the image's registry.
+    fn distroless() -> Result<Self> {
+        let base = BaseImage::distroless();
+        let engine = docker::engine::answers();
+        let chosen = std::env::var(base.variable)
+            .ok()
+            .filter(|value| !value.trim().is_empty());
+        let reference = match chosen {
+            Some(reference) => reference,
+            None if engine => base.resolve()?.0,
+            None => base
+                .default_reference()?
+                .context("the distroless base has no declared default")?,
+        };
+        if engine && docker::image_exists(&reference) {
+            eprintln!("base {reference}: from the local engine");
+            return Self::from_engine(&reference);
+        }
+        let why = if engine {
+            "the local engine does not hold it"
+        } else {
+            "no engine answers"
+        };
+        eprintln!("base {reference}: from its registry ({why})");
+        Self::from_registry(&reference).with_context(|| {
+            format!(
+                "the distroless base {reference} is read from its registry as {why}, and that \
+                 failed: start an engine that holds it, or set {} to an image a registry this \
+                 machine reaches serves",
+                base.variable
+            )
+        })
+    }
+
+    /// The base's linux/amd64 image from its registry, its layers as the registry serves them
+    /// (gzipped), each checked against the diff ID its config lists.
+    fn from_registry(text: &str) -> Result<Self> {
+        let reference = Reference::parse(text)?;
+        let mut registry =
+            distribution::Repository::new(&reference.host, &reference.name, None).read_only();
+        let served = registry
+            .image_manifest(reference.manifest_reference(), PLATFORM)?
+            .with_context(|| format!("{} serves no {text}", reference.host))?;
+        let manifest: Value = serde_json::from_slice(&served.manifest.bytes)
+            .with_context(|| format!("the manifest of {text} is not JSON"))?;
+        let digest = served.manifest.digest();
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .with_context(|| format!("the manifest {digest} of {text} names no config"))?;
+        let config: Value = serde_json::from_slice(&registry.blob(config_digest)?)
+            .with_context(|| format!("the config of {text} is not JSON"))?;
+        let platform = format!(
+            "{}/{}",
+            config["os"].as_str().unwrap_or_default(),
+            config["architecture"].as_str().unwrap_or_default()
+        );
+        if platform != PLATFORM {
+            bail!("{text} is an image for {platform}; the daemonless build makes {PLATFORM}");
+        }
+        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect();
+        let descriptors = manifest["layers"].as_array().cloned().unwrap_or_default();
+        if descriptors.len() != diff_ids.len() {
+            bail!(
+                "{text}: the manifest names {} layers, its config {}",
+                descriptors.len(),
+                diff_ids.len()
+            );
+        }
+        let mut layers = Vec::new();
+        for (descriptor, diff_id) in descriptors.iter().zip(&diff_ids) {
+            let layer_digest = descriptor["digest"].as_str().unwrap_or_default();
+            let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+            if !GZIPPED_LAYERS.contains(&media_type) {
+                bail!(
+                    "{text}: the layer {layer_digest} is {media_type:?}; the daemonless build \
+                     takes gzipped tar layers only"
+                );
+            }
+            let bytes = registry.blob(layer_digest)?;
+            if layer::diff_id(&bytes)
+                .with_context(|| format!("{text}: the layer {layer_digest} does not gunzip"))?
+                != *diff_id
+            {
+                bail!(
+                    "{text}: the layer {layer_digest} is not the one its config lists ({diff_id})"
+                );
+            }
+            // The same bytes under OCI's name for them, as the image's manifest is OCI's.
+            layers.push(Blob::new(LAYER_MEDIA_TYPE, bytes));
+        }
+        eprintln!(
+            "base {}@{digest}: {} layer(s) from {}{} ({} requests)",
+            reference.without_digest(),
+            layers.len(),
+            reference.host,
+            served
+                .index
+                .map(|index| format!(", {PLATFORM} of the index {index}"))
+                .unwrap_or_default(),
+            registry.requests
+        );
+        Ok(Self {
+            reference: reference.without_digest(),
+            digest,
+            config,
+            diff_ids,
+            layers,
+        })
+    }
+
     fn from_engine(reference: &str) -> Result<Self> {
         crate::docker::engine::require().context(
             "the distroless variant takes its base image's layers from the local engine; \
