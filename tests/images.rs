@@ -188,6 +188,28 @@ fn the_single_stage_image_fails_the_checks_it_should() {
     assert!(stderr(&output).contains("checks failed for app:single-stage"));
 }
 
+/// The image `build --daemonless` makes, as compare measured it: the same one file as the
+/// Dockerfile's scratch.
+fn check_daemonless_row(daemonless: &Value) {
+    assert_eq!(daemonless["image"], "app:scratch-daemonless");
+    assert_eq!(
+        (daemonless["files"].as_u64(), daemonless["layers"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(daemonless["user"], "65532:65532");
+    assert_eq!(daemonless["shells"], serde_json::json!([]));
+    assert!(
+        daemonless["cold_build_seconds"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0),
+        "{daemonless}"
+    );
+    assert_eq!(
+        daemonless["reproducible"], "skipped",
+        "rebuild timing was skipped"
+    );
+}
+
 #[test]
 fn compare_measures_every_image_and_records_history() {
     let Some(_engine) = docker_exclusive("compare_measures_every_image_and_records_history", &[])
@@ -218,25 +240,7 @@ fn compare_measures_every_image_and_records_history() {
             .unwrap_or_else(|| panic!("{name} missing"))
     };
     let (single, scratch, distroless) = (find("single-stage"), find("scratch"), find("distroless"));
-    // The image `build --daemonless` makes: the same one file as the Dockerfile's scratch.
-    let daemonless = find("scratch-daemonless");
-    assert_eq!(daemonless["image"], "app:scratch-daemonless");
-    assert_eq!(
-        (daemonless["files"].as_u64(), daemonless["layers"].as_u64()),
-        (Some(1), Some(1))
-    );
-    assert_eq!(daemonless["user"], "65532:65532");
-    assert_eq!(daemonless["shells"], serde_json::json!([]));
-    assert!(
-        daemonless["cold_build_seconds"]
-            .as_f64()
-            .is_some_and(|s| s > 0.0),
-        "{daemonless}"
-    );
-    assert_eq!(
-        daemonless["reproducible"], "skipped",
-        "rebuild timing was skipped"
-    );
+    check_daemonless_row(find("scratch-daemonless"));
     for variant in variants {
         assert!(variant["reproducible"].is_string(), "{variant}");
     }

@@ -5,6 +5,7 @@
 //! with a key and certificate generated for the run (never committed), the certificate sent as
 //! the token's `x5c` and trusted by the registry through `rootcertbundle`.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -78,17 +79,21 @@ impl Registry {
             Auth::Password(password) => {
                 let htpasswd = succeeds(Command::new("htpasswd").args(["-Bbn", USER, password]));
                 std::fs::write(dir.join("htpasswd"), htpasswd.stdout).expect("htpasswd file");
-                config.push_str(&format!(
+                let _ = write!(
+                    config,
                     "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                     dir.join("htpasswd").display()
-                ));
+                );
             }
-            Auth::Token(tokens) => config.push_str(&format!(
-                "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    \
-                 rootcertbundle: {}\n",
-                tokens.realm(),
-                tokens.certificate.display()
-            )),
+            Auth::Token(tokens) => {
+                let _ = write!(
+                    config,
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    \
+                     rootcertbundle: {}\n",
+                    tokens.realm(),
+                    tokens.certificate.display()
+                );
+            }
         }
         std::fs::write(dir.join("config.yml"), config).expect("registry config");
         let server = listening(

@@ -59,6 +59,7 @@ pub(crate) struct Bases {}
 
 /// Build images, timed, each build recorded in the history
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Build {
     /// Which images (default: all)
     #[arg(value_enum)]
@@ -290,7 +291,7 @@ pub(crate) struct Push {
     pub(crate) registry: Option<String>,
     /// Without Docker: the image `build --daemonless` makes, sent over the registry API by
     /// xtask itself (only the blobs the registry lacks); credentials from
-    /// XTASK_REGISTRY_USERNAME/XTASK_REGISTRY_PASSWORD or docker's config.json, for ECR from
+    /// `XTASK_REGISTRY_USERNAME`/`XTASK_REGISTRY_PASSWORD` or docker's config.json, for ECR from
     /// the AWS CLI
     #[arg(long)]
     pub(crate) daemonless: bool,
