@@ -33,12 +33,28 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// This checkout at its last commit's revision and time.
+    /// This checkout at its last commit's revision, dated `SOURCE_DATE_EPOCH` when set (the
+    /// reproducible-builds convention), else by the last commit's time. Sources without git
+    /// (a release tarball) and without `SOURCE_DATE_EPOCH` are dated now, and said to be.
     pub(crate) fn checkout() -> Result<Self> {
-        let epoch = crate::util::git::commit_time().context(
-            "a daemonless build dates every file by the last commit: run it in a git checkout \
-             with at least one commit",
-        )?;
+        let from_environment = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(text) if !text.trim().is_empty() => {
+                Some(text.trim().parse().with_context(|| {
+                    format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds since 1970")
+                })?)
+            }
+            _ => None,
+        };
+        let epoch = match from_environment.or_else(crate::util::git::commit_time) {
+            Some(epoch) => epoch,
+            None => {
+                eprintln!(
+                    "not a git checkout and no SOURCE_DATE_EPOCH: the image is dated now, so \
+                     two builds of these sources differ"
+                );
+                time::now_unix()
+            }
+        };
         Ok(Self {
             dir: crate::project::root(),
             revision: crate::util::git::revision(),
