@@ -45,16 +45,15 @@ impl Source {
             }
             _ => None,
         };
-        let epoch = match from_environment.or_else(crate::util::git::commit_time) {
-            Some(epoch) => epoch,
-            None => {
+        let epoch = from_environment
+            .or_else(crate::util::git::commit_time)
+            .unwrap_or_else(|| {
                 eprintln!(
                     "not a git checkout and no SOURCE_DATE_EPOCH: the image is dated now, so \
                      two builds of these sources differ"
                 );
                 time::now_unix()
-            }
-        };
+            });
         Ok(Self {
             dir: crate::project::root(),
             revision: crate::util::git::revision(),
