@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::support::files::{project_root, scratch_path, target_dir};
 use crate::support::http::{self, free_port, wait_until};
 use crate::support::needs::{docker_exclusive, skip, tools_available};
-use crate::support::process::{Running, Xtask, cargo, succeeds, xtask};
+use crate::support::process::{Running, Xtask, cargo, stderr, stdout, succeeds, xtask};
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = scratch_path(&format!("stack-{name}"));
@@ -366,8 +366,19 @@ fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
 
     // Debian's Prometheus with the project's configuration and rules.
     let prometheus_address = format!("127.0.0.1:{}", free_port());
-    let prometheus_config = read("prometheus/prometheus.yml")
-        .replace("app:8080", &app_address)
+    // On loopback there is no Docker DNS to discover replicas: the app's one address instead.
+    let prometheus_config = read("prometheus/prometheus.yml");
+    let discovery = "dns_sd_configs:\n      - names: [app]\n        type: A\n        port: 8080\n        refresh_interval: 5s\n";
+    assert_eq!(
+        prometheus_config.matches(discovery).count(),
+        1,
+        "prometheus.yml must discover the app's replicas with one dns_sd_configs block"
+    );
+    let prometheus_config = prometheus_config
+        .replace(
+            discovery,
+            &format!("static_configs:\n      - targets: ['{app_address}']\n"),
+        )
         .replace("localhost:9090", &prometheus_address);
     fs::write(dir.join("prometheus.yml"), prometheus_config).expect("write prometheus.yml");
     fs::copy(
@@ -564,4 +575,139 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Three replicas behind nginx under open-loop load (no client retries) through a rolling
+/// update, a replica's process killed with SIGKILL, a restart with slow requests in flight and
+/// nginx reloads: `cargo xtask bench --roll` measures, this asserts its zeros (never timings).
+#[test]
+fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
+    let test = "replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load";
+    let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
+        return;
+    };
+    let run = xtask(&["bench", "--roll", "--json"]).run();
+    assert!(run.status.success(), "cargo xtask bench --roll failed");
+    let report: Value = serde_json::from_str(&stdout(&run)).expect("a JSON report");
+    for load in ["steady", "roll", "kill", "reload"] {
+        let figures = &report[load];
+        assert!(
+            figures["requests"].as_u64().expect("a count") >= figures["rate"].as_u64().unwrap(),
+            "{load}: fewer requests than one second of load: {figures}"
+        );
+        for count in ["non_2xx", "socket_errors"] {
+            assert_eq!(figures[count], 0, "{load}: {count}: {figures}");
+        }
+        assert_eq!(figures["ok"], figures["requests"], "{load}: {figures}");
+    }
+    assert!(
+        report["kill_restart_count"].as_u64() >= Some(1),
+        "the killed replica was restarted: {report}"
+    );
+    assert_eq!(
+        report["slow_completed"], report["slow_requests"],
+        "{report}"
+    );
+    assert!(
+        report["slow_on_restarted"].as_u64() >= Some(1),
+        "a slow request was in flight on the restarted replica: {report}"
+    );
+    // Prometheus found every replica through Docker's DNS, and nginx sent each a share.
+    let spread = report["spread"].as_array().expect("a spread");
+    assert_eq!(spread.len(), 3, "one target per replica: {spread:?}");
+    let counted: u64 = spread
+        .iter()
+        .map(|pair| {
+            let count = pair[1].as_u64().expect("a count");
+            assert!(count > 0, "a replica got no request: {spread:?}");
+            count
+        })
+        .sum();
+    assert!(counted >= report["steady"]["ok"].as_u64().unwrap());
+}
+
+/// `roll` with compose v1: a new replica that never becomes healthy stops the roll with its
+/// name and last log lines, and the old replicas keep serving; a good roll then replaces each.
+#[test]
+fn a_roll_stops_at_a_replica_that_never_becomes_healthy() {
+    let test = "a_roll_stops_at_a_replica_that_never_becomes_healthy";
+    let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
+        return;
+    };
+    let no_plugins = scratch_path("docker-config-roll-v1");
+    fs::create_dir_all(&no_plugins).expect("a scratch folder");
+    let project = format!("rolltest{}", std::process::id());
+    let nginx_port = free_port();
+    let run = |args: &[&str], extra: Option<(&str, &str)>| {
+        let mut command = xtask(args)
+            .env("DOCKER_CONFIG", &no_plugins)
+            .env("COMPOSE_PROJECT_NAME", &project)
+            .env("NGINX_PORT", nginx_port.to_string());
+        if let Some((key, value)) = extra {
+            command = command.env(key, value);
+        }
+        command.run()
+    };
+    let replicas = || {
+        docker_lines(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--filter",
+            "label=com.docker.compose.service=app",
+        ])
+    };
+    let result = std::panic::catch_unwind(|| {
+        assert!(run(&["up", "--replicas", "2"], None).status.success());
+        let before = replicas();
+        assert_eq!(before.len(), 2);
+
+        let failed = run(
+            &["roll", "--image", "app:scratch"],
+            Some(("APP_LOG_LEVEL", "loud")),
+        );
+        assert!(
+            !failed.status.success(),
+            "a roll to a broken replica failed"
+        );
+        let said = stderr(&failed);
+        let broken = format!("{project}_app_3");
+        assert!(
+            said.contains(&format!("{broken}: the new replica of app:scratch is")),
+            "names the replica: {said}"
+        );
+        assert!(
+            said.contains("invalid APP_LOG_LEVEL=\"loud\""),
+            "shows its last log lines: {said}"
+        );
+        assert!(said.contains("The 2 replicas running before it keep serving"));
+        let mut after = replicas();
+        after.sort();
+        let mut expected = before.clone();
+        expected.sort();
+        assert_eq!(
+            after, expected,
+            "the old replicas, and only they, still run"
+        );
+        let answer = http::get(&format!("http://127.0.0.1:{nginx_port}/")).expect("nginx answers");
+        assert_eq!(answer.status(), 200);
+
+        let rolled = run(&["roll", "--image", "app:scratch"], None);
+        assert!(rolled.status.success(), "a good roll succeeds");
+        let now = replicas();
+        assert_eq!(now.len(), 2, "as many replicas as before");
+        assert!(
+            now.iter().all(|id| !before.contains(id)),
+            "every replica was replaced: {before:?} → {now:?}"
+        );
+        let answer = http::get(&format!("http://127.0.0.1:{nginx_port}/")).expect("nginx answers");
+        assert_eq!(answer.status(), 200);
+    });
+    let down = run(&["down"], None);
+    let _ = fs::remove_dir_all(&no_plugins);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(down.status.success(), "cargo xtask down failed");
 }

@@ -1,5 +1,8 @@
 //! `cargo xtask bench`: the release binary under load on loopback. Prints figures and compares
-//! them with the project's targets; never fails because of a timing.
+//! them with the project's targets; never fails because of a timing. `--roll`: the stack's
+//! replicas under load through rolling updates and failures (`bench/roll.rs`).
+
+mod roll;
 
 use std::fmt::Write;
 use std::path::Path;
@@ -34,6 +37,9 @@ const TARGET_LOADED_RSS_MB: f64 = 16.0;
 
 impl Bench {
     pub(crate) fn run(self) -> Result<()> {
+        if self.roll {
+            return roll::run(&self);
+        }
         tools::require(&["wrk"])?;
         let binary = static_binary::build()?;
         let size = std::fs::metadata(&binary)?.len();

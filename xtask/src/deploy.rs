@@ -9,20 +9,11 @@ use serde_json::{Value, json};
 
 use crate::aws::Aws;
 use crate::flags::Deploy;
+use crate::stack::shutdown::Shutdown;
 use crate::util::wait;
 
 const CONTAINER: &str = "app";
 const PORT: u16 = 8080;
-/// The app's shutdown settings in the task, and ECS's stop timeout above their sum: after
-/// SIGTERM the app keeps serving for the delay, then drains for at most the grace period; ECS
-/// sends SIGKILL only after the stop timeout.
-const SHUTDOWN_DELAY_SECS: u32 = 5;
-const SHUTDOWN_GRACE_SECS: u32 = 20;
-const STOP_TIMEOUT_SECS: u32 = SHUTDOWN_DELAY_SECS + SHUTDOWN_GRACE_SECS + 5;
-const _: () = assert!(
-    STOP_TIMEOUT_SECS <= 120,
-    "ECS allows a stop timeout of 120 s at most"
-);
 
 /// Fargate's CPU units and the memory (MiB) each allows.
 fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
@@ -88,6 +79,7 @@ impl Deploy {
 
     /// The task definition, as `aws ecs register-task-definition --cli-input-json` takes it.
     pub(crate) fn task_definition(&self, image: &str, region: &str) -> Value {
+        let shutdown = Shutdown::get();
         json!({
             "family": self.family,
             "networkMode": "awsvpc",
@@ -103,15 +95,18 @@ impl Deploy {
                 "portMappings": [{"containerPort": PORT, "protocol": "tcp"}],
                 "user": "65532:65532",
                 "readonlyRootFilesystem": true,
-                "stopTimeout": STOP_TIMEOUT_SECS,
+                // The stack's shutdown settings (compose.yaml, x-shutdown): after SIGTERM the
+                // app keeps serving for the delay, then drains for at most the grace period;
+                // ECS sends SIGKILL only after the stop timeout, above their sum.
+                "stopTimeout": shutdown.stop_timeout.as_secs(),
                 "environment": [
-                    {"name": "APP_SHUTDOWN_DELAY", "value": format!("{SHUTDOWN_DELAY_SECS}s")},
-                    {"name": "APP_SHUTDOWN_GRACE", "value": format!("{SHUTDOWN_GRACE_SECS}s")},
+                    {"name": "APP_SHUTDOWN_DELAY", "value": format!("{}s", shutdown.delay.as_secs())},
+                    {"name": "APP_SHUTDOWN_GRACE", "value": format!("{}s", shutdown.grace.as_secs())},
                 ],
                 // Exec form: the image has no shell; the binary checks itself.
                 "healthCheck": {
                     "command": ["CMD", "/app", "healthcheck"],
-                    "interval": 10,
+                    "interval": shutdown.health_interval.as_secs(),
                     "timeout": 5,
                     "retries": 3,
                     "startPeriod": 10,

@@ -43,6 +43,7 @@ pub(crate) enum Command {
     Deploy(Deploy),
     LintWorkflows(LintWorkflows),
     Up(Up),
+    Roll(Roll),
     Down(Down),
     Status(Status),
     Logs(Logs),
@@ -73,7 +74,8 @@ pub(crate) struct Build {
     pub(crate) profile: String,
     /// Without Docker, as ko and Jib do: the static binary built on the host with the builder
     /// stage's flags, the image written as an OCI layout; the same commit gives the same digest
-    #[arg(long, conflicts_with_all = ["images", "no_cache"])]
+    /// (the shipped profile, as the images ship)
+    #[arg(long, conflicts_with_all = ["images", "no_cache", "profile"])]
     pub(crate) daemonless: bool,
     /// With --daemonless: which image
     #[arg(long, requires = "daemonless", default_value = "scratch", value_parser = shipped_variant)]
@@ -390,6 +392,25 @@ pub(crate) struct Up {
     /// Also the single-stage image, on 127.0.0.1:8081
     #[arg(long)]
     pub(crate) single: bool,
+    /// App containers behind nginx (already up: replicas whose image changed are replaced
+    /// one at a time, and the count is changed to N)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = replica_count())]
+    pub(crate) replicas: usize,
+}
+
+/// Replace the running app's replicas one at a time: start a new one, wait until it is healthy
+/// and receiving traffic, stop an old one (it drains), and so on
+///
+/// Stops at a new replica that never becomes healthy, removes it, and leaves the old ones
+/// serving. The stack must be up (`cargo xtask up`).
+#[derive(Debug, Args)]
+pub(crate) struct Roll {
+    /// Roll to this image (default: app:scratch, built from the sources first)
+    #[arg(long, value_name = "REF", value_parser = non_empty)]
+    pub(crate) image: Option<String>,
+    /// End with N replicas (default: as many as run now)
+    #[arg(long, value_name = "N", value_parser = replica_count())]
+    pub(crate) replicas: Option<usize>,
 }
 
 /// Stop the stack and remove its containers and network
@@ -426,6 +447,17 @@ pub(crate) struct Bench {
     /// wrk threads
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = positive())]
     pub(crate) threads: u32,
+    /// Instead: the compose stack with 3 replicas behind nginx under open-loop load at a fixed
+    /// rate, through a rolling update, a replica killed with SIGKILL, a restart with slow
+    /// requests in flight and nginx reloads; prints failed requests, latency and timings
+    #[arg(long)]
+    pub(crate) roll: bool,
+    /// With --roll: requests per second (below nginx's limit of 1000 per client)
+    #[arg(long, default_value_t = 200, value_name = "N", requires = "roll", value_parser = clap::value_parser!(u32).range(1..=900))]
+    pub(crate) rate: u32,
+    /// With --roll: print the figures as JSON
+    #[arg(long, requires = "roll")]
+    pub(crate) json: bool,
 }
 
 /// Instructions per request, counted with callgrind: the service against a bare axum
@@ -495,6 +527,11 @@ impl Xtask {
 
 fn positive() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..)
+}
+
+/// 1 to 20 replicas: each is a container with its own memory limit on this one host.
+fn replica_count() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20)
 }
 
 /// Only the images a deployment runs: the multi-stage ones.

@@ -31,6 +31,7 @@ mod profiles;
 mod project;
 mod push;
 mod records;
+mod roll;
 mod save;
 mod scan;
 mod stack;
@@ -75,6 +76,7 @@ impl Command {
             Self::Deploy(command) => command.run(),
             Self::LintWorkflows(command) => command.run(),
             Self::Up(command) => command.run(),
+            Self::Roll(command) => command.run(),
             Self::Down(command) => command.run(),
             Self::Status(command) => command.run(),
             Self::Logs(command) => command.run(),

@@ -1,5 +1,6 @@
 //! `cargo xtask up`: the stack (the app behind nginx, optionally Prometheus and Grafana) started
-//! and waited for until every service is healthy.
+//! and waited for until every service is healthy. With the stack already up, the app's
+//! replicas whose image changed are replaced one at a time, never all at once.
 
 use anyhow::{Result, bail};
 
@@ -10,6 +11,7 @@ use crate::flags;
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::stack;
+use crate::stack::roll::{self, Plan};
 use crate::util::process;
 
 impl flags::Up {
@@ -37,23 +39,54 @@ impl flags::Up {
                 true,
             )?;
         }
-        let mut services = vec!["app", "nginx"];
-        let mut command = stack::compose()?;
-        for (variable, value) in base_images::stack_env()? {
-            command.env(variable, value);
-        }
+        let env: Vec<(String, String)> = base_images::stack_env()?
+            .into_iter()
+            .map(|(variable, value)| (variable.to_owned(), value))
+            .collect();
+        let mut services = vec!["nginx"];
         if self.monitoring {
-            command.args(["--profile", "monitoring"]);
             services.push("prometheus");
             if !self.no_grafana {
                 services.push("grafana");
             }
         }
         if self.single {
-            command.args(["--profile", "compare"]);
             services.push("app-single");
         }
-        process::run(command.args(["up", "-d", "--no-build"]).args(&services))?;
+        let compose = || -> Result<_> {
+            let mut command = stack::compose()?;
+            command.envs(env.iter().map(|(k, v)| (k, v)));
+            if self.monitoring {
+                command.args(["--profile", "monitoring"]);
+            }
+            if self.single {
+                command.args(["--profile", "compare"]);
+            }
+            Ok(command)
+        };
+        if roll::replicas()?.is_empty() {
+            let scale = format!("app={}", self.replicas);
+            process::run(
+                compose()?
+                    .args(["up", "-d", "--no-build", "--scale", &scale, "app"])
+                    .args(&services),
+            )?;
+        } else {
+            // Already serving: a changed image rolls in; the other services are compose's
+            // to update, without touching the replicas (`--no-deps`).
+            roll::roll(&Plan {
+                image: std::env::var("APP_IMAGE").unwrap_or_else(|_| Variant::Scratch.tag()),
+                env: env.clone(),
+                replicas: Some(self.replicas),
+                only_changed: true,
+            })?;
+            process::run(
+                compose()?
+                    .args(["up", "-d", "--no-build", "--no-deps"])
+                    .args(&services),
+            )?;
+        }
+        services.insert(0, "app");
         stack::wait_healthy(&services)?;
         stack::print_status()
     }

@@ -1,6 +1,8 @@
 //! The app on loopback under load: started from its binary on a free port, loaded with wrk.
 //! `bench` and `profiles` measure with it.
 
+pub(crate) mod open_loop;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

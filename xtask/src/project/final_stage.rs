@@ -330,7 +330,11 @@ mod tests {
         assert_eq!(scratch.labels["org.opencontainers.image.version"], "dev");
         let check = scratch.healthcheck.expect("a health check");
         assert_eq!(check.test, ["CMD", "/app", "healthcheck"]);
-        assert_eq!((check.interval_ns, check.retries), (10_000_000_000, 3));
+        let interval = crate::stack::shutdown::Shutdown::get().health_interval;
+        assert_eq!(
+            (u128::from(check.interval_ns), check.retries),
+            (interval.as_nanos(), 3)
+        );
         let distroless = FinalStage::parse(&dockerfile, "distroless", &[]).expect("distroless");
         assert_eq!(distroless.from, "${DISTROLESS_IMAGE}");
         assert!(distroless.labels["org.opencontainers.image.description"].contains("distroless"));

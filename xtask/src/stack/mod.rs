@@ -1,7 +1,6 @@
 //! The compose stack as `up`, `down`, `status` and `logs` share it: either compose CLI, the
 //! services and their state, and a wait until every started service is healthy.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -15,6 +14,9 @@ use crate::util::process;
 use crate::util::wait;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
+
+pub(crate) mod roll;
+pub(crate) mod shutdown;
 
 /// Whether the docker CLI has the compose v2 plugin; asked once per run (the health wait polls).
 pub(crate) fn compose_plugin() -> bool {
@@ -51,24 +53,40 @@ pub(crate) fn every_profile() -> Result<Command> {
     Ok(command)
 }
 
-/// Container id of each service compose has created, running or not.
-fn containers() -> Result<BTreeMap<String, String>> {
+/// A container compose has created, running or not.
+#[derive(Debug, Clone)]
+pub(crate) struct Container {
+    pub(crate) service: String,
+    pub(crate) id: String,
+    /// `stack-app-2` (v2) or `stack_app_2` (v1).
+    pub(crate) name: String,
+}
+
+/// Every container compose has created for the stack, by service then name: one per service,
+/// or several of `app` under `--replicas`.
+pub(crate) fn containers() -> Result<Vec<Container>> {
     let ids = process::capture(every_profile()?.args(["ps", "-a", "-q"]))?;
-    let mut by_service = BTreeMap::new();
+    let mut containers = Vec::new();
     for id in ids.lines().filter(|l| !l.trim().is_empty()) {
-        let service = process::capture(docker::docker().args([
+        let line = process::capture(docker::docker().args([
             "inspect",
             "--format",
-            "{{index .Config.Labels \"com.docker.compose.service\"}}",
+            "{{index .Config.Labels \"com.docker.compose.service\"}} {{.Name}}",
             id,
         ]))?;
-        by_service.insert(service, id.to_owned());
+        let (service, name) = line.split_once(' ').unwrap_or((line.as_str(), id));
+        containers.push(Container {
+            service: service.to_owned(),
+            id: id.to_owned(),
+            name: name.trim_start_matches('/').to_owned(),
+        });
     }
-    Ok(by_service)
+    containers.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
+    Ok(containers)
 }
 
 /// `running/healthy`, `exited (1)`, ...
-fn state(id: &str) -> Result<String> {
+pub(crate) fn state(id: &str) -> Result<String> {
     process::capture(docker::docker().args([
         "inspect",
         "--format",
@@ -77,27 +95,35 @@ fn state(id: &str) -> Result<String> {
     ]))
 }
 
+/// A state no wait will see turn healthy: exited, dead, restarting or unhealthy.
+pub(crate) fn broken(state: &str) -> bool {
+    ["exited", "dead", "restarting"]
+        .iter()
+        .any(|prefix| state.starts_with(prefix))
+        || state.ends_with("/unhealthy")
+}
+
 pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
     let started = Instant::now();
     let status_line = StatusLine::new("waiting for health: ");
-    let mut states: Vec<(&str, String)> = Vec::new();
+    let mut states: Vec<(String, String)> = Vec::new();
     let mut failed = None;
     let healthy = wait::until(HEALTH_TIMEOUT, Duration::from_millis(500), || {
         let containers = containers()?;
         states.clear();
         for service in services {
-            let state = match containers.get(*service) {
-                Some(id) => state(id)?,
-                None => "not created".to_owned(),
-            };
-            let broken = ["exited", "dead", "restarting"]
-                .iter()
-                .any(|prefix| state.starts_with(prefix))
-                || state.ends_with("/unhealthy");
-            if broken {
-                failed = Some((*service, state.clone()));
+            let mut found = false;
+            for container in containers.iter().filter(|c| c.service == *service) {
+                found = true;
+                let state = state(&container.id)?;
+                if broken(&state) {
+                    failed = Some((container.name.clone(), state.clone()));
+                }
+                states.push((container.name.clone(), state));
             }
-            states.push((service, state));
+            if !found {
+                states.push(((*service).to_owned(), "not created".to_owned()));
+            }
         }
         let line: Vec<String> = states
             .iter()
@@ -115,14 +141,14 @@ pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
             let slow = states
                 .iter()
                 .find(|(_, state)| !state.ends_with("running/healthy"))
-                .map_or("?", |(service, _)| service);
+                .map_or("?".to_owned(), |(name, _)| name.clone());
             (slow, format!("not healthy after {HEALTH_TIMEOUT:?}"))
         })
     });
-    if let Some((service, state)) = failure {
-        eprintln!("--- last log lines of {service} ---");
-        let _ = process::run(every_profile()?.args(["logs", "--tail", "30", service]));
-        bail!("{service} failed to become healthy: {state}");
+    if let Some((name, state)) = failure {
+        eprintln!("--- last log lines of {name} ---");
+        let _ = process::run(docker::docker().args(["logs", "--tail", "30", &name]));
+        bail!("{name} failed to become healthy: {state}");
     }
     eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -134,8 +160,8 @@ pub(crate) fn print_status() -> Result<()> {
         println!("no service of the stack is running (`cargo xtask up` starts it)");
         return Ok(());
     }
-    let mut table = Table::new(["service", "state", "url"]);
-    for (service, id) in &containers {
+    let mut table = Table::new(["container", "state", "url"]);
+    for Container { service, id, name } in &containers {
         let url = match service.as_str() {
             "nginx" => format!(
                 "http://localhost:{}/",
@@ -155,7 +181,7 @@ pub(crate) fn print_status() -> Result<()> {
             ),
             _ => "internal only (through nginx)".to_owned(),
         };
-        table.row([service.clone(), state(id)?, url]);
+        table.row([name.clone(), state(id)?, url]);
     }
     print!("{}", table.render());
     Ok(())

@@ -123,3 +123,41 @@ fn no_file_holds_a_secret_shaped_string() {
         );
     }
 }
+
+/// The shutdown settings are defined once (compose.yaml's `x-shutdown`, which compose and
+/// `deploy` read); what cannot read them states them, and must state the same.
+#[test]
+fn every_file_states_the_same_shutdown_settings() {
+    let settings = crate::stack::shutdown::Shutdown::get();
+    let interval = settings.health_interval.as_secs();
+    let dockerfile = read(&project::root().join("docker/Dockerfile.multi-stage"));
+    let intervals: Vec<&str> = dockerfile
+        .lines()
+        .filter(|line| line.starts_with("HEALTHCHECK"))
+        .collect();
+    assert!(
+        !intervals.is_empty(),
+        "the multi-stage Dockerfile has no HEALTHCHECK"
+    );
+    for line in intervals {
+        assert!(
+            line.contains(&format!("--interval={interval}s ")),
+            "docker/Dockerfile.multi-stage: `{line}` must say --interval={interval}s, as \
+             compose.yaml's x-shutdown does"
+        );
+    }
+    let readme = read(&project::root().join("README.md"));
+    for (what, value) in [
+        ("shutdown delay", settings.delay),
+        ("shutdown grace", settings.grace),
+        ("stop timeout", settings.stop_timeout),
+        ("health-check interval", settings.health_interval),
+    ] {
+        let row = format!("| {what} | {} s |", value.as_secs());
+        assert!(
+            readme.contains(&row),
+            "README.md must state `{row}` in its zero-downtime settings table, as \
+             compose.yaml's x-shutdown does"
+        );
+    }
+}

@@ -38,6 +38,43 @@ pub(crate) fn status(address: SocketAddr, path: &str, timeout: Duration) -> Opti
         .ok()
 }
 
+/// `GET path` on a fresh connection: the status code and the body, or `None` if nothing
+/// answers in time.
+pub(crate) fn get(address: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
+    fetch(address, path, timeout).ok()
+}
+
+/// `GET path` on a connection of its own, closed by the server after the answer: the status
+/// code and the body, or what went wrong.
+pub(crate) fn fetch(
+    address: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Error, ErrorKind};
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(|| {
+        Error::new(
+            ErrorKind::UnexpectedEof,
+            "the connection closed before a whole response head",
+        )
+    })?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, "the response has no status line"))?;
+    Ok((status, body.to_owned()))
+}
+
 /// One keep-alive HTTP/1.1 connection, for sending many requests one after the other with no
 /// client library in the way (`cost` counts what the server does per request).
 pub(crate) struct KeepAlive {

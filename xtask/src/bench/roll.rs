@@ -1,0 +1,421 @@
+//! `cargo xtask bench --roll`: the compose stack with three replicas behind nginx, under
+//! open-loop load at a fixed rate, through what production does to it: a rolling update, a
+//! replica's process killed with SIGKILL, a replica restarted with slow requests in flight, and
+//! nginx reloads. Prints every figure; never fails because of one (the system test asserts the
+//! zeros).
+//!
+//! The stack is a compose project of its own on free ports, started and stopped through
+//! `cargo xtask up`, `roll` and `down` as a user runs them, so a stack the user has up is left
+//! alone.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Serialize;
+
+use crate::docker;
+use crate::docker::engine;
+use crate::flags::Bench;
+use crate::loadtest::open_loop::{Load, Summary};
+use crate::stack::shutdown::Shutdown;
+use crate::util::http;
+use crate::util::machine::Machine;
+use crate::util::output::{self, Table};
+use crate::util::process;
+use crate::util::wait;
+
+const REPLICAS: usize = 3;
+/// One connection per worker: enough for the rate to hold while replicas stall (a request to
+/// a replica that just vanished waits for nginx's connect timeout).
+const WORKERS: usize = 128;
+/// Load before and after each event, so the figures cover the whole of it.
+const MARGIN: Duration = Duration::from_secs(1);
+const STEADY: Duration = Duration::from_secs(5);
+const SLOW_REQUESTS: usize = 6;
+const SLOW_MS: u64 = 4000;
+const RELOADS: usize = 3;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    pub(crate) machine: String,
+    pub(crate) rate: u32,
+    pub(crate) replicas: usize,
+    pub(crate) steady: Summary,
+    /// Each replica's `http_requests_total` for `/` after the steady load, read from
+    /// Prometheus (one target per replica).
+    pub(crate) spread: Vec<(String, u64)>,
+    pub(crate) roll: Summary,
+    pub(crate) roll_seconds: f64,
+    pub(crate) kill: Summary,
+    pub(crate) kill_restart_count: u64,
+    pub(crate) kill_healthy_after_seconds: f64,
+    pub(crate) slow_requests: usize,
+    /// Slow requests in flight on the replica restarted under them.
+    pub(crate) slow_on_restarted: u64,
+    pub(crate) slow_completed: usize,
+    pub(crate) reload: Summary,
+    pub(crate) reloads: usize,
+}
+
+pub(super) fn run(flags: &Bench) -> Result<()> {
+    engine::require()?;
+    let stack = Stack::new()?;
+    let result = measure(&stack, flags);
+    let down = stack.xtask(&["down", "--volumes"]);
+    let report = result?;
+    down?;
+    if flags.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print(&report);
+    }
+    Ok(())
+}
+
+fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
+    let replicas = REPLICAS.to_string();
+    stack.xtask(&[
+        "up",
+        "--replicas",
+        &replicas,
+        "--monitoring",
+        "--no-grafana",
+    ])?;
+    let rate = flags.rate;
+    eprintln!("steady load: {rate} requests/s for {STEADY:?}");
+    let (steady, ()) = stack.under_load(rate, || {
+        thread::sleep(STEADY);
+        Ok(())
+    })?;
+    let spread = stack.spread(steady.ok)?;
+
+    eprintln!("rolling update under load");
+    let (roll, roll_seconds) = stack.under_load(rate, || {
+        let started = Instant::now();
+        stack.xtask(&["roll", "--image", &image()])?;
+        Ok(started.elapsed().as_secs_f64())
+    })?;
+
+    eprintln!("a replica killed with SIGKILL under load");
+    let (kill, (kill_restart_count, kill_healthy_after_seconds)) =
+        stack.under_load(rate, || stack.kill_one())?;
+
+    eprintln!("a replica restarted with {SLOW_REQUESTS} slow requests in flight");
+    let (slow_on_restarted, slow_completed) = stack.restart_under_slow_requests()?;
+
+    eprintln!("nginx reloaded {RELOADS} times under load");
+    let (reload, ()) = stack.under_load(rate, || {
+        for _ in 0..RELOADS {
+            let nginx = stack.container("nginx")?;
+            process::capture(docker::docker().args(["exec", &nginx, "nginx", "-s", "reload"]))?;
+            thread::sleep(MARGIN);
+        }
+        Ok(())
+    })?;
+
+    Ok(Report {
+        machine: Machine::this().to_string(),
+        rate,
+        replicas: REPLICAS,
+        steady,
+        spread,
+        roll,
+        roll_seconds,
+        kill,
+        kill_restart_count,
+        kill_healthy_after_seconds,
+        slow_requests: SLOW_REQUESTS,
+        slow_on_restarted,
+        slow_completed,
+        reload,
+        reloads: RELOADS,
+    })
+}
+
+/// The image the stack runs: what `up` built.
+fn image() -> String {
+    std::env::var("APP_IMAGE").unwrap_or_else(|_| "app:scratch".to_owned())
+}
+
+/// The bench's own compose project.
+struct Stack {
+    project: String,
+    nginx: SocketAddr,
+    prometheus: SocketAddr,
+}
+
+impl Stack {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            project: format!("rollbench{}", std::process::id()),
+            nginx: SocketAddr::from(([127, 0, 0, 1], http::free_port()?)),
+            prometheus: SocketAddr::from(([127, 0, 0, 1], http::free_port()?)),
+        })
+    }
+
+    /// `cargo xtask ARGS` on this stack, as a user would run it.
+    fn xtask(&self, args: &[&str]) -> Result<()> {
+        let xtask = std::env::current_exe().context("cannot find xtask's own binary")?;
+        process::run(
+            Command::new(xtask)
+                .args(args)
+                .env("COMPOSE_PROJECT_NAME", &self.project)
+                .env("NGINX_PORT", self.nginx.port().to_string())
+                .env("PROMETHEUS_PORT", self.prometheus.port().to_string())
+                // For /debug/sleep, the slow requests.
+                .env("APP_DEBUG_ENDPOINTS", "true")
+                // Progress, not figures: stdout carries only the report (JSON with --json).
+                .stdout(std::io::stderr()),
+        )
+    }
+
+    /// The running containers of a service, by id.
+    fn containers(&self, service: &str) -> Result<Vec<String>> {
+        let output = process::capture(docker::docker().args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ]))?;
+        Ok(output.lines().map(str::to_owned).collect())
+    }
+
+    fn container(&self, service: &str) -> Result<String> {
+        self.containers(service)?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no {service} container is running"))
+    }
+
+    /// The load through nginx during `event`, with a margin before and after it.
+    fn under_load<T>(&self, rate: u32, event: impl FnOnce() -> Result<T>) -> Result<(Summary, T)> {
+        let load = Load::start(self.nginx, "/", rate, WORKERS);
+        thread::sleep(MARGIN);
+        let outcome = event();
+        thread::sleep(MARGIN);
+        let summary = load.stop();
+        Ok((summary, outcome?))
+    }
+
+    /// Each replica's count of `/` requests in Prometheus, once its scrapes have seen `at_least`
+    /// requests in all.
+    fn spread(&self, at_least: u64) -> Result<Vec<(String, u64)>> {
+        let query = r#"sum by (instance) (http_requests_total{job="app",route="/"})"#;
+        let mut spread = Vec::new();
+        let seen = wait::until(Duration::from_secs(30), Duration::from_secs(1), || {
+            spread = self.promql(query)?;
+            let total: u64 = spread.iter().map(|(_, n)| n).sum();
+            Ok((total >= at_least && spread.len() >= REPLICAS).then_some(()))
+        })?;
+        seen.with_context(|| {
+            format!(
+                "Prometheus did not see {at_least} requests over {REPLICAS} replicas: {spread:?}"
+            )
+        })?;
+        Ok(spread)
+    }
+
+    fn promql(&self, query: &str) -> Result<Vec<(String, u64)>> {
+        let path = format!("/api/v1/query?query={}", percent_encode(query));
+        let Some((200, body)) = http::get(self.prometheus, &path, Duration::from_secs(5)) else {
+            return Ok(Vec::new());
+        };
+        let answer: serde_json::Value = serde_json::from_str(&body)
+            .with_context(|| format!("Prometheus answered {query} with no JSON: {body}"))?;
+        let result = answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(result
+            .iter()
+            .filter_map(|series| {
+                let instance = series["metric"]["instance"].as_str()?.to_owned();
+                let value = series["value"][1].as_str()?.parse::<f64>().ok()?;
+                Some((instance, value as u64))
+            })
+            .collect())
+    }
+
+    /// SIGKILL to one replica's process, from the host (`docker kill` is a deliberate stop,
+    /// which the restart policy honours); returns its restart count and the time until it is
+    /// healthy again.
+    fn kill_one(&self) -> Result<(u64, f64)> {
+        let replica = self.container("app")?;
+        let inspect = |format: &str| {
+            process::capture(docker::docker().args(["inspect", "--format", format, &replica]))
+        };
+        let before: u64 = inspect("{{.RestartCount}}")?.parse()?;
+        let pid = inspect("{{.State.Pid}}")?;
+        ensure!(pid != "0", "replica {replica} has no process");
+        let killed = Instant::now();
+        process::capture(Command::new("kill").args(["-KILL", &pid]))?;
+        let healthy = wait::until(Duration::from_secs(60), Duration::from_millis(100), || {
+            let count: u64 = inspect("{{.RestartCount}}")?.parse()?;
+            let health = inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}")?;
+            Ok((count > before && health == "healthy").then_some(count))
+        })?;
+        let count = healthy.context("the killed replica was not restarted healthy within 60 s")?;
+        Ok((count, killed.elapsed().as_secs_f64()))
+    }
+
+    /// Slow requests through nginx, then the replica with the most of them in flight restarted
+    /// (SIGTERM, drain, start): returns how many were on it and how many completed with 200.
+    fn restart_under_slow_requests(&self) -> Result<(u64, usize)> {
+        let nginx = self.nginx;
+        let path = format!("/debug/sleep?ms={SLOW_MS}");
+        let requests: Vec<_> = (0..SLOW_REQUESTS)
+            .map(|_| {
+                let path = path.clone();
+                thread::spawn(move || http::get(nginx, &path, Duration::from_secs(30)))
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        let mut busiest = (String::new(), 0);
+        for replica in self.containers("app")? {
+            let in_flight = in_flight(&replica)?;
+            if in_flight > busiest.1 || busiest.0.is_empty() {
+                busiest = (replica, in_flight);
+            }
+        }
+        let stop_timeout = Shutdown::get().stop_timeout.as_secs().to_string();
+        process::capture(docker::docker().args(["restart", "--time", &stop_timeout, &busiest.0]))?;
+        let completed = requests
+            .into_iter()
+            .filter_map(|request| request.join().ok().flatten())
+            .filter(|(status, _)| *status == 200)
+            .count();
+        Ok((busiest.1, completed))
+    }
+}
+
+/// The requests a replica is serving, from its own /metrics on the compose network (the host
+/// reaches container addresses on Linux), without the scrape itself.
+fn in_flight(replica: &str) -> Result<u64> {
+    let address = process::capture(docker::docker().args([
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+        replica,
+    ]))?;
+    let ip = address
+        .split_whitespace()
+        .next()
+        .with_context(|| format!("replica {replica} has no address"))?;
+    let address: SocketAddr = format!("{ip}:8080").parse()?;
+    let Some((200, metrics)) = http::get(address, "/metrics", Duration::from_secs(2)) else {
+        bail!("replica {replica} did not answer /metrics on {address}");
+    };
+    let gauge = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("http_requests_in_flight "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .context("no http_requests_in_flight in the replica's metrics")?;
+    Ok((gauge as u64).saturating_sub(1))
+}
+
+/// A query string's value, percent-encoded (RFC 3986 unreserved characters kept).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+fn print(report: &Report) {
+    println!(
+        "\nZero-downtime bench: {} replicas of {} behind nginx, open-loop load of {} GET / per \
+         second (no client retries)",
+        report.replicas,
+        image(),
+        report.rate
+    );
+    println!("Machine: {}\n", report.machine);
+    let mut table = Table::new([
+        "while",
+        "requests",
+        "failed",
+        "non-2xx",
+        "socket errors",
+        "p50",
+        "p99",
+        "max",
+        "late",
+        "target",
+    ])
+    .numeric(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    for (what, load) in [
+        ("steady", &report.steady),
+        ("rolling update", &report.roll),
+        ("SIGKILL of a replica", &report.kill),
+        ("nginx reloads", &report.reload),
+    ] {
+        table.row([
+            what.to_owned(),
+            load.requests.to_string(),
+            load.failed().to_string(),
+            load.non_2xx.to_string(),
+            load.socket_errors.to_string(),
+            format!("{:.1} ms", load.p50_ms),
+            format!("{:.1} ms", load.p99_ms),
+            format!("{:.0} ms", load.max_ms),
+            load.late.to_string(),
+            format!("0 failed: {}", output::target(load.failed() == 0)),
+        ]);
+    }
+    print!("{}", table.render());
+    for (what, load) in [
+        ("rolling update", &report.roll),
+        ("SIGKILL", &report.kill),
+        ("reloads", &report.reload),
+    ] {
+        for error in &load.errors {
+            println!("  {what}: {error}");
+        }
+    }
+    println!(
+        "\nrolling update of {} replicas: {:.1} s",
+        report.replicas, report.roll_seconds
+    );
+    println!(
+        "SIGKILL: restarted by Docker (restart count {}), healthy again after {:.1} s",
+        report.kill_restart_count, report.kill_healthy_after_seconds
+    );
+    println!(
+        "restart with slow requests in flight: {} of {} completed with 200 ({} were on the \
+         restarted replica; target all: {})",
+        report.slow_completed,
+        report.slow_requests,
+        report.slow_on_restarted,
+        output::target(report.slow_completed == report.slow_requests)
+    );
+    let spread: Vec<String> = report
+        .spread
+        .iter()
+        .map(|(instance, count)| format!("{instance} {count}"))
+        .collect();
+    println!(
+        "spread of the steady load's {} requests, per replica (Prometheus): {}",
+        report.steady.ok,
+        spread.join(", ")
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_encodes_a_query() {
+        assert_eq!(
+            super::percent_encode(r#"sum(x{a="/"})"#),
+            "sum%28x%7Ba%3D%22%2F%22%7D%29"
+        );
+    }
+}
