@@ -592,7 +592,8 @@ fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
     for load in ["steady", "roll", "kill", "reload"] {
         let figures = &report[load];
         assert!(
-            figures["requests"].as_u64().expect("a count") >= figures["rate"].as_u64().unwrap(),
+            figures["requests"].as_u64().expect("a count")
+                >= figures["rate"].as_u64().expect("a rate"),
             "{load}: fewer requests than one second of load: {figures}"
         );
         for count in ["non_2xx", "socket_errors"] {
@@ -623,7 +624,7 @@ fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
             count
         })
         .sum();
-    assert!(counted >= report["steady"]["ok"].as_u64().unwrap());
+    assert!(counted >= report["steady"]["ok"].as_u64().expect("a count"));
 }
 
 /// `roll` with compose v1: a new replica that never becomes healthy stops the roll with its

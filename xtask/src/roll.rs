@@ -15,20 +15,19 @@ use crate::stack::roll::{self, Plan};
 impl flags::Roll {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
-        let image = match self.image {
-            Some(image) => image,
-            None => {
-                let variant = Variant::Scratch;
-                build::build(
-                    variant,
-                    &crate::project::root(),
-                    &variant.tag(),
-                    &CargoProfile::shipped()?,
-                    false,
-                    true,
-                )?;
-                variant.tag()
-            }
+        let image = if let Some(image) = self.image {
+            image
+        } else {
+            let variant = Variant::Scratch;
+            build::build(
+                variant,
+                &crate::project::root(),
+                &variant.tag(),
+                &CargoProfile::shipped()?,
+                false,
+                true,
+            )?;
+            variant.tag()
         };
         let mut env: Vec<(String, String)> = base_images::stack_env()?
             .into_iter()

@@ -21,6 +21,7 @@ use crate::docker::engine;
 use crate::flags::Bench;
 use crate::loadtest::open_loop::{Load, Summary};
 use crate::stack::shutdown::Shutdown;
+use crate::tools;
 use crate::util::http;
 use crate::util::machine::Machine;
 use crate::util::output::{self, Table};
@@ -62,6 +63,7 @@ pub(crate) struct Report {
 
 pub(super) fn run(flags: &Bench) -> Result<()> {
     engine::require()?;
+    tools::require(&["kill"])?;
     let stack = Stack::new()?;
     let result = measure(&stack, flags);
     let down = stack.xtask(&["down", "--volumes"]);
@@ -254,7 +256,7 @@ impl Stack {
         ensure!(pid != "0", "replica {replica} has no process");
         let killed = Instant::now();
         process::capture(Command::new("kill").args(["-KILL", &pid]))?;
-        let healthy = wait::until(Duration::from_secs(60), Duration::from_millis(100), || {
+        let healthy = wait::until(Duration::from_mins(1), Duration::from_millis(100), || {
             let count: u64 = inspect("{{.RestartCount}}")?.parse()?;
             let health = inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}")?;
             Ok((count > before && health == "healthy").then_some(count))

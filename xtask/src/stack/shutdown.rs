@@ -81,7 +81,7 @@ impl Shutdown {
             settings.delay + settings.grace
         );
         ensure!(
-            settings.stop_timeout <= Duration::from_secs(120),
+            settings.stop_timeout <= Duration::from_mins(2),
             "stop-timeout ({:?}) is above ECS's limit of 120 s",
             settings.stop_timeout
         );

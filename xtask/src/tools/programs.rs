@@ -72,7 +72,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "kill",
         Debian("procps"),
-        "stopping the second engine and the servers `cost` counts (SIGTERM)",
+        "stopping the second engine and the servers `cost` counts (SIGTERM); `bench --roll`'s SIGKILL to a replica",
     ),
     program(
         "umount",
