@@ -4,35 +4,20 @@
 
 use anyhow::Result;
 
-use crate::docker::base_images;
-use crate::docker::build;
 use crate::docker::engine;
 use crate::flags;
-use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
+use crate::stack;
 use crate::stack::roll::{self, Plan};
 
 impl flags::Roll {
     pub(crate) fn run(self) -> Result<()> {
         engine::require()?;
-        let image = if let Some(image) = self.image {
-            image
-        } else {
-            let variant = Variant::Scratch;
-            build::build(
-                variant,
-                &crate::project::root(),
-                &variant.tag(),
-                &CargoProfile::shipped()?,
-                false,
-                true,
-            )?;
-            variant.tag()
+        let image = match self.image {
+            Some(image) => image,
+            None => stack::build(Variant::Scratch)?,
         };
-        let mut env: Vec<(String, String)> = base_images::stack_env()?
-            .into_iter()
-            .map(|(variable, value)| (variable.to_owned(), value))
-            .collect();
+        let mut env = stack::image_env()?;
         env.push(("APP_IMAGE".to_owned(), image.clone()));
         roll::roll(&Plan {
             env,

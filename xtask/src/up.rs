@@ -4,11 +4,8 @@
 
 use anyhow::{Result, bail};
 
-use crate::docker::base_images;
-use crate::docker::build;
 use crate::docker::engine;
 use crate::flags;
-use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::stack;
 use crate::stack::roll::{self, Plan};
@@ -30,19 +27,9 @@ impl flags::Up {
             variants.push(Variant::Single);
         }
         for variant in variants {
-            build::build(
-                variant,
-                &crate::project::root(),
-                &variant.tag(),
-                &CargoProfile::shipped()?,
-                false,
-                true,
-            )?;
+            stack::build(variant)?;
         }
-        let env: Vec<(String, String)> = base_images::stack_env()?
-            .into_iter()
-            .map(|(variable, value)| (variable.to_owned(), value))
-            .collect();
+        let env = stack::image_env()?;
         let mut services = vec!["nginx"];
         if self.monitoring {
             services.push("prometheus");

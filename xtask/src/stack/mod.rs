@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::docker;
+use crate::project::profile::CargoProfile;
+use crate::project::variant::Variant;
 use crate::tools;
 use crate::util::output::{StatusLine, Table};
 use crate::util::process;
@@ -17,6 +19,29 @@ const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
 pub(crate) mod roll;
 pub(crate) mod shutdown;
+
+/// An image of the stack built from the sources, as it ships (the shipped profile, cached
+/// layers reused); returns its tag.
+pub(crate) fn build(variant: Variant) -> Result<String> {
+    crate::docker::build::build(
+        variant,
+        &crate::project::root(),
+        &variant.tag(),
+        &CargoProfile::shipped()?,
+        false,
+        true,
+    )?;
+    Ok(variant.tag())
+}
+
+/// The variables compose needs on this machine: the local stand-ins for public images that no
+/// registry serves here.
+pub(crate) fn image_env() -> Result<Vec<(String, String)>> {
+    Ok(crate::docker::base_images::stack_env()?
+        .into_iter()
+        .map(|(variable, value)| (variable.to_owned(), value))
+        .collect())
+}
 
 /// Whether the docker CLI has the compose v2 plugin; asked once per run (the health wait polls).
 pub(crate) fn compose_plugin() -> bool {
