@@ -525,8 +525,10 @@ fn production_settings(rendered: &Value, image: &str) {
     );
 }
 
-/// A VPC, subnet, security group and cluster in moto, for `deploy`.
-fn network(moto: &Moto) -> (String, String) {
+/// A VPC, subnet, security group and cluster in moto, for `deploy`; with `endpoints`, the VPC
+/// endpoints that let tasks without a public IP reach ECR, S3 and `CloudWatch` Logs (the subnet
+/// has no NAT gateway).
+fn network(moto: &Moto, endpoints: bool) -> (String, String) {
     let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.0.0.0/16"]);
     let vpc = vpc["Vpc"]["VpcId"].as_str().expect("vpc").to_owned();
     let subnet = moto.aws(&[
@@ -548,6 +550,19 @@ fn network(moto: &Moto) -> (String, String) {
         &vpc,
     ]);
     moto.aws(&["ecs", "create-cluster", "--cluster-name", "web"]);
+    for service in ["ecr.api", "ecr.dkr", "s3", "logs"]
+        .iter()
+        .filter(|_| endpoints)
+    {
+        moto.aws(&[
+            "ec2",
+            "create-vpc-endpoint",
+            "--vpc-id",
+            &vpc,
+            "--service-name",
+            &format!("com.amazonaws.eu-west-1.{service}"),
+        ]);
+    }
     (
         subnet["Subnet"]["SubnetId"]
             .as_str()
@@ -560,12 +575,17 @@ fn network(moto: &Moto) -> (String, String) {
 #[test]
 fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     let test = "deploy_registers_what_dry_run_renders_and_updates_the_service";
-    if !tools_available(test, &["moto_server"]) {
+    let Some(_engine) = docker_exclusive(test, &["moto_server", "docker-registry"]) else {
         return;
-    }
+    };
     let moto = Moto::start(false);
-    let (subnet, group) = network(&moto);
-    let image = format!("127.0.0.1:5000/app@sha256:{}", "ab".repeat(32));
+    let (subnet, group) = network(&moto, true);
+    // A real image in a real registry: preflight reads its architecture.
+    let registry = Registry::start(None);
+    let destination = format!("{}/deploy/app", registry.host());
+    let pushed = xtask(&["push", "--registry", &destination]).run();
+    assert!(pushed.status.success());
+    let image = pinned(&pushed);
     let role = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
     let deploy = |extra: &[&str]| {
         let mut args = vec![
@@ -590,14 +610,22 @@ fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     let dry = deploy(&["--dry-run"]);
     assert!(dry.status.success());
     let rendered: Value = serde_json::from_str(&stdout(&dry)).expect("--dry-run prints JSON");
-    let container = &rendered["containerDefinitions"][0];
     production_settings(&rendered, &image);
+    architecture_from_the_engine(&deploy, &dry);
     // Nothing was called.
     let none = moto.aws(&["ecs", "list-task-definitions"]);
     assert_eq!(none["taskDefinitionArns"], serde_json::json!([]));
 
+    // Without the pushed tags in the engine, the architecture comes from the registry.
+    remove_local_tags(&destination);
     let first = deploy(&["--wait", "0"]);
     assert!(first.status.success());
+    for line in [
+        "ok      architecture: the image is linux/amd64 (its registry)",
+        "ok      network: no NAT gateway on",
+    ] {
+        assert!(stderr(&first).contains(line), "{line:?} missing");
+    }
     assert!(stdout(&first).contains("created service app in cluster web with 1 task(s)"));
     let groups = moto.aws(&[
         "logs",
@@ -606,25 +634,7 @@ fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
         "/ecs/app",
     ]);
     assert_eq!(groups["logGroups"][0]["logGroupName"], "/ecs/app");
-    let registered = moto.aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        "app",
-    ]);
-    let registered = &registered["taskDefinition"];
-    for (key, value) in rendered.as_object().expect("object") {
-        if key == "containerDefinitions" {
-            continue;
-        }
-        assert_eq!(&registered[key], value, "{key}");
-    }
-    for (key, value) in container.as_object().expect("object") {
-        assert_eq!(
-            &registered["containerDefinitions"][0][key], value,
-            "container {key}"
-        );
-    }
+    registered_as_rendered(&moto, &rendered);
     let service = moto.aws(&[
         "ecs",
         "describe-services",
@@ -663,6 +673,68 @@ fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     waits_a_bounded_time(&deploy);
 }
 
+/// The task definition moto stored is the one `--dry-run` rendered, field by field.
+fn registered_as_rendered(moto: &Moto, rendered: &Value) {
+    let container = &rendered["containerDefinitions"][0];
+    let registered = moto.aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        "app",
+    ]);
+    let registered = &registered["taskDefinition"];
+    for (key, value) in rendered.as_object().expect("object") {
+        if key == "containerDefinitions" {
+            continue;
+        }
+        assert_eq!(&registered[key], value, "{key}");
+    }
+    for (key, value) in container.as_object().expect("object") {
+        assert_eq!(
+            &registered["containerDefinitions"][0][key], value,
+            "container {key}"
+        );
+    }
+}
+
+/// `--dry-run`'s preflight: the architecture read from the local engine, the network skipped;
+/// the same image on Graviton refused in one line.
+fn architecture_from_the_engine(deploy: &dyn Fn(&[&str]) -> Output, dry: &Output) {
+    let checks = stderr(dry);
+    for line in [
+        "ok      architecture: the image is linux/amd64 (the local engine)",
+        "ok      log driver: awslogs, non-blocking with a 25m buffer",
+        "skipped network: needs AWS",
+    ] {
+        assert!(checks.contains(line), "{line:?} missing from:\n{checks}");
+    }
+    // An amd64 image on Graviton: one line says what to change, nothing is rendered.
+    let arm = deploy(&["--dry-run", "--arch", "arm64"]);
+    assert!(!arm.status.success());
+    assert!(stdout(&arm).is_empty());
+    assert!(
+        stderr(&arm).contains(
+            "architecture: the image is linux/amd64 (the local engine) but the task runs on \
+             linux/arm64: pass --arch x86_64"
+        ),
+        "{}",
+        stderr(&arm)
+    );
+}
+
+/// Removes the tags `push` gave the image in the local engine, so only the registry has it.
+fn remove_local_tags(destination: &str) {
+    let local_tags = succeeds(Command::new("docker").args([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        destination,
+    ]));
+    for tag in String::from_utf8_lossy(&local_tags.stdout).lines() {
+        succeeds(Command::new("docker").args(["image", "rm", tag]));
+    }
+}
+
 /// moto never starts tasks, so the service never settles: the wait gives up, bounded.
 fn waits_a_bounded_time(deploy: &dyn Fn(&[&str]) -> Output) {
     let started = Instant::now();
@@ -678,6 +750,7 @@ fn waits_a_bounded_time(deploy: &dyn Fn(&[&str]) -> Output) {
 
 #[test]
 fn deploy_refuses_bad_input_before_calling_aws() {
+    let valid = format!("a@sha256:{}", "00".repeat(32));
     let base = [
         "deploy",
         "--cluster",
@@ -698,8 +771,8 @@ fn deploy_refuses_bad_input_before_calling_aws() {
             "deploy runs images by digest",
         ),
         (
-            &["--image", "a@sha256:00", "--cpu", "256", "--memory", "4096"][..],
-            "Fargate does not offer --cpu 256 with --memory 4096",
+            &["--image", &valid, "--cpu", "256", "--memory", "4096"][..],
+            "task size: Fargate does not offer --cpu 256 with --memory 4096",
         ),
     ] {
         let mut args = base.to_vec();
@@ -708,4 +781,65 @@ fn deploy_refuses_bad_input_before_calling_aws() {
         assert!(!output.status.success());
         assert!(stderr(&output).contains(expected), "{}", stderr(&output));
     }
+}
+
+/// Preflight in a real deploy: tasks without a public IP in a subnet with no NAT gateway and a
+/// VPC without endpoints, an image no registry serves, and public IPs in a subnet without an
+/// internet gateway: one line each saying what to change, a non-zero exit, nothing created.
+#[test]
+fn preflight_failures_are_one_line_each_and_create_nothing() {
+    let test = "preflight_failures_are_one_line_each_and_create_nothing";
+    if !tools_available(test, &["moto_server"]) {
+        return;
+    }
+    let moto = Moto::start(false);
+    let (subnet, group) = network(&moto, false);
+    let absent = format!("127.0.0.1:{}/app@sha256:{}", free_port(), "ab".repeat(32));
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "--cluster",
+            "web",
+            "--subnets",
+            &subnet,
+            "--security-groups",
+            &group,
+            "--execution-role",
+            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            "--image",
+            &absent,
+            "--wait",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        xtask(&args).setup(|c| moto.env(c)).run()
+    };
+    let private = deploy(&[]);
+    assert!(!private.status.success());
+    let said = stderr(&private);
+    for line in [
+        "preflight failed; nothing was created or changed:",
+        &format!(
+            "  network: tasks without a public IP in {subnet} cannot reach ECR, S3 and CloudWatch Logs"
+        ),
+        "VPC endpoints for ecr.api, ecr.dkr, s3, logs",
+        "  architecture: cannot read the image's configuration from its registry",
+    ] {
+        assert!(said.contains(line), "{line:?} missing from:\n{said}");
+    }
+    let public = deploy(&["--public-ip"]);
+    assert!(!public.status.success());
+    assert!(
+        stderr(&public).contains(&format!(
+            "  network: {subnet} has no route to an internet gateway"
+        )),
+        "{}",
+        stderr(&public)
+    );
+    let none = moto.aws(&["ecs", "list-task-definitions"]);
+    assert_eq!(none["taskDefinitionArns"], serde_json::json!([]));
+    let services = moto.aws(&["ecs", "list-services", "--cluster", "web"]);
+    assert_eq!(services["serviceArns"], serde_json::json!([]));
+    let groups = moto.aws(&["logs", "describe-log-groups"]);
+    assert_eq!(groups["logGroups"], serde_json::json!([]));
 }

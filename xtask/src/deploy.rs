@@ -1,11 +1,16 @@
 //! `cargo xtask deploy`: an ECS Fargate task definition for the image `push` printed (by
 //! digest), registered, and a service created or updated to run it; then a bounded wait until
-//! the service is stable, and what changed. `--dry-run` prints the task definition alone.
+//! the service is stable, and what changed. Preflight checks (`deploy/preflight.rs`) come first;
+//! `--dry-run` runs those that need no AWS and prints the task definition.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+
+mod preflight;
+
+use preflight::Preflight;
 
 use crate::aws::Aws;
 use crate::flags::Deploy;
@@ -14,6 +19,8 @@ use crate::util::wait;
 
 const CONTAINER: &str = "app";
 const PORT: u16 = 8080;
+/// awslogs' buffer in non-blocking mode: at about 200 bytes a line, 125 000 lines.
+const LOG_BUFFER: &str = "25m";
 
 /// Fargate's CPU units and the memory (MiB) each allows.
 fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
@@ -29,22 +36,22 @@ fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
 
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
-        if !fargate_memory_ok(self.cpu, self.memory) {
-            bail!(
-                "Fargate does not offer --cpu {} with --memory {}: see \
-                 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
-                self.cpu,
-                self.memory
-            );
-        }
         let image = self.image()?;
         let region = self.region_name()?;
         let definition = self.task_definition(&image, &region);
+        let mut preflight = Preflight::local(&self, &definition);
         if self.dry_run {
+            preflight.report()?;
             println!("{}", serde_json::to_string_pretty(&definition)?);
             return Ok(());
         }
+        if preflight.failed() {
+            // What the flags alone decide fails before any call.
+            return preflight.report();
+        }
         let aws = Aws::new(Some(&region))?;
+        preflight.remote(&self, &aws, &definition)?;
+        preflight.report()?;
         self.apply(&aws, &definition)
     }
 
@@ -87,7 +94,7 @@ impl Deploy {
             "cpu": self.cpu.to_string(),
             "memory": self.memory.to_string(),
             "executionRoleArn": self.execution_role,
-            "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"},
+            "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": self.arch.ecs()},
             "containerDefinitions": [{
                 "name": CONTAINER,
                 "image": image,
@@ -117,6 +124,10 @@ impl Deploy {
                         "awslogs-group": self.log_group,
                         "awslogs-region": region,
                         "awslogs-stream-prefix": CONTAINER,
+                        // ECS's default since 2025, stated with its buffer: a stalled
+                        // CloudWatch Logs never blocks the app; a full buffer drops lines.
+                        "mode": "non-blocking",
+                        "max-buffer-size": LOG_BUFFER,
                     },
                 },
             }],
@@ -343,7 +354,7 @@ fn changes(
         short_arn(previous["taskDefinitionArn"].as_str().unwrap_or("?")),
         short_arn(next["taskDefinitionArn"].as_str().unwrap_or("?"))
     ));
-    for key in ["cpu", "memory", "executionRoleArn"] {
+    for key in ["cpu", "memory", "executionRoleArn", "runtimePlatform"] {
         if previous[key] != next[key] {
             lines.push(format!("{key}: {} → {}", previous[key], next[key]));
         }

@@ -322,7 +322,9 @@ impl Push {
 
 /// Deploy the pushed image to ECS Fargate and wait until it is stable
 ///
-/// Registers a task definition for it and creates or updates its service.
+/// Checks first (Fargate size, shutdown timing, health check, log driver, read-only root, the
+/// image's architecture, the subnets' way to ECR), then registers a task definition for it and
+/// creates or updates its service.
 #[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Deploy {
@@ -365,12 +367,34 @@ pub(crate) struct Deploy {
     /// Give tasks a public IP (subnets without a NAT)
     #[arg(long)]
     pub(crate) public_ip: bool,
+    /// The CPU the tasks run on: `x86_64`, or `arm64` (Graviton, cheaper) for an image built for it
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub(crate) arch: Arch,
     /// Seconds to wait for a stable service (0: do not wait)
     #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
     pub(crate) wait_secs: u32,
-    /// Print the task definition JSON; call nothing
+    /// Run the checks that need no AWS, print the task definition JSON; call nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+/// A task's CPU architecture, as `deploy --arch` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Arch {
+    #[value(name = "x86_64")]
+    X86_64,
+    #[value(name = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// ECS's name in `runtimePlatform.cpuArchitecture`.
+    pub(crate) fn ecs(self) -> &'static str {
+        match self {
+            Self::X86_64 => "X86_64",
+            Self::Arm64 => "ARM64",
+        }
+    }
 }
 
 /// actionlint on the GitHub workflows

@@ -33,6 +33,47 @@ pub(crate) struct Credentials {
     pub(crate) password: String,
 }
 
+impl Credentials {
+    /// The user name and password for `host`: from the environment, else from docker's
+    /// `config.json` (what `docker login` stored, when it stored it there rather than in a
+    /// credential helper), else none (the registry's challenge then says what it wants).
+    pub(crate) fn for_host(host: &str) -> Result<Option<Self>> {
+        let variable = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        match (variable(USERNAME_VARIABLE), variable(PASSWORD_VARIABLE)) {
+            (Some(username), Some(password)) => return Ok(Some(Self { username, password })),
+            (None, None) => {}
+            _ => bail!("set both {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}, or neither"),
+        }
+        let config = std::env::var_os("DOCKER_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker"))
+            })
+            .map(|folder| folder.join("config.json"));
+        let Some(text) = config.and_then(|path| std::fs::read_to_string(path).ok()) else {
+            return Ok(None);
+        };
+        let config: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let Some(auth) = config["auths"][host]["auth"].as_str() else {
+            return Ok(None);
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .with_context(|| {
+                format!("docker's config.json holds an unreadable login for {host}")
+            })?;
+        let (username, password) = decoded.split_once(':').with_context(|| {
+            format!("docker's config.json holds an unreadable login for {host}")
+        })?;
+        Ok(Some(Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }))
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Credentials({}, ***)", self.username)
@@ -531,8 +572,8 @@ impl Reference {
 const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// Where `push --daemonless` reads a registry's user name and password.
-pub(crate) const USERNAME_VARIABLE: &str = "XTASK_REGISTRY_USERNAME";
-pub(crate) const PASSWORD_VARIABLE: &str = "XTASK_REGISTRY_PASSWORD";
+const USERNAME_VARIABLE: &str = "XTASK_REGISTRY_USERNAME";
+const PASSWORD_VARIABLE: &str = "XTASK_REGISTRY_PASSWORD";
 
 fn basic(credentials: &Credentials) -> String {
     base64::engine::general_purpose::STANDARD

@@ -2,13 +2,12 @@
 //! the tag rules of `push`; no engine is asked anything.
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::registry::{Remote, Repository};
 use super::{Action, ecr, plan, record};
 use crate::aws::Aws;
-use crate::oci::distribution::{self, Credentials, PASSWORD_VARIABLE, USERNAME_VARIABLE};
+use crate::oci::distribution::{self, Credentials};
 use crate::project::daemonless::{self, Source};
 use crate::project::variant::Variant;
 
@@ -26,7 +25,7 @@ pub(super) fn push(
             username: "AWS".to_owned(),
             password,
         }),
-        None => credentials_for(&repository.host)?,
+        None => Credentials::for_host(&repository.host)?,
     };
     let mut registry =
         distribution::Repository::new(&repository.host, &repository.name, credentials);
@@ -94,41 +93,4 @@ fn remote(manifest: &crate::oci::Blob) -> Result<Remote> {
             .unwrap_or_default()
             .to_owned(),
     })
-}
-
-/// The user name and password for `host`: from the environment, else from docker's
-/// `config.json` (what `docker login` stored, when it stored it there rather than in a
-/// credential helper), else none (the registry's challenge then says what it wants).
-fn credentials_for(host: &str) -> Result<Option<Credentials>> {
-    let variable = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    match (variable(USERNAME_VARIABLE), variable(PASSWORD_VARIABLE)) {
-        (Some(username), Some(password)) => return Ok(Some(Credentials { username, password })),
-        (None, None) => {}
-        _ => bail!("set both {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}, or neither"),
-    }
-    let config = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker"))
-        })
-        .map(|folder| folder.join("config.json"));
-    let Some(text) = config.and_then(|path| std::fs::read_to_string(path).ok()) else {
-        return Ok(None);
-    };
-    let config: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let Some(auth) = config["auths"][host]["auth"].as_str() else {
-        return Ok(None);
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(auth)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .with_context(|| format!("docker's config.json holds an unreadable login for {host}"))?;
-    let (username, password) = decoded
-        .split_once(':')
-        .with_context(|| format!("docker's config.json holds an unreadable login for {host}"))?;
-    Ok(Some(Credentials {
-        username: username.to_owned(),
-        password: password.to_owned(),
-    }))
 }
