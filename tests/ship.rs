@@ -843,3 +843,144 @@ fn preflight_failures_are_one_line_each_and_create_nothing() {
     let groups = moto.aws(&["logs", "describe-log-groups"]);
     assert_eq!(groups["logGroups"], serde_json::json!([]));
 }
+
+/// `rollback` puts the service on the revision before the one it runs; `destroy` removes only
+/// what deploy made and tagged (a service made by hand is left alone), keeps the logs unless
+/// asked, and is a no-op the second time.
+#[test]
+fn rollback_and_destroy_touch_only_what_deploy_made() {
+    let test = "rollback_and_destroy_touch_only_what_deploy_made";
+    let Some(_engine) = docker_exclusive(test, &["moto_server", "docker-registry"]) else {
+        return;
+    };
+    let moto = Moto::start(false);
+    let (subnet, group) = network(&moto, true);
+    let registry = Registry::start(None);
+    let pushed = xtask(&[
+        "push",
+        "--registry",
+        &format!("{}/rollback/app", registry.host()),
+    ])
+    .run();
+    assert!(pushed.status.success());
+    let image = pinned(&pushed);
+    let run = |args: &[&str]| xtask(args).setup(|c| moto.env(c)).run();
+    let deploy = |memory: &str| {
+        let output = run(&[
+            "deploy",
+            "--cluster",
+            "web",
+            "--subnets",
+            &subnet,
+            "--security-groups",
+            &group,
+            "--execution-role",
+            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            "--image",
+            &image,
+            "--memory",
+            memory,
+            "--wait",
+            "0",
+        ]);
+        assert!(output.status.success(), "deploy failed");
+    };
+    deploy("512");
+    deploy("1024");
+    let service = |name: &str| {
+        let described = moto.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "web",
+            "--services",
+            name,
+            "--include",
+            "TAGS",
+        ]);
+        described["services"][0].clone()
+    };
+    let tags = &service("app")["tags"];
+    for (key, value) in [("project", "rust-container-reference"), ("service", "app")] {
+        assert!(
+            tags.as_array()
+                .is_some_and(|t| t.iter().any(|t| t["key"] == key && t["value"] == value)),
+            "{key}={value} missing from the service's tags {tags}"
+        );
+    }
+
+    let back = run(&["rollback", "--cluster", "web", "--wait", "0"]);
+    assert!(back.status.success());
+    assert!(
+        stdout(&back).contains("rolled app back: app:2 → app:1"),
+        "{}",
+        stdout(&back)
+    );
+    assert!(
+        service("app")["taskDefinition"]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with("task-definition/app:1"))
+    );
+    let again = run(&["rollback", "--cluster", "web", "--wait", "0"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("app runs app:1, and no earlier active revision of app exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    destroys_only_what_deploy_tagged(&run, &moto);
+}
+
+/// After `rollback_and_destroy_touch_only_what_deploy_made`'s deploys: a service made by hand is
+/// left alone, the deployed one goes, the logs only when asked, and a third run is a no-op.
+fn destroys_only_what_deploy_tagged(run: &dyn Fn(&[&str]) -> Output, moto: &Moto) {
+    let status = |name: &str| {
+        let described = moto.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "web",
+            "--services",
+            name,
+        ]);
+        described["services"][0]["status"].clone()
+    };
+    // A service made by hand carries no tags: destroy leaves it.
+    moto.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        "web",
+        "--service-name",
+        "other",
+        "--task-definition",
+        "app:1",
+        "--desired-count",
+        "0",
+    ]);
+    let other = run(&["destroy", "--cluster", "web", "--service", "other"]);
+    assert!(other.status.success());
+    assert!(stdout(&other).contains("not created by deploy, left alone"));
+    assert_eq!(status("other"), "ACTIVE");
+
+    let destroyed = run(&["destroy", "--cluster", "web"]);
+    assert!(destroyed.status.success());
+    let said = stdout(&destroyed);
+    assert!(said.contains("deleted the service app"), "{said}");
+    assert!(said.contains("kept the log group /ecs/app"), "{said}");
+    assert_ne!(status("app"), "ACTIVE");
+    let with_logs = run(&["destroy", "--cluster", "web", "--delete-logs"]);
+    assert!(with_logs.status.success());
+    let said = stdout(&with_logs);
+    assert!(
+        said.contains("no service app in the cluster web: already gone"),
+        "{said}"
+    );
+    assert!(said.contains("deleted the log group /ecs/app"), "{said}");
+    let groups = moto.aws(&["logs", "describe-log-groups"]);
+    assert_eq!(groups["logGroups"], serde_json::json!([]));
+    let third = run(&["destroy", "--cluster", "web", "--delete-logs"]);
+    assert!(third.status.success());
+    assert!(stdout(&third).contains("nothing to remove"));
+}

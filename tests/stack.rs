@@ -682,7 +682,7 @@ fn a_roll_stops_at_a_replica_that_never_becomes_healthy() {
             said.contains("invalid APP_LOG_LEVEL=\"loud\""),
             "shows its last log lines: {said}"
         );
-        assert!(said.contains("The 2 replicas running before it keep serving"));
+        assert!(said.contains("the 2 replicas running before it keep serving"));
         let mut after = replicas();
         after.sort();
         let mut expected = before.clone();

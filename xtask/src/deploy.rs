@@ -3,8 +3,6 @@
 //! the service is stable, and what changed. Preflight checks (`deploy/preflight.rs`) come first;
 //! `--dry-run` runs those that need no AWS and prints the task definition.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -13,9 +11,9 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
+use crate::aws::ecs::{PROJECT_TAG, SERVICE_TAG, Service, project_name, short_arn};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
-use crate::util::wait;
 
 const CONTAINER: &str = "app";
 const PORT: u16 = 8080;
@@ -37,7 +35,7 @@ fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        let region = self.region_name()?;
+        let region = crate::aws::region(self.region.as_deref())?;
         let definition = self.task_definition(&image, &region);
         let mut preflight = Preflight::local(&self, &definition);
         if self.dry_run {
@@ -70,18 +68,6 @@ impl Deploy {
             );
         }
         Ok(image)
-    }
-
-    fn region_name(&self) -> Result<String> {
-        if let Some(region) = &self.region {
-            return Ok(region.clone());
-        }
-        for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-            if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
-                return Ok(region);
-            }
-        }
-        bail!("no AWS region: give --region, or set AWS_REGION")
     }
 
     /// The task definition, as `aws ecs register-task-definition --cli-input-json` takes it.
@@ -147,21 +133,36 @@ impl Deploy {
         )
     }
 
+    /// Created here, not by the log driver (`awslogs-create-group`), which would need
+    /// `logs:CreateLogGroup` on the execution role; `AmazonECSTaskExecutionRolePolicy` lacks it.
+    fn create_log_group(&self, aws: &Aws) -> Result<()> {
+        let tags = format!(
+            "{PROJECT_TAG}={},{SERVICE_TAG}={}",
+            project_name(),
+            self.service
+        );
+        match aws.call(
+            "logs",
+            "create-log-group",
+            &["--log-group-name", &self.log_group, "--tags", &tags],
+        )? {
+            Ok(_) => println!("created the log group {}", self.log_group),
+            Err(error) if error.code == "ResourceAlreadyExistsException" => {}
+            Err(error) => return Err(crate::aws::explain(&error)),
+        }
+        Ok(())
+    }
+
     fn apply(&self, aws: &Aws, definition: &Value) -> Result<()> {
-        let services = aws.require(
-            "ecs",
-            "describe-services",
-            &["--cluster", &self.cluster, "--services", &self.service],
-        )?;
-        let existing = services["services"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| s["status"] == "ACTIVE")
-            .cloned();
+        let service = Service {
+            aws,
+            cluster: &self.cluster,
+            name: &self.service,
+        };
+        let existing = service.describe()?;
         let previous = match &existing {
-            Some(service) => {
-                let arn = service["taskDefinition"].as_str().unwrap_or_default();
+            Some(found) => {
+                let arn = found["taskDefinition"].as_str().unwrap_or_default();
                 Some(
                     aws.require(
                         "ecs",
@@ -173,21 +174,26 @@ impl Deploy {
             }
             None => None,
         };
-        // Created here, not by the log driver (`awslogs-create-group`), which would need
-        // logs:CreateLogGroup on the execution role; AmazonECSTaskExecutionRolePolicy lacks it.
-        match aws.call(
-            "logs",
-            "create-log-group",
-            &["--log-group-name", &self.log_group],
-        )? {
-            Ok(_) => println!("created the log group {}", self.log_group),
-            Err(error) if error.code == "ResourceAlreadyExistsException" => {}
-            Err(error) => return Err(crate::aws::explain(&error)),
+        let tag_pairs = service.tag_pairs();
+        self.create_log_group(aws)?;
+        if let Some(found) = existing
+            .as_ref()
+            .filter(|found| !service.owns(&found["tags"]))
+        {
+            // A service deploy made before it tagged, or one made by hand: tagged now, so
+            // `destroy` knows it as this project's.
+            let arn = found["serviceArn"].as_str().unwrap_or_default();
+            let mut args = vec!["--resource-arn", arn, "--tags"];
+            args.extend(tag_pairs.iter().map(String::as_str));
+            aws.require("ecs", "tag-resource", &args)?;
+            println!("tagged the service {} as this project's", self.service);
         }
+        let mut input = definition.clone();
+        input["tags"] = service.tags();
         let registered = aws.require(
             "ecs",
             "register-task-definition",
-            &["--cli-input-json", &definition.to_string()],
+            &["--cli-input-json", &input.to_string()],
         )?;
         let arn = registered["taskDefinition"]["taskDefinitionArn"]
             .as_str()
@@ -223,6 +229,8 @@ impl Deploy {
                     // A deployment whose tasks keep failing stops and rolls back by itself.
                     "--deployment-configuration",
                     "deploymentCircuitBreaker={enable=true,rollback=true},maximumPercent=200,minimumHealthyPercent=100",
+                    "--propagate-tags", "SERVICE",
+                    "--tags", &tag_pairs[0], &tag_pairs[1],
                 ],
             )?;
         }
@@ -235,96 +243,13 @@ impl Deploy {
         ) {
             println!("  {line}");
         }
-        self.wait_until_stable(aws, &arn)
-    }
-
-    fn wait_until_stable(&self, aws: &Aws, arn: &str) -> Result<()> {
-        if self.wait_secs == 0 {
-            println!("not waiting for the service to become stable (--wait 0)");
-            return Ok(());
+        Service {
+            aws,
+            cluster: &self.cluster,
+            name: &self.service,
         }
-        let limit = Duration::from_secs(u64::from(self.wait_secs));
-        let started = Instant::now();
-        let mut waiting = String::new();
-        let stable = wait::until(limit, Duration::from_secs(5), || {
-            let services = aws.require(
-                "ecs",
-                "describe-services",
-                &["--cluster", &self.cluster, "--services", &self.service],
-            )?;
-            match assess(&services["services"][0], arn) {
-                Rollout::Stable(line) => Ok(Some(line)),
-                Rollout::Failed(reason) => bail!(reason),
-                Rollout::Waiting(state) => {
-                    waiting = state;
-                    Ok(None)
-                }
-            }
-        })?;
-        let Some(line) = stable else {
-            bail!(
-                "the service {} did not become stable within {} s ({waiting}); the task \
-                 definition stays registered and ECS keeps trying: follow it with `aws ecs \
-                 describe-services --cluster {} --services {}`",
-                self.service,
-                self.wait_secs,
-                self.cluster,
-                self.service
-            );
-        };
-        println!(
-            "stable after {:.0} s: {line}",
-            started.elapsed().as_secs_f64()
-        );
-        Ok(())
+        .wait_until_stable(&arn, self.wait_secs)
     }
-}
-
-enum Rollout {
-    Stable(String),
-    Waiting(String),
-    Failed(String),
-}
-
-/// Where a deployment of `arn` stands, from `describe-services`' view of the service.
-fn assess(service: &Value, arn: &str) -> Rollout {
-    let all: &[Value] = service["deployments"].as_array().map_or(&[], Vec::as_slice);
-    let primary = all
-        .iter()
-        .find(|d| d["status"] == "PRIMARY")
-        .unwrap_or(&Value::Null);
-    let ours = all.iter().find(|d| d["taskDefinition"] == arn);
-    let (running, desired) = (
-        service["runningCount"].as_u64().unwrap_or(0),
-        service["desiredCount"].as_u64().unwrap_or(0),
-    );
-    let rollout = primary["rolloutState"].as_str().unwrap_or("");
-    // The circuit breaker's rollback marks this deployment FAILED and points the service back
-    // at the old task definition, which then settles: stable, but not with what was deployed.
-    if ours.is_some_and(|d| d["rolloutState"] == "FAILED") || service["taskDefinition"] != arn {
-        let reason = ours
-            .and_then(|d| d["rolloutStateReason"].as_str())
-            .unwrap_or("no reason given");
-        return Rollout::Failed(format!(
-            "the deployment of {} failed and ECS rolled the service back to {}: {reason}",
-            short_arn(arn),
-            short_arn(service["taskDefinition"].as_str().unwrap_or("?"))
-        ));
-    }
-    if all.len() == 1 && running == desired && rollout != "IN_PROGRESS" {
-        return Rollout::Stable(format!(
-            "{running} of {desired} tasks of {} running",
-            short_arn(arn)
-        ));
-    }
-    Rollout::Waiting(format!(
-        "{running} of {desired} tasks running, {} deployments, rollout {rollout}",
-        all.len()
-    ))
-}
-
-fn short_arn(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// What the deployment changes, field by field.
@@ -386,40 +311,6 @@ fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_rollback_is_a_failure_not_stability() {
-        let new = "arn:aws:ecs:eu-west-1:1:task-definition/app:8";
-        let old = "arn:aws:ecs:eu-west-1:1:task-definition/app:7";
-        let deployment = |status: &str, definition: &str, state: &str| {
-            json!({"status": status, "taskDefinition": definition, "rolloutState": state,
-                   "rolloutStateReason": "tasks failed to start"})
-        };
-        let in_progress = json!({"taskDefinition": new, "desiredCount": 2, "runningCount": 1,
-            "deployments": [deployment("PRIMARY", new, "IN_PROGRESS"),
-                            deployment("ACTIVE", old, "COMPLETED")]});
-        assert!(matches!(assess(&in_progress, new), Rollout::Waiting(_)));
-        let done = json!({"taskDefinition": new, "desiredCount": 2, "runningCount": 2,
-            "deployments": [deployment("PRIMARY", new, "COMPLETED")]});
-        assert!(matches!(assess(&done, new), Rollout::Stable(_)));
-        // The circuit breaker rolled back: the old definition runs, settled.
-        let rolled_back = json!({"taskDefinition": old, "desiredCount": 2, "runningCount": 2,
-            "deployments": [deployment("PRIMARY", old, "COMPLETED")]});
-        let Rollout::Failed(reason) = assess(&rolled_back, new) else {
-            panic!("a rollback must fail");
-        };
-        assert!(
-            reason.contains("app:8 failed") && reason.contains("back to app:7"),
-            "{reason}"
-        );
-        let failing = json!({"taskDefinition": old, "desiredCount": 2, "runningCount": 2,
-            "deployments": [deployment("PRIMARY", old, "IN_PROGRESS"),
-                            deployment("ACTIVE", new, "FAILED")]});
-        let Rollout::Failed(reason) = assess(&failing, new) else {
-            panic!("a failed rollout must fail");
-        };
-        assert!(reason.ends_with("tasks failed to start"), "{reason}");
-    }
 
     #[test]
     fn fargate_sizes() {

@@ -41,6 +41,8 @@ pub(crate) enum Command {
     Save(Save),
     Push(Push),
     Deploy(Deploy),
+    Rollback(Rollback),
+    Destroy(Destroy),
     LintWorkflows(LintWorkflows),
     Up(Up),
     Roll(Roll),
@@ -378,6 +380,47 @@ pub(crate) struct Deploy {
     pub(crate) dry_run: bool,
 }
 
+/// Put the ECS service back on its previous task definition revision and wait until it is
+/// stable
+#[derive(Debug, Args)]
+pub(crate) struct Rollback {
+    /// The ECS cluster
+    #[arg(long)]
+    pub(crate) cluster: String,
+    /// The ECS service
+    #[arg(long, default_value = "app")]
+    pub(crate) service: String,
+    /// The AWS region (default: `AWS_REGION`)
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Seconds to wait for a stable service (0: do not wait)
+    #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
+    pub(crate) wait_secs: u32,
+}
+
+/// Remove what deploy created for the service: scaled to 0, then deleted; only what carries
+/// the project's tags; safe to run twice
+///
+/// Task definitions stay registered (ECS keeps every revision; rollback reads them).
+#[derive(Debug, Args)]
+pub(crate) struct Destroy {
+    /// The ECS cluster
+    #[arg(long)]
+    pub(crate) cluster: String,
+    /// The ECS service
+    #[arg(long, default_value = "app")]
+    pub(crate) service: String,
+    /// The AWS region (default: `AWS_REGION`)
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// The log group deploy created
+    #[arg(long, default_value = "/ecs/app")]
+    pub(crate) log_group: String,
+    /// Also delete the log group and the logs in it
+    #[arg(long)]
+    pub(crate) delete_logs: bool,
+}
+
 /// A task's CPU architecture, as `deploy --arch` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Arch {
@@ -416,10 +459,10 @@ pub(crate) struct Up {
     /// Also the single-stage image, on 127.0.0.1:8081
     #[arg(long)]
     pub(crate) single: bool,
-    /// App containers behind nginx (already up: replicas whose image changed are replaced
-    /// one at a time, and the count is changed to N)
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = replica_count())]
-    pub(crate) replicas: usize,
+    /// App containers behind nginx (default: 1, or as many as run now; already up: replicas
+    /// whose image changed are replaced one at a time, and the count is changed to N)
+    #[arg(long, value_name = "N", value_parser = replica_count())]
+    pub(crate) replicas: Option<usize>,
 }
 
 /// Replace the running app's replicas one at a time: start a new one, wait until it is healthy
@@ -476,8 +519,8 @@ pub(crate) struct Bench {
     /// requests in flight and nginx reloads; prints failed requests, latency and timings
     #[arg(long)]
     pub(crate) roll: bool,
-    /// With --roll: requests per second (below nginx's limit of 1000 per client)
-    #[arg(long, default_value_t = 200, value_name = "N", requires = "roll", value_parser = clap::value_parser!(u32).range(1..=900))]
+    /// With --roll: requests per second (at most 500: nginx allows one client 1000)
+    #[arg(long, default_value_t = 200, value_name = "N", requires = "roll", value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) rate: u32,
     /// With --roll: print the figures as JSON
     #[arg(long, requires = "roll")]

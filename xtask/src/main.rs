@@ -18,6 +18,7 @@ mod ci;
 mod compare;
 mod cost;
 mod deploy;
+mod destroy;
 mod docker;
 mod down;
 mod flags;
@@ -32,6 +33,7 @@ mod project;
 mod push;
 mod records;
 mod roll;
+mod rollback;
 mod save;
 mod scan;
 mod stack;
@@ -74,6 +76,8 @@ impl Command {
             Self::Save(command) => command.run(),
             Self::Push(command) => command.run(),
             Self::Deploy(command) => command.run(),
+            Self::Rollback(command) => command.run(),
+            Self::Destroy(command) => command.run(),
             Self::LintWorkflows(command) => command.run(),
             Self::Up(command) => command.run(),
             Self::Roll(command) => command.run(),

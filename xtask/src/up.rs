@@ -52,7 +52,7 @@ impl flags::Up {
             Ok(command)
         };
         if roll::replicas()?.is_empty() {
-            let scale = format!("app={}", self.replicas);
+            let scale = format!("app={}", self.replicas.unwrap_or(1));
             process::run(
                 compose()?
                     .args(["up", "-d", "--no-build", "--scale", &scale, "app"])
@@ -64,7 +64,7 @@ impl flags::Up {
             roll::roll(&Plan {
                 image: std::env::var("APP_IMAGE").unwrap_or_else(|_| Variant::Scratch.tag()),
                 env: env.clone(),
-                replicas: Some(self.replicas),
+                replicas: self.replicas,
                 only_changed: true,
             })?;
             process::run(

@@ -5,10 +5,25 @@
 //! `cargo xtask compare` waits for). `AWS_ENDPOINT_URL` points it at another endpoint, such as
 //! moto's server in the tests.
 
+pub(crate) mod ecs;
+
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
+
+/// `--region`, else `AWS_REGION` or `AWS_DEFAULT_REGION`.
+pub(crate) fn region(flag: Option<&str>) -> Result<String> {
+    if let Some(region) = flag {
+        return Ok(region.to_owned());
+    }
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
+            return Ok(region);
+        }
+    }
+    anyhow::bail!("no AWS region: give --region, or set AWS_REGION")
+}
 
 /// Why a call failed, read from the CLI's `An error occurred (Code) when calling ...` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

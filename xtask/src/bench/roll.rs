@@ -50,6 +50,9 @@ pub(crate) struct Report {
     pub(crate) spread: Vec<(String, u64)>,
     pub(crate) roll: Summary,
     pub(crate) roll_seconds: f64,
+    /// The replicas' container ids before and after the roll: none in common.
+    pub(crate) replicas_before_roll: Vec<String>,
+    pub(crate) replicas_after_roll: Vec<String>,
     pub(crate) kill: Summary,
     pub(crate) kill_restart_count: u64,
     pub(crate) kill_healthy_after_seconds: f64,
@@ -64,6 +67,7 @@ pub(crate) struct Report {
 pub(super) fn run(flags: &Bench) -> Result<()> {
     engine::require()?;
     tools::require(&["kill"])?;
+    require_local_root()?;
     let stack = Stack::new()?;
     let result = measure(&stack, flags);
     let down = stack.xtask(&["down", "--volumes"]);
@@ -95,11 +99,13 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
     let spread = stack.spread(steady.ok)?;
 
     eprintln!("rolling update under load");
+    let replicas_before_roll = stack.containers("app")?;
     let (roll, roll_seconds) = stack.under_load(rate, || {
         let started = Instant::now();
         stack.xtask(&["roll", "--image", &image()])?;
         Ok(started.elapsed().as_secs_f64())
     })?;
+    let replicas_after_roll = stack.containers("app")?;
 
     eprintln!("a replica killed with SIGKILL under load");
     let (kill, (kill_restart_count, kill_healthy_after_seconds)) =
@@ -126,6 +132,8 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
         spread,
         roll,
         roll_seconds,
+        replicas_before_roll,
+        replicas_after_roll,
         kill,
         kill_restart_count,
         kill_healthy_after_seconds,
@@ -135,6 +143,35 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
         reload,
         reloads: RELOADS,
     })
+}
+
+/// The SIGKILL goes to a replica's process from the host, and the in-flight count is read from
+/// a replica's own address: both need the engine on this machine, and root (the app runs as
+/// 65532, whom only root may signal).
+fn require_local_root() -> Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0");
+    ensure!(
+        root,
+        "bench --roll sends SIGKILL to a replica's process from the host: run it as root"
+    );
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    ensure!(
+        host.is_empty() || host.starts_with("unix://"),
+        "bench --roll needs the Docker engine on this machine (it reaches replicas' processes \
+         and addresses), not DOCKER_HOST={host}"
+    );
+    let system =
+        process::capture(docker::docker().args(["info", "--format", "{{.OperatingSystem}}"]))?;
+    ensure!(
+        !system.contains("Docker Desktop"),
+        "bench --roll needs a Linux engine on this machine, not Docker Desktop's virtual machine"
+    );
+    Ok(())
 }
 
 /// The image the stack runs: what `up` built.

@@ -172,7 +172,12 @@ pub(crate) fn wait_healthy(services: &[&str]) -> Result<()> {
     });
     if let Some((name, state)) = failure {
         eprintln!("--- last log lines of {name} ---");
-        let _ = process::run(docker::docker().args(["logs", "--tail", "30", &name]));
+        // A service with no container has only what compose logged of it.
+        let _ = if services.contains(&name.as_str()) {
+            process::run(every_profile()?.args(["logs", "--tail", "30", &name]))
+        } else {
+            process::run(docker::docker().args(["logs", "--tail", "30", &name]))
+        };
         bail!("{name} failed to become healthy: {state}");
     }
     eprintln!("all healthy after {:.1} s", started.elapsed().as_secs_f64());

@@ -40,7 +40,15 @@ pub(crate) struct Plan {
     pub(crate) only_changed: bool,
 }
 
-/// The app's running replicas, oldest name first.
+/// Every container of the app, whatever its state.
+fn app_containers() -> Result<Vec<Container>> {
+    Ok(containers()?
+        .into_iter()
+        .filter(|c| c.service == "app")
+        .collect())
+}
+
+/// The app's running replicas, oldest first.
 pub(crate) fn replicas() -> Result<Vec<Container>> {
     let mut running = Vec::new();
     for container in containers()?.into_iter().filter(|c| c.service == "app") {
@@ -57,6 +65,19 @@ pub(crate) fn roll(plan: &Plan) -> Result<()> {
     let old = replicas()?;
     if old.is_empty() {
         bail!("no replica of the app is running: `cargo xtask up` starts the stack");
+    }
+    // Compose's `--scale` counts every container of the service: one that exited or restarts
+    // in a loop would be started again (old image, old settings) in place of a new one.
+    for dead in app_containers()?
+        .iter()
+        .filter(|c| old.iter().all(|o| o.id != c.id))
+    {
+        process::capture(docker::docker().args(["rm", "--force", &dead.id]))?;
+        println!(
+            "  {} removed: it was {}, not serving",
+            dead.name,
+            state(&dead.id).unwrap_or_else(|_| "gone".to_owned())
+        );
     }
     let target = plan.replicas.unwrap_or(old.len());
     let image_id = image_id(&plan.image)?;
@@ -109,9 +130,41 @@ pub(crate) fn roll(plan: &Plan) -> Result<()> {
 }
 
 /// Starts the `count`-th replica and waits until it is healthy and receiving traffic; on
-/// failure, removes it and says why, leaving the others serving.
+/// failure, removes what the attempt created and says why, leaving the others serving.
 fn start_replica(plan: &Plan, count: usize, nginx: Option<SocketAddr>) -> Result<Container> {
-    let before = replicas()?;
+    let before = app_containers()?;
+    let attempt = try_start(plan, count, nginx, &before);
+    if let Err(error) = attempt {
+        let mut left = Vec::new();
+        for created in app_containers()?
+            .iter()
+            .filter(|c| before.iter().all(|b| b.id != c.id))
+        {
+            eprintln!("--- last log lines of {} ---", created.name);
+            let _ = process::run(docker::docker().args(["logs", "--tail", LOG_LINES, &created.id]));
+            if process::capture(docker::docker().args(["rm", "--force", &created.id])).is_err() {
+                left.push(created.name.clone());
+            }
+        }
+        let left = if left.is_empty() {
+            String::new()
+        } else {
+            format!(" (could not remove {}: `docker rm -f` it)", left.join(", "))
+        };
+        bail!(
+            "{error:#}; the roll stopped, and the {} replicas running before it keep serving{left}",
+            before.len()
+        );
+    }
+    attempt
+}
+
+fn try_start(
+    plan: &Plan,
+    count: usize,
+    nginx: Option<SocketAddr>,
+    before: &[Container],
+) -> Result<Container> {
     let mut command = compose()?;
     command.envs(plan.env.iter().map(|(k, v)| (k, v)));
     let scale = format!("app={count}");
@@ -125,23 +178,18 @@ fn start_replica(plan: &Plan, count: usize, nginx: Option<SocketAddr>) -> Result
         &scale,
         "app",
     ]))?;
-    let fresh = containers()?
+    let fresh = app_containers()?
         .into_iter()
-        .find(|c| c.service == "app" && before.iter().all(|b| b.id != c.id))
+        .find(|c| before.iter().all(|b| b.id != c.id))
         .context("compose started no new replica of the app")?;
     let started = Instant::now();
-    if let Err(error) = wait_healthy(&fresh) {
-        eprintln!("--- last log lines of {} ---", fresh.name);
-        let _ = process::run(docker::docker().args(["logs", "--tail", LOG_LINES, &fresh.id]));
-        let _ = process::capture(docker::docker().args(["rm", "--force", &fresh.id]));
-        bail!(
-            "{}: the new replica of {} {error}; it was removed and the roll stopped. The {} \
-             replicas running before it keep serving.",
+    wait_healthy(&fresh).map_err(|error| {
+        anyhow::anyhow!(
+            "{}: the new replica of {} {error:#}; it was removed",
             fresh.name,
-            plan.image,
-            before.len()
-        );
-    }
+            plan.image
+        )
+    })?;
     let healthy = started.elapsed();
     let traffic = match nginx {
         Some(nginx) => Some(wait_traffic(&fresh, nginx)?),
@@ -189,7 +237,8 @@ fn wait_traffic(replica: &Container, nginx: SocketAddr) -> Result<Duration> {
     })?;
     reached.with_context(|| {
         format!(
-            "{} is healthy, but nginx sent it no request in {TRAFFIC_TIMEOUT:?}",
+            "{}: the new replica is healthy, but nginx sent it no request in \
+             {TRAFFIC_TIMEOUT:?}; it was removed",
             replica.name
         )
     })?;

@@ -81,6 +81,11 @@ impl Shutdown {
             settings.delay + settings.grace
         );
         ensure!(
+            (5..=300).contains(&settings.health_interval.as_secs()),
+            "health-interval ({:?}) is outside ECS's 5 to 300 s",
+            settings.health_interval
+        );
+        ensure!(
             settings.stop_timeout <= Duration::from_mins(2),
             "stop-timeout ({:?}) is above ECS's limit of 120 s",
             settings.stop_timeout
