@@ -525,6 +525,27 @@ fn production_settings(rendered: &Value, image: &str) {
     );
 }
 
+/// `cargo xtask deploy` to moto's cluster `web` in the network of [`network`], with `extra`.
+fn deploy_in(moto: &Moto, network: &(String, String), image: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "deploy",
+        "--cluster",
+        "web",
+        "--subnets",
+        &network.0,
+        "--security-groups",
+        &network.1,
+        "--execution-role",
+        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        "--image",
+        image,
+        "--region",
+        "eu-west-1",
+    ];
+    args.extend_from_slice(extra);
+    xtask(&args).setup(|c| moto.env(c)).run()
+}
+
 /// A VPC, subnet, security group and cluster in moto, for `deploy`; with `endpoints`, the VPC
 /// endpoints that let tasks without a public IP reach ECR, S3 and `CloudWatch` Logs (the subnet
 /// has no NAT gateway).
@@ -586,26 +607,8 @@ fn deploy_registers_what_dry_run_renders_and_updates_the_service() {
     let pushed = xtask(&["push", "--registry", &destination]).run();
     assert!(pushed.status.success());
     let image = pinned(&pushed);
-    let role = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
-    let deploy = |extra: &[&str]| {
-        let mut args = vec![
-            "deploy",
-            "--cluster",
-            "web",
-            "--subnets",
-            &subnet,
-            "--security-groups",
-            &group,
-            "--execution-role",
-            role,
-            "--image",
-            &image,
-            "--region",
-            "eu-west-1",
-        ];
-        args.extend_from_slice(extra);
-        xtask(&args).setup(|c| moto.env(c)).run()
-    };
+    let network = (subnet.clone(), group.clone());
+    let deploy = |extra: &[&str]| deploy_in(&moto, &network, &image, extra);
 
     let dry = deploy(&["--dry-run"]);
     assert!(dry.status.success());
@@ -795,24 +798,14 @@ fn preflight_failures_are_one_line_each_and_create_nothing() {
     let moto = Moto::start(false);
     let (subnet, group) = network(&moto, false);
     let absent = format!("127.0.0.1:{}/app@sha256:{}", free_port(), "ab".repeat(32));
+    let network = (subnet.clone(), group.clone());
     let deploy = |extra: &[&str]| {
-        let mut args = vec![
-            "deploy",
-            "--cluster",
-            "web",
-            "--subnets",
-            &subnet,
-            "--security-groups",
-            &group,
-            "--execution-role",
-            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-            "--image",
+        deploy_in(
+            &moto,
+            &network,
             &absent,
-            "--wait",
-            "0",
-        ];
-        args.extend_from_slice(extra);
-        xtask(&args).setup(|c| moto.env(c)).run()
+            &[&["--wait", "0"], extra].concat(),
+        )
     };
     let private = deploy(&[]);
     assert!(!private.status.success());
@@ -865,24 +858,14 @@ fn rollback_and_destroy_touch_only_what_deploy_made() {
     assert!(pushed.status.success());
     let image = pinned(&pushed);
     let run = |args: &[&str]| xtask(args).setup(|c| moto.env(c)).run();
+    let network = (subnet, group);
     let deploy = |memory: &str| {
-        let output = run(&[
-            "deploy",
-            "--cluster",
-            "web",
-            "--subnets",
-            &subnet,
-            "--security-groups",
-            &group,
-            "--execution-role",
-            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-            "--image",
+        let output = deploy_in(
+            &moto,
+            &network,
             &image,
-            "--memory",
-            memory,
-            "--wait",
-            "0",
-        ]);
+            &["--memory", memory, "--wait", "0"],
+        );
         assert!(output.status.success(), "deploy failed");
     };
     deploy("512");

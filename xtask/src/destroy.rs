@@ -11,33 +11,25 @@ use crate::flags::Destroy;
 
 impl Destroy {
     pub(crate) fn run(self) -> Result<()> {
-        let region = crate::aws::region(self.region.as_deref())?;
-        let aws = Aws::new(Some(&region))?;
+        let aws = Aws::in_region(self.target.region.as_deref())?;
+        let (cluster, name) = (self.target.cluster.as_str(), self.target.service.as_str());
         let service = Service {
             aws: &aws,
-            cluster: &self.cluster,
-            name: &self.service,
+            cluster,
+            name,
         };
         let mut removed = 0;
         match service.describe()? {
-            None => println!(
-                "no service {} in the cluster {}: already gone",
-                self.service, self.cluster
-            ),
+            None => println!("no service {name} in the cluster {cluster}: already gone"),
             Some(found) if !service.owns(&found["tags"]) => println!(
                 "the service {} carries no {PROJECT_TAG}={} {SERVICE_TAG}={} tags: not \
                  created by deploy, left alone",
-                self.service,
+                name,
                 project_name(),
-                self.service
+                name
             ),
             Some(_) => {
-                let scale = [
-                    "--cluster",
-                    self.cluster.as_str(),
-                    "--service",
-                    self.service.as_str(),
-                ];
+                let scale = ["--cluster", cluster, "--service", name];
                 aws.require(
                     "ecs",
                     "update-service",
@@ -48,10 +40,7 @@ impl Destroy {
                     "delete-service",
                     &[&scale[..], &["--force"]].concat(),
                 )?;
-                println!(
-                    "deleted the service {} (scaled to 0 first, so its tasks drain)",
-                    self.service
-                );
+                println!("deleted the service {name} (scaled to 0 first, so its tasks drain)");
                 removed += 1;
             }
         }
@@ -90,7 +79,7 @@ impl Destroy {
             &["--log-group-name", &self.log_group],
         )?;
         let tagged = |key: &str, value: &str| tags["tags"][key] == value;
-        if !(tagged(PROJECT_TAG, project_name()) && tagged(SERVICE_TAG, &self.service)) {
+        if !(tagged(PROJECT_TAG, project_name()) && tagged(SERVICE_TAG, &self.target.service)) {
             println!(
                 "the log group {} carries no {PROJECT_TAG}/{SERVICE_TAG} tags of this service: \
                  left alone",

@@ -380,10 +380,9 @@ pub(crate) struct Deploy {
     pub(crate) dry_run: bool,
 }
 
-/// Put the ECS service back on its previous task definition revision and wait until it is
-/// stable
+/// Which ECS service, in which cluster and region.
 #[derive(Debug, Args)]
-pub(crate) struct Rollback {
+pub(crate) struct EcsService {
     /// The ECS cluster
     #[arg(long)]
     pub(crate) cluster: String,
@@ -393,6 +392,14 @@ pub(crate) struct Rollback {
     /// The AWS region (default: `AWS_REGION`)
     #[arg(long)]
     pub(crate) region: Option<String>,
+}
+
+/// Put the ECS service back on its previous task definition revision and wait until it is
+/// stable
+#[derive(Debug, Args)]
+pub(crate) struct Rollback {
+    #[command(flatten)]
+    pub(crate) target: EcsService,
     /// Seconds to wait for a stable service (0: do not wait)
     #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
     pub(crate) wait_secs: u32,
@@ -404,15 +411,8 @@ pub(crate) struct Rollback {
 /// Task definitions stay registered (ECS keeps every revision; rollback reads them).
 #[derive(Debug, Args)]
 pub(crate) struct Destroy {
-    /// The ECS cluster
-    #[arg(long)]
-    pub(crate) cluster: String,
-    /// The ECS service
-    #[arg(long, default_value = "app")]
-    pub(crate) service: String,
-    /// The AWS region (default: `AWS_REGION`)
-    #[arg(long)]
-    pub(crate) region: Option<String>,
+    #[command(flatten)]
+    pub(crate) target: EcsService,
     /// The log group deploy created
     #[arg(long, default_value = "/ecs/app")]
     pub(crate) log_group: String,

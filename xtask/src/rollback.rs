@@ -9,19 +9,17 @@ use crate::flags::Rollback;
 
 impl Rollback {
     pub(crate) fn run(self) -> Result<()> {
-        let region = crate::aws::region(self.region.as_deref())?;
-        let aws = Aws::new(Some(&region))?;
+        let aws = Aws::in_region(self.target.region.as_deref())?;
+        let (cluster, name) = (self.target.cluster.as_str(), self.target.service.as_str());
         let service = Service {
             aws: &aws,
-            cluster: &self.cluster,
-            name: &self.service,
+            cluster,
+            name,
         };
         let Some(found) = service.describe()? else {
             bail!(
-                "no service {} in the cluster {}: nothing to roll back (`cargo xtask deploy` \
-                 creates it)",
-                self.service,
-                self.cluster
+                "no service {name} in the cluster {cluster}: nothing to roll back (`cargo xtask deploy` \
+                 creates it)"
             );
         };
         let current = found["taskDefinition"]
@@ -50,7 +48,7 @@ impl Rollback {
             .with_context(|| {
                 format!(
                     "{} runs {}, and no earlier active revision of {family} exists to roll back to",
-                    self.service,
+                    name,
                     short_arn(current)
                 )
             })?;
@@ -59,16 +57,16 @@ impl Rollback {
             "update-service",
             &[
                 "--cluster",
-                &self.cluster,
+                cluster,
                 "--service",
-                &self.service,
+                name,
                 "--task-definition",
                 previous,
             ],
         )?;
         println!(
             "rolled {} back: {} → {}",
-            self.service,
+            name,
             short_arn(current),
             short_arn(previous)
         );

@@ -127,6 +127,11 @@ pub(crate) struct Aws {
 }
 
 impl Aws {
+    /// For `--region`, else the environment's region (a region is required).
+    pub(crate) fn in_region(flag: Option<&str>) -> Result<Self> {
+        Self::new(Some(&region(flag)?))
+    }
+
     pub(crate) fn new(region: Option<&str>) -> Result<Self> {
         crate::tools::require(&["aws"])?;
         Ok(Self {
