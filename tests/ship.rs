@@ -2,11 +2,13 @@
 //! (the distribution registry) receives the real scratch image, and moto's server speaks the
 //! ECR and ECS APIs, as AWS cannot run here.
 
+use std::fs;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::files::project_root;
 use crate::support::http::{self, free_port, wait_until};
 use crate::support::needs::{docker_exclusive, tools_available};
 use crate::support::process::{Running, stderr, stdout, succeeds, tools_path, xtask};
@@ -17,10 +19,17 @@ use crate::support::registry::{Registry, listening};
 struct Moto {
     _server: Running,
     port: u16,
+    /// The access key id and secret the AWS CLI signs with.
+    keys: std::cell::RefCell<(String, String)>,
 }
 
 impl Moto {
     fn start(authenticate: bool) -> Self {
+        Self::enforcing(authenticate.then_some(0))
+    }
+
+    /// With IAM enforced after the first `free` requests (none: never).
+    fn enforcing(free: Option<u32>) -> Self {
         let port = free_port();
         let mut command = Command::new("moto_server");
         command
@@ -28,13 +37,38 @@ impl Moto {
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if authenticate {
-            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        if let Some(free) = free {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", free.to_string());
         }
         Self {
             _server: listening(&mut command, port, "moto_server"),
             port,
+            keys: std::cell::RefCell::new(("testing".to_owned(), "testing".to_owned())),
         }
+    }
+
+    /// An IAM user with `policy` and its access key; the AWS calls from now on are its own.
+    fn become_user(&self, name: &str, policy: &str) {
+        self.aws(&["iam", "create-user", "--user-name", name]);
+        self.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            "policy",
+            "--policy-document",
+            policy,
+        ]);
+        let key = self.aws(&["iam", "create-access-key", "--user-name", name]);
+        let key = &key["AccessKey"];
+        *self.keys.borrow_mut() = (
+            key["AccessKeyId"].as_str().expect("a key id").to_owned(),
+            key["SecretAccessKey"]
+                .as_str()
+                .expect("a secret")
+                .to_owned(),
+        );
     }
 
     fn endpoint(&self) -> String {
@@ -46,8 +80,8 @@ impl Moto {
         command
             .env("PATH", tools_path())
             .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", &self.keys.borrow().0)
+            .env("AWS_SECRET_ACCESS_KEY", &self.keys.borrow().1)
             .env("AWS_REGION", "eu-west-1")
             .env("AWS_DEFAULT_REGION", "eu-west-1")
             .env_remove("AWS_PROFILE");
@@ -966,4 +1000,77 @@ fn destroys_only_what_deploy_tagged(run: &dyn Fn(&[&str]) -> Output, moto: &Moto
     let third = run(&["destroy", "--cluster", "web", "--delete-logs"]);
     assert!(third.status.success());
     assert!(stdout(&third).contains("nothing to remove"));
+}
+
+/// The README's policy document for `deploy`, `rollback` and `destroy` (deploy/iam-policy.json)
+/// is enough for all three, with moto enforcing IAM; and one action less is refused in one line.
+/// moto judges actions only, every request against resource `*`, so the test's copy widens the
+/// document's resources to `*` and drops its conditions: what it proves is the list of actions.
+#[test]
+fn deploy_rollback_and_destroy_run_under_the_documented_policy() {
+    let test = "deploy_rollback_and_destroy_run_under_the_documented_policy";
+    let Some(_engine) = docker_exclusive(test, &["moto_server", "docker-registry"]) else {
+        return;
+    };
+    let registry = Registry::start(None);
+    let pushed = xtask(&[
+        "push",
+        "--registry",
+        &format!("{}/iam/app", registry.host()),
+    ])
+    .run();
+    assert!(pushed.status.success());
+    let image = pinned(&pushed);
+
+    // Three requests are free: an administrator is made with them, and sets the scene.
+    let moto = Moto::enforcing(Some(3));
+    moto.become_user(
+        "admin",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+    );
+    let admin = moto.keys.borrow().clone();
+    let network = network(&moto, true);
+    let documented: Value = serde_json::from_str(
+        &fs::read_to_string(project_root().join("deploy/iam-policy.json")).expect("the policy"),
+    )
+    .expect("JSON");
+    let policy = |without: Option<&str>| {
+        let mut policy = documented.clone();
+        for statement in policy["Statement"].as_array_mut().expect("statements") {
+            statement["Resource"] = Value::from("*");
+            statement
+                .as_object_mut()
+                .expect("an object")
+                .remove("Condition");
+            if let (Some(action), Some(actions)) = (without, statement["Action"].as_array_mut()) {
+                actions.retain(|a| a != action);
+            }
+        }
+        policy.to_string()
+    };
+    moto.become_user("short", &policy(Some("ec2:DescribeVpcEndpoints")));
+    let refused = deploy_in(&moto, &network, &image, &["--wait", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("AWS denied the call (AccessDenied"),
+        "{}",
+        stderr(&refused)
+    );
+
+    *moto.keys.borrow_mut() = admin;
+    moto.become_user("deployer", &policy(None));
+    let run = |args: &[&str]| xtask(args).setup(|c| moto.env(c)).run();
+    for step in [
+        deploy_in(&moto, &network, &image, &["--wait", "0"]),
+        deploy_in(
+            &moto,
+            &network,
+            &image,
+            &["--memory", "1024", "--wait", "0"],
+        ),
+        run(&["rollback", "--cluster", "web", "--wait", "0"]),
+        run(&["destroy", "--cluster", "web", "--delete-logs"]),
+    ] {
+        assert!(step.status.success(), "{}", stderr(&step));
+    }
 }
