@@ -559,6 +559,13 @@ fn production_settings(rendered: &Value, image: &str) {
     );
 }
 
+/// `cargo xtask push` of the scratch image to `registry` as `name`: its `URI@sha256:...`.
+fn push_to(registry: &Registry, name: &str) -> String {
+    let pushed = xtask(&["push", "--registry", &format!("{}/{name}", registry.host())]).run();
+    assert!(pushed.status.success());
+    pinned(&pushed)
+}
+
 /// `cargo xtask deploy` to moto's cluster `web` in the network of [`network`], with `extra`.
 fn deploy_in(moto: &Moto, network: &(String, String), image: &str, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -883,14 +890,7 @@ fn rollback_and_destroy_touch_only_what_deploy_made() {
     let moto = Moto::start(false);
     let (subnet, group) = network(&moto, true);
     let registry = Registry::start(None);
-    let pushed = xtask(&[
-        "push",
-        "--registry",
-        &format!("{}/rollback/app", registry.host()),
-    ])
-    .run();
-    assert!(pushed.status.success());
-    let image = pinned(&pushed);
+    let image = push_to(&registry, "rollback/app");
     let run = |args: &[&str]| xtask(args).setup(|c| moto.env(c)).run();
     let network = (subnet, group);
     let deploy = |memory: &str| {
@@ -1013,14 +1013,7 @@ fn deploy_rollback_and_destroy_run_under_the_documented_policy() {
         return;
     };
     let registry = Registry::start(None);
-    let pushed = xtask(&[
-        "push",
-        "--registry",
-        &format!("{}/iam/app", registry.host()),
-    ])
-    .run();
-    assert!(pushed.status.success());
-    let image = pinned(&pushed);
+    let image = push_to(&registry, "iam/app");
 
     // Three requests are free: an administrator is made with them, and sets the scene.
     let moto = Moto::enforcing(Some(3));

@@ -62,7 +62,7 @@ impl flags::Up {
             // Already serving: a changed image rolls in; the other services are compose's
             // to update, without touching the replicas (`--no-deps`).
             roll::roll(&Plan {
-                image: std::env::var("APP_IMAGE").unwrap_or_else(|_| Variant::Scratch.tag()),
+                image: stack::app_image(),
                 env: env.clone(),
                 replicas: self.replicas,
                 only_changed: true,

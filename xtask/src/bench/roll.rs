@@ -176,7 +176,7 @@ fn require_local_root() -> Result<()> {
 
 /// The image the stack runs: what `up` built.
 fn image() -> String {
-    std::env::var("APP_IMAGE").unwrap_or_else(|_| "app:scratch".to_owned())
+    crate::stack::app_image()
 }
 
 /// The bench's own compose project.

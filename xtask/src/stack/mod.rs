@@ -34,6 +34,11 @@ pub(crate) fn build(variant: Variant) -> Result<String> {
     Ok(variant.tag())
 }
 
+/// The app image the stack runs: `APP_IMAGE`, as compose reads it, else app:scratch.
+pub(crate) fn app_image() -> String {
+    std::env::var("APP_IMAGE").unwrap_or_else(|_| Variant::Scratch.tag())
+}
+
 /// The variables compose needs on this machine: the local stand-ins for public images that no
 /// registry serves here.
 pub(crate) fn image_env() -> Result<Vec<(String, String)>> {
