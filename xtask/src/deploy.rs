@@ -1,13 +1,20 @@
-//! `cargo xtask deploy`: an ECS Fargate task definition for the image `push` printed (by
-//! digest), registered, and a service created or updated to run it; then a bounded wait until
-//! the service is stable, and what changed. Preflight checks (`deploy/preflight.rs`) come first;
-//! `--dry-run` runs those that need no AWS and prints the task definition.
+//! `cargo xtask deploy`: ECS Fargate as production runs it, for the image `push` printed (by
+//! digest). Preflight checks (`deploy/preflight.rs`) come first; then every resource of the
+//! plan (`deploy/plan.rs`: security groups, load balancer, target group, listeners, alarm, task
+//! definition, service, autoscaling) is looked up by name and tags and created, changed or left
+//! alone (`deploy/apply.rs`); then a bounded wait until the service is stable, and its URL.
+//! `--dry-run` runs the checks that need no AWS and prints the plan and its monthly cost.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+mod apply;
+pub(crate) mod cost;
+mod plan;
 mod preflight;
 
+use apply::{Apply, contains};
+use plan::Known;
 use preflight::Preflight;
 
 use crate::aws::Aws;
@@ -19,6 +26,9 @@ const CONTAINER: &str = "app";
 const PORT: u16 = 8080;
 /// awslogs' buffer in non-blocking mode: at about 200 bytes a line, 125 000 lines.
 const LOG_BUFFER: &str = "25m";
+/// The longest a request may take (the app's `APP_REQUEST_TIMEOUT`, stated in the task
+/// definition): the load balancer's deregistration delay must cover it.
+const REQUEST_TIMEOUT_SECS: u32 = 10;
 
 /// Fargate's CPU units and the memory (MiB) each allows.
 fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
@@ -40,7 +50,9 @@ impl Deploy {
         let mut preflight = Preflight::local(&self, &definition);
         if self.dry_run {
             preflight.report()?;
-            println!("{}", serde_json::to_string_pretty(&definition)?);
+            let plan = self.plan(&definition, &Known::default());
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            self.print_cost();
             return Ok(());
         }
         if preflight.failed() {
@@ -51,6 +63,35 @@ impl Deploy {
         preflight.remote(&self, &aws, &definition)?;
         preflight.report()?;
         self.apply(&aws, &definition)
+    }
+
+    /// The monthly cost at `--min` and at `--max` tasks, to stderr (stdout carries the plan).
+    fn print_cost(&self) {
+        let task = cost::Task {
+            cpu_units: self.cpu,
+            memory_mib: self.memory,
+            arm64: self.arch == crate::flags::Arch::Arm64,
+        };
+        let own = self.load_balancer.is_none();
+        let egress = if self.public_ip {
+            cost::Egress::PublicIp
+        } else {
+            cost::Egress::Nat
+        };
+        for tasks in [self.min, self.max] {
+            let estimate = cost::monthly(&self.prices, task, tasks, egress, own);
+            eprintln!("\nmonthly cost at {tasks} task(s):");
+            eprint!("{}", estimate.render());
+            if egress == cost::Egress::Nat {
+                let endpoints =
+                    cost::monthly(&self.prices, task, tasks, cost::Egress::Endpoints, own);
+                eprintln!(
+                    "with VPC endpoints instead of NAT gateways: {:.2} USD a month",
+                    endpoints.total()
+                );
+            }
+        }
+        eprintln!("{}", cost::note(&self.prices));
     }
 
     /// `--image`, or the digest the last `push` printed; always by digest.
@@ -88,13 +129,17 @@ impl Deploy {
                 "portMappings": [{"containerPort": PORT, "protocol": "tcp"}],
                 "user": "65532:65532",
                 "readonlyRootFilesystem": true,
-                // The stack's shutdown settings (compose.yaml, x-shutdown): after SIGTERM the
-                // app keeps serving for the delay, then drains for at most the grace period;
-                // ECS sends SIGKILL only after the stop timeout, above their sum.
+                // ECS stops a task behind a load balancer in order: it deregisters the target,
+                // waits the deregistration delay (no new requests, those in flight finish), and
+                // only then sends SIGTERM. So no shutdown delay, unlike behind nginx or in
+                // Kubernetes, where SIGTERM races the removal; the stack's grace period
+                // (compose.yaml, x-shutdown) drains the rest, and SIGKILL comes only after the
+                // stop timeout, above it.
                 "stopTimeout": shutdown.stop_timeout.as_secs(),
                 "environment": [
-                    {"name": "APP_SHUTDOWN_DELAY", "value": format!("{}s", shutdown.delay.as_secs())},
+                    {"name": "APP_SHUTDOWN_DELAY", "value": "0s"},
                     {"name": "APP_SHUTDOWN_GRACE", "value": format!("{}s", shutdown.grace.as_secs())},
+                    {"name": "APP_REQUEST_TIMEOUT", "value": format!("{REQUEST_TIMEOUT_SECS}s")},
                 ],
                 // Exec form: the image has no shell; the binary checks itself.
                 "healthCheck": {
@@ -120,19 +165,6 @@ impl Deploy {
         })
     }
 
-    fn network_configuration(&self) -> String {
-        format!(
-            "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}],assignPublicIp={}}}",
-            self.subnets.join(","),
-            self.security_groups.join(","),
-            if self.public_ip {
-                "ENABLED"
-            } else {
-                "DISABLED"
-            }
-        )
-    }
-
     /// Created here, not by the log driver (`awslogs-create-group`), which would need
     /// `logs:CreateLogGroup` on the execution role; `AmazonECSTaskExecutionRolePolicy` lacks it.
     fn create_log_group(&self, aws: &Aws) -> Result<()> {
@@ -146,36 +178,25 @@ impl Deploy {
             "create-log-group",
             &["--log-group-name", &self.log_group, "--tags", &tags],
         )? {
-            Ok(_) => println!("created the log group {}", self.log_group),
-            Err(error) if error.code == "ResourceAlreadyExistsException" => {}
+            Ok(_) => apply::say("created", &format!("log group {}", self.log_group)),
+            Err(error) if error.code == "ResourceAlreadyExistsException" => {
+                apply::say("unchanged", &format!("log group {}", self.log_group));
+            }
             Err(error) => return Err(crate::aws::explain(&error)),
         }
         Ok(())
     }
 
     fn apply(&self, aws: &Aws, definition: &Value) -> Result<()> {
-        let service = Service {
+        let mut apply = Apply {
+            deploy: self,
             aws,
-            cluster: &self.cluster,
-            name: &self.service,
+            names: self.names(),
+            known: Known::default(),
+            dns: String::new(),
         };
+        let service = apply.service_handle();
         let existing = service.describe()?;
-        let previous = match &existing {
-            Some(found) => {
-                let arn = found["taskDefinition"].as_str().unwrap_or_default();
-                Some(
-                    aws.require(
-                        "ecs",
-                        "describe-task-definition",
-                        &["--task-definition", arn],
-                    )?["taskDefinition"]
-                        .clone(),
-                )
-            }
-            None => None,
-        };
-        let tag_pairs = service.tag_pairs();
-        self.create_log_group(aws)?;
         if let Some(found) = existing
             .as_ref()
             .filter(|found| !service.owns(&found["tags"]))
@@ -184,101 +205,86 @@ impl Deploy {
             // `destroy` knows it as this project's.
             let arn = found["serviceArn"].as_str().unwrap_or_default();
             let mut args = vec!["--resource-arn", arn, "--tags"];
+            let tag_pairs = service.tag_pairs();
             args.extend(tag_pairs.iter().map(String::as_str));
             aws.require("ecs", "tag-resource", &args)?;
             println!("tagged the service {} as this project's", self.service);
         }
+        println!("deploying {} to {}:", self.service, self.cluster);
+        apply.network()?;
+        apply.security_groups()?;
+        apply.load_balancer()?;
+        apply.target_group()?;
+        apply.listeners()?;
+        apply.alarm()?;
+        self.create_log_group(aws)?;
+        apply.known.task_definition = self.register(aws, existing.as_ref(), definition)?;
+        let deployed = apply.service(existing.as_ref())?;
+        apply.scaling()?;
+        println!("URL: {}", apply.url());
+        if deployed {
+            let arn = apply.known.task_definition.clone();
+            apply
+                .service_handle()
+                .wait_until_stable(&arn, self.wait_secs)?;
+        }
+        Ok(())
+    }
+
+    /// The task definition the service runs when it already is the rendered one; else a new
+    /// revision, registered, with what changed.
+    fn register(&self, aws: &Aws, service: Option<&Value>, definition: &Value) -> Result<String> {
+        let previous = match service.and_then(|s| s["taskDefinition"].as_str()) {
+            Some(arn) => aws.require(
+                "ecs",
+                "describe-task-definition",
+                &["--task-definition", arn],
+            )?["taskDefinition"]
+                .clone(),
+            None => Value::Null,
+        };
+        if !previous.is_null() && contains(&previous, definition) {
+            let arn = previous["taskDefinitionArn"]
+                .as_str()
+                .context("no task definition ARN")?;
+            println!("  unchanged task definition {}", short_arn(arn));
+            return Ok(arn.to_owned());
+        }
         let mut input = definition.clone();
-        input["tags"] = service.tags();
+        input["tags"] = Service {
+            aws,
+            cluster: &self.cluster,
+            name: &self.service,
+        }
+        .tags();
         let registered = aws.require(
             "ecs",
             "register-task-definition",
             &["--cli-input-json", &input.to_string()],
         )?;
-        let arn = registered["taskDefinition"]["taskDefinitionArn"]
+        let next = &registered["taskDefinition"];
+        let arn = next["taskDefinitionArn"]
             .as_str()
-            .context("register-task-definition returned no ARN")?
-            .to_owned();
-        let count = self.desired_count.to_string();
-        let network = self.network_configuration();
-        if existing.is_some() {
-            aws.require(
-                "ecs",
-                "update-service",
-                &[
-                    "--cluster",
-                    &self.cluster,
-                    "--service",
-                    &self.service,
-                    "--task-definition",
-                    &arn,
-                    "--desired-count",
-                    &count,
-                    "--network-configuration",
-                    &network,
-                ],
-            )?;
+            .context("register-task-definition returned no ARN")?;
+        if previous.is_null() {
+            println!("  created   task definition {}", short_arn(arn));
         } else {
-            aws.require(
-                "ecs",
-                "create-service",
-                &[
-                    "--cluster", &self.cluster, "--service-name", &self.service,
-                    "--task-definition", &arn, "--desired-count", &count,
-                    "--launch-type", "FARGATE", "--network-configuration", &network,
-                    // A deployment whose tasks keep failing stops and rolls back by itself.
-                    "--deployment-configuration",
-                    "deploymentCircuitBreaker={enable=true,rollback=true},maximumPercent=200,minimumHealthyPercent=100",
-                    "--propagate-tags", "SERVICE",
-                    "--tags", &tag_pairs[0], &tag_pairs[1],
-                ],
-            )?;
+            println!(
+                "  changed   task definition {} → {}",
+                short_arn(previous["taskDefinitionArn"].as_str().unwrap_or("?")),
+                short_arn(arn)
+            );
+            for line in changes(&previous, next) {
+                println!("              {line}");
+            }
         }
-        println!("registered {}", short_arn(&arn));
-        for line in changes(
-            existing.as_ref(),
-            previous.as_ref(),
-            &registered["taskDefinition"],
-            self,
-        ) {
-            println!("  {line}");
-        }
-        Service {
-            aws,
-            cluster: &self.cluster,
-            name: &self.service,
-        }
-        .wait_until_stable(&arn, self.wait_secs)
+        Ok(arn.to_owned())
     }
 }
 
-/// What the deployment changes, field by field.
-fn changes(
-    service: Option<&Value>,
-    previous: Option<&Value>,
-    next: &Value,
-    flags: &Deploy,
-) -> Vec<String> {
-    let Some(service) = service else {
-        return vec![format!(
-            "created service {} in cluster {} with {} task(s)",
-            flags.service, flags.cluster, flags.desired_count
-        )];
-    };
+/// What a new task definition revision changes, field by field.
+fn changes(previous: &Value, next: &Value) -> Vec<String> {
     let mut lines = Vec::new();
-    let old_count = service["desiredCount"].as_u64().unwrap_or(0);
-    if old_count != u64::from(flags.desired_count) {
-        lines.push(format!(
-            "desired count: {old_count} → {}",
-            flags.desired_count
-        ));
-    }
-    let previous = previous.cloned().unwrap_or(Value::Null);
-    lines.push(format!(
-        "task definition: {} → {}",
-        short_arn(previous["taskDefinitionArn"].as_str().unwrap_or("?")),
-        short_arn(next["taskDefinitionArn"].as_str().unwrap_or("?"))
-    ));
     for key in ["cpu", "memory", "executionRoleArn", "runtimePlatform"] {
         if previous[key] != next[key] {
             lines.push(format!("{key}: {} → {}", previous[key], next[key]));
@@ -301,9 +307,6 @@ fn changes(
         if old[key] != new[key] {
             lines.push(format!("{key}: {} → {}", old[key], new[key]));
         }
-    }
-    if lines.len() == 1 {
-        lines.push("nothing else changed: the same image and settings, a new revision".to_owned());
     }
     lines
 }

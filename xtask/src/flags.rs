@@ -40,7 +40,7 @@ pub(crate) enum Command {
     Scan(Scan),
     Save(Save),
     Push(Push),
-    Deploy(Deploy),
+    Deploy(Box<Deploy>),
     Rollback(Rollback),
     Destroy(Destroy),
     LintWorkflows(LintWorkflows),
@@ -324,20 +324,25 @@ impl Push {
 
 /// Deploy the pushed image to ECS Fargate and wait until it is stable
 ///
-/// Checks first (Fargate size, shutdown timing, health check, log driver, read-only root, the
-/// image's architecture, the subnets' way to ECR), then registers a task definition for it and
-/// creates or updates its service.
+/// Checks first (Fargate size, shutdown and load balancer timing, health check, log driver,
+/// read-only root, the image's architecture, the subnets' way to ECR), then sets up or updates,
+/// idempotently: the security groups, an Application Load Balancer (or a rule on a shared one),
+/// its target group and listeners, the task definition, the service with a 5xx alarm that rolls
+/// a failing release back, and target-tracking autoscaling.
 #[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Deploy {
     /// The ECS cluster
     #[arg(long)]
     pub(crate) cluster: String,
-    /// Subnet ids, comma-separated
+    /// The tasks' subnet ids, comma-separated (private ones, unless --public-ip)
     #[arg(long, required = true, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) subnets: Vec<String>,
-    /// Security group ids, comma-separated
-    #[arg(long, required = true, value_delimiter = ',', value_parser = non_empty)]
+    /// The load balancer's subnet ids (public, in two or more zones; default: --subnets)
+    #[arg(long, value_delimiter = ',', value_parser = non_empty)]
+    pub(crate) alb_subnets: Vec<String>,
+    /// More security groups for the tasks, beyond the one deploy creates
+    #[arg(long, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) security_groups: Vec<String>,
     /// The role ECS pulls the image and writes logs with
     #[arg(long)]
@@ -348,9 +353,18 @@ pub(crate) struct Deploy {
     /// The task definition family
     #[arg(long, default_value = "app")]
     pub(crate) family: String,
-    /// Tasks to run
-    #[arg(long, default_value_t = 1)]
-    pub(crate) desired_count: u32,
+    /// The fewest tasks autoscaling keeps (and the count a new service starts with)
+    #[arg(long, default_value_t = 1, value_parser = positive())]
+    pub(crate) min: u32,
+    /// The most tasks autoscaling starts
+    #[arg(long, default_value_t = 10, value_parser = positive())]
+    pub(crate) max: u32,
+    /// Average CPU (percent) autoscaling keeps the tasks at
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=90))]
+    pub(crate) cpu_target: u32,
+    /// Also scale on the load balancer's requests per task per minute
+    #[arg(long, value_name = "N", value_parser = positive())]
+    pub(crate) requests_per_target: Option<u32>,
     /// Task CPU units
     #[arg(long, default_value_t = 256, value_parser = positive())]
     pub(crate) cpu: u32,
@@ -372,12 +386,33 @@ pub(crate) struct Deploy {
     /// The CPU the tasks run on: `x86_64`, or `arm64` (Graviton, cheaper) for an image built for it
     #[arg(long, value_enum, default_value_t = Arch::X86_64)]
     pub(crate) arch: Arch,
+    /// Share this Application Load Balancer (a host rule on its listener) instead of creating one
+    #[arg(long, value_name = "ARN", requires = "host")]
+    pub(crate) load_balancer: Option<String>,
+    /// The host name the service answers on (required with --load-balancer)
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// An ACM certificate: HTTPS on 443, and HTTP redirected to it
+    #[arg(long, value_name = "ARN")]
+    pub(crate) certificate_arn: Option<String>,
+    /// Seconds the load balancer drains a task before ECS stops it (at least the request timeout)
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub(crate) deregistration_delay: u32,
+    /// Seconds ECS ignores a new task's failing load balancer health checks
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub(crate) health_check_grace: u32,
+    /// The share of 5xx answers (percent, over two minutes) that rolls a release back
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) max_5xx_percent: u32,
     /// Seconds to wait for a stable service (0: do not wait)
     #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
     pub(crate) wait_secs: u32,
-    /// Run the checks that need no AWS, print the task definition JSON; call nothing
+    /// Run the checks that need no AWS, print every resource as JSON and the monthly cost; call
+    /// nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) prices: crate::deploy::cost::Prices,
 }
 
 /// Which ECS service, in which cluster and region.
@@ -712,6 +747,9 @@ mod tests {
             (deploy.cpu, deploy.memory, deploy.wait_secs),
             (256, 512, 600)
         );
+        assert_eq!((deploy.min, deploy.max, deploy.cpu_target), (1, 10, 60));
+        let shared = message("deploy --cluster c --subnets a --execution-role r --load-balancer l");
+        assert!(shared.contains("--host <HOST>"), "{shared}");
     }
 
     #[test]
@@ -744,7 +782,7 @@ mod tests {
         );
         assert!(message("push --registry h:1/app --region eu-west-1").contains("--ecr"));
         let deploy = message("deploy --cluster c");
-        for missing in ["--subnets", "--security-groups", "--execution-role"] {
+        for missing in ["--subnets", "--execution-role"] {
             assert!(deploy.contains(missing), "{deploy}");
         }
         assert!(message("deploy --wait soon").contains("invalid value 'soon'"));

@@ -6,6 +6,7 @@
 //! moto's server in the tests.
 
 pub(crate) mod ecs;
+pub(crate) mod owned;
 
 use std::process::{Command, Stdio};
 

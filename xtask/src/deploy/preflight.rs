@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use serde_json::Value;
 
+use super::plan::{HEALTH_INTERVAL, HEALTHY_THRESHOLD};
 use super::{Deploy, fargate_memory_ok};
 use crate::aws::Aws;
 use crate::docker;
@@ -52,6 +53,13 @@ impl Preflight {
         let container = &definition["containerDefinitions"][0];
         preflight.add("stop timeout", stop_timeout(container));
         preflight.add("health check", health_check(container));
+        preflight.add("names", names(deploy));
+        preflight.add("scaling", scaling(deploy));
+        preflight.add(
+            "deregistration delay",
+            deregistration_delay(deploy, container),
+        );
+        preflight.add("health check grace", health_check_grace(deploy, container));
         preflight.add("log driver", log_driver(container));
         preflight.add("root filesystem", root_filesystem(container));
         preflight.add(
@@ -64,6 +72,14 @@ impl Preflight {
                 ),
             },
         );
+        if deploy.load_balancer.is_none() {
+            preflight.add(
+                "load balancer subnets",
+                Verdict::Skipped(
+                    "needs AWS: a real deploy reads the subnets' zones and route tables".to_owned(),
+                ),
+            );
+        }
         preflight.add(
             "network",
             Verdict::Skipped(
@@ -94,6 +110,7 @@ impl Preflight {
                     }
                 }
                 "network" => network(deploy, aws)?,
+                "load balancer subnets" => balancer_subnets(deploy, aws)?,
                 _ => continue,
             };
         }
@@ -139,6 +156,87 @@ fn task_size(deploy: &Deploy) -> Verdict {
             "Fargate does not offer --cpu {} with --memory {}: see \
              https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
             deploy.cpu, deploy.memory
+        ))
+    }
+}
+
+/// The names deploy gives what it creates fit ELB's rules: at most 32 letters, digits and
+/// hyphens.
+fn names(deploy: &Deploy) -> Verdict {
+    let name = deploy.names().balancer;
+    let valid = name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Verdict::Pass(format!(
+            "the load balancer and target group are named {name}"
+        ))
+    } else {
+        Verdict::Fail(format!(
+            "the load balancer and target group would be named {name:?}, and ELB names are at \
+             most 32 letters, digits and hyphens: shorten --cluster or --service"
+        ))
+    }
+}
+
+fn scaling(deploy: &Deploy) -> Verdict {
+    if deploy.min <= deploy.max {
+        Verdict::Pass(format!(
+            "{} to {} tasks, at {} % average CPU{}; out after 1 min, in after 5",
+            deploy.min,
+            deploy.max,
+            deploy.cpu_target,
+            deploy
+                .requests_per_target
+                .map(|n| format!(" or {n} requests per task a minute"))
+                .unwrap_or_default()
+        ))
+    } else {
+        Verdict::Fail(format!(
+            "--min {} is above --max {}: give --max at least --min",
+            deploy.min, deploy.max
+        ))
+    }
+}
+
+/// ECS deregisters a stopping task, waits the deregistration delay, then sends SIGTERM: the
+/// delay must let the longest request the app allows finish.
+fn deregistration_delay(deploy: &Deploy, container: &Value) -> Verdict {
+    let timeout = env_seconds(container, "APP_REQUEST_TIMEOUT").unwrap_or(10);
+    let delay = u64::from(deploy.deregistration_delay);
+    if delay >= timeout {
+        Verdict::Pass(format!(
+            "{delay} s covers the app's {timeout} s request timeout: a stopping task finishes \
+             every request before SIGTERM"
+        ))
+    } else {
+        Verdict::Fail(format!(
+            "the deregistration delay ({delay} s) is shorter than the app's request timeout \
+             ({timeout} s), so requests still running are cut: give --deregistration-delay \
+             {timeout} or more"
+        ))
+    }
+}
+
+/// A new task must pass the load balancer's health check (two answers, `HEALTH_INTERVAL`
+/// apart, after its start period) before ECS may judge it by the load balancer.
+fn health_check_grace(deploy: &Deploy, container: &Value) -> Verdict {
+    let start = container["healthCheck"]["startPeriod"]
+        .as_u64()
+        .unwrap_or(0);
+    let needed = start.max(u64::from(HEALTHY_THRESHOLD * HEALTH_INTERVAL));
+    let grace = u64::from(deploy.health_check_grace);
+    if grace >= needed {
+        Verdict::Pass(format!(
+            "{grace} s covers start-up and the load balancer's first {HEALTHY_THRESHOLD} checks \
+             ({needed} s)"
+        ))
+    } else {
+        Verdict::Fail(format!(
+            "the health check grace period ({grace} s) ends before a new task can pass the load \
+             balancer's checks ({needed} s), so ECS replaces healthy tasks: give \
+             --health-check-grace {needed} or more"
         ))
     }
 }
@@ -378,6 +476,61 @@ fn network(deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
          endpoints for {} to {vpc}, or use public subnets with --public-ip",
         unrouted.join(", "),
         missing.join(", ")
+    )))
+}
+
+/// An internet-facing load balancer needs subnets in two or more availability zones, each
+/// routed to an internet gateway, or nobody reaches it.
+fn balancer_subnets(deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
+    let subnets = deploy.balancer_subnets();
+    let described = aws.require(
+        "ec2",
+        "describe-subnets",
+        &[
+            &["--subnet-ids"][..],
+            &subnets.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    )?;
+    let mut zones = Vec::new();
+    let mut private = Vec::new();
+    for subnet in described["Subnets"].as_array().into_iter().flatten() {
+        let id = subnet["SubnetId"].as_str().unwrap_or_default();
+        let vpc = subnet["VpcId"].as_str().unwrap_or_default();
+        if let Some(zone) = subnet["AvailabilityZone"].as_str()
+            && !zones.iter().any(|known| known == zone)
+        {
+            zones.push(zone.to_owned());
+        }
+        let routes = subnet_routes(aws, id, vpc)?;
+        let public = routes.iter().any(|route| {
+            route["DestinationCidrBlock"] == "0.0.0.0/0"
+                && route["GatewayId"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("igw-"))
+        });
+        if !public {
+            private.push(id.to_owned());
+        }
+    }
+    if !private.is_empty() {
+        return Ok(Verdict::Fail(format!(
+            "{} {} no route to an internet gateway, so an internet-facing load balancer there is \
+             unreachable: give --alb-subnets public subnets",
+            private.join(", "),
+            if private.len() == 1 { "has" } else { "have" }
+        )));
+    }
+    if zones.len() < 2 {
+        return Ok(Verdict::Fail(format!(
+            "an Application Load Balancer needs subnets in two or more availability zones, and \
+             these are all in {}: give --alb-subnets one public subnet per zone",
+            zones.join(", ")
+        )));
+    }
+    Ok(Verdict::Pass(format!(
+        "public subnets in {}: the load balancer is reachable and spans zones",
+        zones.join(", ")
     )))
 }
 

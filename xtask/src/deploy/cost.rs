@@ -1,0 +1,631 @@
+//! What the service `deploy` creates costs a month, from assumptions that flags change
+//! (defaults: us-east-1 list prices of 2025, 730 hours a month). Per task: Fargate vCPU- and
+//! GB-hours (arm64 at its own, lower prices) and the logs' ingestion. The load balancer: its
+//! hours and a public IPv4 address per AZ (at least two), unless `--load-balancer` shares one;
+//! the LCUs this service's traffic adds either way. The way to ECR and `CloudWatch` Logs: a NAT
+//! gateway in each AZ (so that one AZ's outage strands no other), each with an address, and
+//! its per-GB charge; or the interface endpoints, billed per AZ-hour, and theirs (the s3 gateway
+//! endpoint, which carries image layers, is free); or with `--public-ip` an address per task.
+//! Not counted: transfer to the internet, ECR storage (`compare` estimates it), log storage,
+//! Savings Plans and Spot. A pure function of the flags: `deploy --dry-run` prints it without
+//! calling AWS.
+
+use anyhow::{Result, bail};
+
+use crate::util::output::Table;
+
+/// As AWS's pricing calculator counts a month: 365 × 24 / 12.
+pub(crate) const HOURS_A_MONTH: f64 = 730.0;
+
+/// The interface endpoints a task in a private subnet without a NAT gateway needs, each billed
+/// per AZ-hour; the s3 gateway endpoint it also needs is free.
+pub(crate) const INTERFACE_ENDPOINTS: [&str; 3] = ["ecr.api", "ecr.dkr", "logs"];
+
+/// Where `--help` lists the flags: on a field, not the struct, whose heading would also cover
+/// the flags declared after it is flattened.
+const HEADING: &str = "Cost estimate (deploy --dry-run prints it)";
+
+/// A load balancer needs subnets in at least two AZs, and holds a public IPv4 address in each.
+const MIN_LOAD_BALANCER_AZS: u32 = 2;
+
+/// The cost estimate's assumptions: AWS list prices in us-east-1 as of 2025, and how much the
+/// service uses of what is billed by use.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Prices {
+    /// Fargate price in USD per vCPU-hour, Linux on x86
+    #[arg(
+        long,
+        default_value_t = 0.04048,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) fargate_vcpu_price: f64,
+    /// Fargate price in USD per GB-hour of memory, Linux on x86
+    #[arg(
+        long,
+        default_value_t = 0.004445,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) fargate_gb_price: f64,
+    /// Fargate price in USD per vCPU-hour, Linux on arm64 (Graviton, 20 % below x86)
+    #[arg(
+        long,
+        default_value_t = 0.03238,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) fargate_arm_vcpu_price: f64,
+    /// Fargate price in USD per GB-hour of memory, Linux on arm64
+    #[arg(
+        long,
+        default_value_t = 0.00356,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) fargate_arm_gb_price: f64,
+    /// Application Load Balancer price in USD per hour (not counted with --load-balancer)
+    #[arg(
+        long,
+        default_value_t = 0.0225,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) alb_price: f64,
+    /// Application Load Balancer price in USD per LCU-hour
+    #[arg(
+        long,
+        default_value_t = 0.008,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) lcu_price: f64,
+    /// LCUs the service's traffic uses in an average hour (one is 25 new connections a second,
+    /// 3000 open connections or 1 GB an hour)
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "N",
+        value_parser = amount,
+        help_heading = HEADING
+    )]
+    pub(crate) lcus: f64,
+    /// NAT gateway price in USD per hour
+    #[arg(
+        long,
+        default_value_t = 0.045,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) nat_price: f64,
+    /// NAT gateway price in USD per GB processed
+    #[arg(
+        long,
+        default_value_t = 0.045,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) nat_gb_price: f64,
+    /// Interface endpoint price in USD per endpoint per AZ-hour
+    #[arg(
+        long,
+        default_value_t = 0.01,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) endpoint_price: f64,
+    /// Interface endpoint price in USD per GB processed
+    #[arg(
+        long,
+        default_value_t = 0.01,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) endpoint_gb_price: f64,
+    /// Public IPv4 address price in USD per hour (charged for every address since February 2024)
+    #[arg(
+        long,
+        default_value_t = 0.005,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) ipv4_price: f64,
+    /// Log ingestion price in USD per GB (the standard log class)
+    #[arg(
+        long,
+        default_value_t = 0.50,
+        value_name = "USD",
+        value_parser = usd,
+        help_heading = HEADING
+    )]
+    pub(crate) log_price: f64,
+    /// GB of logs each task writes a month
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "GB",
+        value_parser = amount,
+        help_heading = HEADING
+    )]
+    pub(crate) log_gb: f64,
+    /// GB each task moves a month through the NAT gateways or interface endpoints besides its
+    /// logs (image pulls, AWS API calls, calls out)
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "GB",
+        value_parser = amount,
+        help_heading = HEADING
+    )]
+    pub(crate) egress_gb: f64,
+    /// Availability zones: NAT gateways and each interface endpoint are billed once per AZ
+    #[arg(
+        long,
+        default_value_t = 2,
+        value_name = "N",
+        value_parser = at_least_one(),
+        help_heading = HEADING
+    )]
+    pub(crate) azs: u32,
+}
+
+/// How tasks reach ECR, S3 and `CloudWatch` Logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Egress {
+    /// Private subnets routed through a NAT gateway in each AZ.
+    Nat,
+    /// Private subnets with the interface endpoints and the s3 gateway endpoint.
+    Endpoints,
+    /// Public subnets, a public IPv4 address on each task (`--public-ip`).
+    PublicIp,
+}
+
+/// One task's size, as the task definition states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Task {
+    /// 1024 units are one vCPU.
+    pub(crate) cpu_units: u32,
+    pub(crate) memory_mib: u32,
+    pub(crate) arm64: bool,
+}
+
+/// One line of an estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Item {
+    pub(crate) label: String,
+    /// How the amount is reached: `2 × 730 h × $0.045`.
+    pub(crate) basis: String,
+    pub(crate) usd: f64,
+}
+
+/// A month's cost, line by line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Estimate {
+    pub(crate) items: Vec<Item>,
+}
+
+/// What `tasks` tasks of this size cost a month, reaching AWS by `egress`; the load balancer's
+/// hours and addresses only when the service has its own.
+pub(crate) fn monthly(
+    prices: &Prices,
+    task: Task,
+    tasks: u32,
+    egress: Egress,
+    own_load_balancer: bool,
+) -> Estimate {
+    let (arch, vcpu_price, gb_price) = if task.arm64 {
+        let arm = (prices.fargate_arm_vcpu_price, prices.fargate_arm_gb_price);
+        ("arm64", arm.0, arm.1)
+    } else {
+        ("x86_64", prices.fargate_vcpu_price, prices.fargate_gb_price)
+    };
+    let vcpu = f64::from(task.cpu_units) / 1024.0;
+    let gigabytes = f64::from(task.memory_mib) / 1024.0;
+    let each = plural(tasks, "task");
+    let mut items = vec![
+        Item::hourly(
+            &format!("Fargate vCPU ({arch})"),
+            &format!("{each} × {vcpu} vCPU"),
+            f64::from(tasks) * vcpu,
+            vcpu_price,
+        ),
+        Item::hourly(
+            &format!("Fargate memory ({arch})"),
+            &format!("{each} × {gigabytes} GB"),
+            f64::from(tasks) * gigabytes,
+            gb_price,
+        ),
+    ];
+
+    if own_load_balancer {
+        items.push(Item::hourly("load balancer", "", 1.0, prices.alb_price));
+    }
+    items.push(Item::hourly(
+        "load balancer LCUs",
+        &format!("{} LCU", prices.lcus),
+        prices.lcus,
+        prices.lcu_price,
+    ));
+    if own_load_balancer {
+        items.push(Item::addresses(
+            "load balancer IPv4",
+            prices.azs.max(MIN_LOAD_BALANCER_AZS),
+            prices,
+        ));
+    }
+
+    let azs = f64::from(prices.azs);
+    let processed_gb = prices.egress_gb + prices.log_gb;
+    match egress {
+        Egress::Nat => items.extend([
+            Item::hourly(
+                "NAT gateways",
+                &format!("{} (one per AZ)", prices.azs),
+                azs,
+                prices.nat_price,
+            ),
+            Item::addresses("NAT gateways' IPv4", prices.azs, prices),
+            Item::per_gb("NAT data", tasks, processed_gb, prices.nat_gb_price),
+        ]),
+        Egress::Endpoints => {
+            // Each endpoint is billed in each AZ.
+            let endpoint_azs: f64 = INTERFACE_ENDPOINTS.iter().map(|_| azs).sum();
+            items.extend([
+                Item::hourly(
+                    "interface endpoints",
+                    &format!(
+                        "{} endpoints × {}",
+                        INTERFACE_ENDPOINTS.len(),
+                        plural(prices.azs, "AZ")
+                    ),
+                    endpoint_azs,
+                    prices.endpoint_price,
+                ),
+                Item::per_gb(
+                    "endpoint data",
+                    tasks,
+                    processed_gb,
+                    prices.endpoint_gb_price,
+                ),
+            ]);
+        }
+        Egress::PublicIp => items.push(Item::addresses("tasks' IPv4", tasks, prices)),
+    }
+
+    items.push(Item::per_gb(
+        "log ingestion",
+        tasks,
+        prices.log_gb,
+        prices.log_price,
+    ));
+    Estimate { items }
+}
+
+impl Item {
+    /// `units` of something billed by the hour, for a month; `units_text` says what they are
+    /// (nothing for one).
+    fn hourly(label: &str, units_text: &str, units: f64, price: f64) -> Self {
+        let hours = format!("{HOURS_A_MONTH} h × {}", dollars(price));
+        Self {
+            label: label.to_owned(),
+            basis: if units_text.is_empty() {
+                hours
+            } else {
+                format!("{units_text} × {hours}")
+            },
+            usd: units * HOURS_A_MONTH * price,
+        }
+    }
+
+    /// Public IPv4 addresses for a month.
+    fn addresses(label: &str, addresses: u32, prices: &Prices) -> Self {
+        Self::hourly(
+            label,
+            &plural(addresses, "address"),
+            f64::from(addresses),
+            prices.ipv4_price,
+        )
+    }
+
+    /// A month's gigabytes from each task.
+    fn per_gb(label: &str, tasks: u32, gigabytes: f64, price: f64) -> Self {
+        Self {
+            label: label.to_owned(),
+            basis: format!(
+                "{} × {gigabytes} GB × {}",
+                plural(tasks, "task"),
+                dollars(price)
+            ),
+            usd: f64::from(tasks) * gigabytes * price,
+        }
+    }
+}
+
+impl Estimate {
+    pub(crate) fn total(&self) -> f64 {
+        self.items.iter().map(|item| item.usd).sum()
+    }
+
+    /// One line per item, then the total, in US dollars to the cent.
+    pub(crate) fn render(&self) -> String {
+        let mut table = Table::new(["item", "basis", "USD a month"]).numeric(&[2]);
+        for item in &self.items {
+            table.row([item.label.clone(), item.basis.clone(), cents(item.usd)]);
+        }
+        table.row(["total".to_owned(), String::new(), cents(self.total())]);
+        table.render()
+    }
+}
+
+/// The assumptions in a sentence, and the flags that change them.
+pub(crate) fn note(prices: &Prices) -> String {
+    format!(
+        "Cost estimate: us-east-1 list prices of 2025 over {HOURS_A_MONTH} hours a month; {} \
+         with a NAT gateway or the {} interface endpoints in each; {} LCU; {} GB of logs and {} \
+         GB more through NAT or endpoints per task a month; not counted: transfer to the \
+         internet, ECR and log storage. Change with --azs, --lcus, --log-gb, --egress-gb and the \
+         --*-price flags (deploy --help lists them).",
+        plural(prices.azs, "AZ"),
+        INTERFACE_ENDPOINTS.join(", "),
+        prices.lcus,
+        prices.log_gb,
+        prices.egress_gb,
+    )
+}
+
+/// A price as written: `$0.50`, `$0.0225`, `$0.004445`.
+fn dollars(usd: f64) -> String {
+    let text = usd.to_string();
+    if text
+        .split_once('.')
+        .is_some_and(|(_, decimals)| decimals.len() >= 2)
+    {
+        format!("${text}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// An amount to the cent, half a cent up (`0.495` is stored as 0.49499…).
+fn cents(usd: f64) -> String {
+    format!("{:.2}", (usd * 100.0).round() / 100.0)
+}
+
+/// `1 task`, `10 tasks`, `2 addresses`.
+fn plural(count: u32, noun: &str) -> String {
+    match (count, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{count} {noun}es"),
+        (_, false) => format!("{count} {noun}s"),
+    }
+}
+
+fn at_least_one() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
+fn usd(value: &str) -> Result<f64> {
+    match value.parse::<f64>() {
+        Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
+        _ => bail!("takes a price in US dollars, 0 or more, such as 0.045"),
+    }
+}
+
+fn amount(value: &str) -> Result<f64> {
+    match value.parse::<f64>() {
+        Ok(amount) if amount.is_finite() && amount >= 0.0 => Ok(amount),
+        _ => bail!("takes a number, 0 or more, such as 1.5"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        prices: Prices,
+    }
+
+    fn prices(words: &str) -> Prices {
+        Flags::try_parse_from(std::iter::once("deploy").chain(words.split_whitespace()))
+            .expect(words)
+            .prices
+    }
+
+    fn refused(words: &str) -> String {
+        Flags::try_parse_from(std::iter::once("deploy").chain(words.split_whitespace()))
+            .expect_err(words)
+            .to_string()
+    }
+
+    const SMALL_X86: Task = Task {
+        cpu_units: 256,
+        memory_mib: 512,
+        arm64: false,
+    };
+    const SMALL_ARM: Task = Task {
+        arm64: true,
+        ..SMALL_X86
+    };
+
+    /// The estimate's lines against hand-computed ones, to a billionth of a dollar.
+    fn assert_lines(estimate: &Estimate, expected: &[(&str, f64)], total: f64) {
+        let labels: Vec<&str> = estimate
+            .items
+            .iter()
+            .map(|item| item.label.as_str())
+            .collect();
+        let wanted: Vec<&str> = expected.iter().map(|(label, _)| *label).collect();
+        assert_eq!(labels, wanted);
+        for (item, (label, usd)) in estimate.items.iter().zip(expected) {
+            assert!(
+                (item.usd - usd).abs() < 1e-9,
+                "{label}: {} not {usd}",
+                item.usd
+            );
+        }
+        assert!(
+            (estimate.total() - total).abs() < 1e-9,
+            "total {} not {total}",
+            estimate.total()
+        );
+    }
+
+    #[test]
+    fn the_flags_are_consistent_and_default_to_the_list_prices() {
+        Flags::command().debug_assert();
+        let defaults = prices("");
+        let changed = prices("--nat-price 0.059 --azs 3 --log-gb 0.25");
+        // Parsed from the same decimal text as the literals: exactly equal.
+        #[allow(clippy::float_cmp)]
+        {
+            assert_eq!(defaults.fargate_vcpu_price, 0.04048);
+            assert_eq!(defaults.fargate_arm_gb_price, 0.00356);
+            assert_eq!((changed.nat_price, changed.log_gb), (0.059, 0.25));
+        }
+        assert_eq!((defaults.azs, changed.azs), (2, 3));
+    }
+
+    #[test]
+    fn negative_prices_and_words_are_refused_with_what_is_wanted() {
+        for words in ["--nat-price=-0.01", "--ipv4-price free", "--alb-price NaN"] {
+            assert!(
+                refused(words).contains("takes a price in US dollars"),
+                "{words}"
+            );
+        }
+        for words in ["--lcus=-1", "--log-gb lots", "--egress-gb inf"] {
+            assert!(
+                refused(words).contains("takes a number, 0 or more"),
+                "{words}"
+            );
+        }
+        assert!(refused("--azs 0").contains("--azs"));
+    }
+
+    #[test]
+    fn one_small_x86_task_through_nat_in_two_azs() {
+        let estimate = monthly(&prices(""), SMALL_X86, 1, Egress::Nat, true);
+        assert_lines(
+            &estimate,
+            &[
+                // 0.25 vCPU × 730 h × 0.04048, 0.5 GB × 730 h × 0.004445
+                ("Fargate vCPU (x86_64)", 7.3876),
+                ("Fargate memory (x86_64)", 1.622_425),
+                ("load balancer", 16.425),
+                ("load balancer LCUs", 5.84),
+                ("load balancer IPv4", 7.3),
+                // Two gateways, one per AZ, each with its address.
+                ("NAT gateways", 65.7),
+                ("NAT gateways' IPv4", 7.3),
+                // (10 GB + 1 GB of logs) × 0.045
+                ("NAT data", 0.495),
+                ("log ingestion", 0.5),
+            ],
+            112.570_025,
+        );
+    }
+
+    #[test]
+    fn ten_arm_tasks_through_endpoints_behind_a_shared_load_balancer() {
+        let estimate = monthly(&prices(""), SMALL_ARM, 10, Egress::Endpoints, false);
+        assert_lines(
+            &estimate,
+            &[
+                // 10 × 0.25 vCPU × 730 h × 0.03238, 10 × 0.5 GB × 730 h × 0.00356
+                ("Fargate vCPU (arm64)", 59.0935),
+                ("Fargate memory (arm64)", 12.994),
+                // The shared balancer's hours and addresses are not this service's.
+                ("load balancer LCUs", 5.84),
+                // 3 endpoints × 2 AZs × 730 h × 0.01
+                ("interface endpoints", 43.8),
+                // 10 × 11 GB × 0.01
+                ("endpoint data", 1.1),
+                ("log ingestion", 5.0),
+            ],
+            127.8275,
+        );
+    }
+
+    #[test]
+    fn public_ips_cost_an_address_per_task_and_the_balancer_keeps_two() {
+        let estimate = monthly(&prices("--azs 1"), SMALL_X86, 3, Egress::PublicIp, true);
+        assert_lines(
+            &estimate,
+            &[
+                ("Fargate vCPU (x86_64)", 22.1628),
+                ("Fargate memory (x86_64)", 4.867_275),
+                ("load balancer", 16.425),
+                ("load balancer LCUs", 5.84),
+                // One AZ asked for, but a load balancer spans two.
+                ("load balancer IPv4", 7.3),
+                ("tasks' IPv4", 10.95),
+                ("log ingestion", 1.5),
+            ],
+            69.045_075,
+        );
+    }
+
+    #[test]
+    fn arm64_compute_is_a_fifth_cheaper() {
+        let compute = |task| {
+            let estimate = monthly(&prices(""), task, 1, Egress::PublicIp, false);
+            estimate.items[0].usd + estimate.items[1].usd
+        };
+        let ratio = compute(SMALL_ARM) / compute(SMALL_X86);
+        assert!((0.79..0.81).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn the_table_has_a_line_per_item_and_the_total_aligned() {
+        let estimate = monthly(&prices(""), SMALL_X86, 1, Egress::Nat, true);
+        let table = estimate.render();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), estimate.items.len() + 2, "{table}");
+        assert!(lines[1].starts_with("Fargate vCPU (x86_64)"), "{table}");
+        assert!(
+            lines[1].contains("1 task × 0.25 vCPU × 730 h × $0.04048"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with(" 7.39"), "{table}");
+        let last = lines[lines.len() - 1];
+        assert!(
+            last.starts_with("total") && last.ends_with(" 112.57"),
+            "{table}"
+        );
+        let width = lines[0].chars().count();
+        assert!(
+            lines.iter().all(|line| line.chars().count() == width),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_note_names_the_assumptions_and_their_flags() {
+        let note = note(&prices("--azs 3"));
+        for part in [
+            "730 hours",
+            "3 AZs",
+            "ecr.api, ecr.dkr, logs",
+            "--azs",
+            "--egress-gb",
+        ] {
+            assert!(note.contains(part), "{part}: {note}");
+        }
+    }
+}
