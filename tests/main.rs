@@ -4,6 +4,7 @@
 
 mod cost;
 mod daemonless;
+mod ecs;
 mod fresh;
 mod images;
 mod inspect;

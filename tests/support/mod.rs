@@ -5,12 +5,14 @@
 //! - [`needs`]: whether a test can run here (a Docker engine, a tool), skipping loudly when it
 //!   cannot, and the lock every test that uses the engine holds.
 //! - [`http`]: one HTTP client for the servers the tests start, and waiting until one answers.
+//! - [`moto`]: moto's server, the AWS API the shipping tests call through the real AWS CLI.
 //! - [`registry`]: a real registry on loopback, anonymous, with a password or with tokens.
 //! - [`proxy`]: a reverse proxy on loopback that can answer for its server, and one that records
 //!   the AWS API calls passing through it.
 
 pub(crate) mod files;
 pub(crate) mod http;
+pub(crate) mod moto;
 pub(crate) mod needs;
 pub(crate) mod process;
 pub(crate) mod proxy;

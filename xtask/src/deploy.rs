@@ -168,22 +168,32 @@ impl Deploy {
     /// Created here, not by the log driver (`awslogs-create-group`), which would need
     /// `logs:CreateLogGroup` on the execution role; `AmazonECSTaskExecutionRolePolicy` lacks it.
     fn create_log_group(&self, aws: &Aws) -> Result<()> {
+        let label = format!("log group {}", self.log_group);
+        let groups = aws.require(
+            "logs",
+            "describe-log-groups",
+            &["--log-group-name-prefix", &self.log_group],
+        )?;
+        let exists = groups["logGroups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|group| group["logGroupName"] == self.log_group.as_str());
+        if exists {
+            apply::say("unchanged", &label);
+            return Ok(());
+        }
         let tags = format!(
             "{PROJECT_TAG}={},{SERVICE_TAG}={}",
             project_name(),
             self.service
         );
-        match aws.call(
+        aws.require(
             "logs",
             "create-log-group",
             &["--log-group-name", &self.log_group, "--tags", &tags],
-        )? {
-            Ok(_) => apply::say("created", &format!("log group {}", self.log_group)),
-            Err(error) if error.code == "ResourceAlreadyExistsException" => {
-                apply::say("unchanged", &format!("log group {}", self.log_group));
-            }
-            Err(error) => return Err(crate::aws::explain(&error)),
-        }
+        )?;
+        apply::say("created", &label);
         Ok(())
     }
 

@@ -88,7 +88,7 @@ impl Apply<'_> {
             }
             let plan = &plans[index];
             let name = plan["GroupName"].as_str().unwrap_or_default().to_owned();
-            let (id, created) = match owned::security_group(
+            let (id, created, held) = match owned::security_group(
                 self.aws,
                 &self.names,
                 &self.known.vpc,
@@ -97,6 +97,7 @@ impl Apply<'_> {
                 Found::Ours(group) => (
                     group["GroupId"].as_str().unwrap_or_default().to_owned(),
                     false,
+                    group["IpPermissions"].clone(),
                 ),
                 Found::Foreign => bail!(
                     "a security group {name} exists in {} without this project's tags: delete or \
@@ -116,11 +117,20 @@ impl Apply<'_> {
                         .as_str()
                         .context("no group id")?
                         .to_owned();
-                    (id, true)
+                    (id, true, Value::Null)
                 }
             };
             let mut added = 0;
-            for permission in plan["IpPermissions"].as_array().into_iter().flatten() {
+            let missing = plan["IpPermissions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|permission| {
+                    !held
+                        .as_array()
+                        .is_some_and(|all| all.iter().any(|h| contains(h, permission)))
+                });
+            for permission in missing {
                 let answer = self.aws.call(
                     "ec2",
                     "authorize-security-group-ingress",
