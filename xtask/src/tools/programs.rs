@@ -199,7 +199,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "openssl",
         Debian("openssl"),
-        "the tests' token server: its key, certificate and signatures",
+        "the tests' token server (its key, certificate and signatures), the deploy test's certificate",
     ),
     program(
         "skopeo",
@@ -214,7 +214,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "moto_server",
         PyPi("moto[server]"),
-        "the ECR and ECS APIs on loopback in the tests",
+        "the AWS APIs deploy calls (ECR, ECS, ELB, EC2, CloudWatch, autoscaling, ACM, IAM) on loopback in the tests",
     ),
     program(
         "chromium",
