@@ -144,11 +144,11 @@ fn network(moto: &Moto, endpoints: bool) -> Network {
     }
 }
 
-/// `cargo xtask deploy` of `image` to moto's cluster `web` in `network`, through `via` when
-/// given, with `extra`.
+/// `cargo xtask deploy` of `image` to moto's cluster `web` in `network`, with `extra`; through
+/// `via` (a recorder's endpoint, or one that does not answer) when given.
 fn deploy_in(
     moto: &Moto,
-    via: Option<&Recorder>,
+    via: Option<&str>,
     network: &Network,
     image: &str,
     extra: &[&str],
@@ -172,8 +172,8 @@ fn deploy_in(
     xtask(&args)
         .setup(|command| {
             moto.env(command);
-            if let Some(recorder) = via {
-                command.env("AWS_ENDPOINT_URL", recorder.endpoint());
+            if let Some(endpoint) = via {
+                command.env("AWS_ENDPOINT_URL", endpoint);
             }
         })
         .run()
@@ -274,10 +274,11 @@ fn deploy_creates_what_dry_run_renders_and_then_changes_only_what_changed() {
         "--max",
         "6",
     ];
+    let endpoint = recorder.endpoint();
     let deploy_image = |image: &str, extra: &[&str]| {
         deploy_in(
             &moto,
-            Some(&recorder),
+            Some(&endpoint),
             &network,
             image,
             &[&settings[..], extra].concat(),
@@ -611,7 +612,7 @@ fn scaling_as_planned(moto: &Moto, plan: &Value, balancer_arn: &str, target_arn:
         "the scalable target",
         &targets["ScalableTargets"][0],
         &plan["scalableTarget"],
-        &[],
+        &["Tags"],
     );
     let policies = moto.aws(&[
         "application-autoscaling",
@@ -872,6 +873,7 @@ fn preflight_failures_are_one_line_each_and_create_nothing() {
     assert_eq!(groups["logGroups"], json!([]));
     let balancers = moto.aws(&["elbv2", "describe-load-balancers"]);
     assert_eq!(balancers["LoadBalancers"], json!([]));
+    wrong_credentials_and_no_endpoint(&network, &absent);
     let security = moto.aws(&["ec2", "describe-security-groups"]);
     assert!(
         security["SecurityGroups"]
@@ -879,6 +881,34 @@ fn preflight_failures_are_one_line_each_and_create_nothing() {
             .is_some_and(|all| all.iter().all(|g| g["GroupName"] == "default")),
         "{security}"
     );
+}
+
+/// A deploy with credentials AWS does not know, and one to an endpoint that does not answer:
+/// after the checks that need no AWS, one line saying what to check.
+fn wrong_credentials_and_no_endpoint(network: &Network, image: &str) {
+    let strict = Moto::start(true);
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    for (via, expected) in [
+        (None, "error: AWS refused the credentials (AuthFailure"),
+        (
+            Some(closed.as_str()),
+            "error: the AWS endpoint is unreachable",
+        ),
+    ] {
+        let output = deploy_in(&strict, via, network, image, &["--wait", "0"]);
+        assert!(!output.status.success());
+        let log = stderr(&output);
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{log}");
+        assert!(
+            errors[0].contains(expected.trim_start_matches("error: ")),
+            "{}",
+            errors[0]
+        );
+    }
 }
 
 /// `rollback` puts the service on the revision before the one it runs; `destroy` removes only

@@ -169,17 +169,7 @@ impl Deploy {
     /// `logs:CreateLogGroup` on the execution role; `AmazonECSTaskExecutionRolePolicy` lacks it.
     fn create_log_group(&self, aws: &Aws) -> Result<()> {
         let label = format!("log group {}", self.log_group);
-        let groups = aws.require(
-            "logs",
-            "describe-log-groups",
-            &["--log-group-name-prefix", &self.log_group],
-        )?;
-        let exists = groups["logGroups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|group| group["logGroupName"] == self.log_group.as_str());
-        if exists {
+        if crate::aws::owned::log_group_exists(aws, &self.log_group)? {
             apply::say("unchanged", &label);
             return Ok(());
         }

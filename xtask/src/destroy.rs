@@ -80,17 +80,7 @@ impl Destroy {
     }
 
     fn log_group(&self, aws: &Aws) -> Result<usize> {
-        let groups = aws.require(
-            "logs",
-            "describe-log-groups",
-            &["--log-group-name-prefix", &self.log_group],
-        )?;
-        let exists = groups["logGroups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|group| group["logGroupName"] == self.log_group.as_str());
-        if !exists {
+        if !owned::log_group_exists(aws, &self.log_group)? {
             println!("no log group {}: already gone", self.log_group);
             return Ok(0);
         }

@@ -44,6 +44,7 @@ impl std::error::Error for AwsError {}
 const CREDENTIAL_CODES: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidClientTokenId",
+    "AuthFailure",
     "InvalidSignatureException",
     "SignatureDoesNotMatch",
     "ExpiredToken",

@@ -1,6 +1,7 @@
-//! What deploy made, found again by name and told apart by the project's and service's tags:
-//! `deploy` reuses it (never creating a second of anything), `destroy` removes it, and neither
-//! touches a resource of the same name that lacks the tags.
+//! What deploy made, found again: the names it gives what it creates (from the cluster and the
+//! service), and lookups by those names told apart by the project's and service's tags. `deploy`
+//! reuses what it finds (never creating a second of anything), `destroy` removes it, and
+//! neither touches a resource of the same name that lacks the tags.
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -146,6 +147,20 @@ pub(crate) fn alarm(aws: &Aws, names: &Names, name: &str) -> Result<Found> {
         )?;
         Ok(names.owns(&tags["Tags"]))
     })
+}
+
+/// Whether the log group `name` exists (its name is a prefix of others').
+pub(crate) fn log_group_exists(aws: &Aws, name: &str) -> Result<bool> {
+    let groups = aws.require(
+        "logs",
+        "describe-log-groups",
+        &["--log-group-name-prefix", name],
+    )?;
+    Ok(groups["logGroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|group| group["logGroupName"] == name))
 }
 
 #[cfg(test)]

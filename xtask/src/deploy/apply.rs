@@ -409,14 +409,33 @@ impl Apply<'_> {
             ]
             .iter()
             .all(|key| current[*key] == plan[*key]);
+        self.put(
+            &label,
+            current,
+            same,
+            ("cloudwatch", "put-metric-alarm"),
+            &plan,
+        )
+    }
+
+    /// Says `unchanged` when the resource is `same` as planned; else sends `input` to the
+    /// create-or-replace `call` and says whether it was created (`current` is null) or changed.
+    fn put(
+        &self,
+        label: &str,
+        current: &Value,
+        same: bool,
+        (service, operation): (&str, &str),
+        input: &Value,
+    ) -> Result<()> {
         if same {
-            say("unchanged", &label);
+            say("unchanged", label);
             return Ok(());
         }
         self.aws.require(
-            "cloudwatch",
-            "put-metric-alarm",
-            &["--cli-input-json", &self.input(&plan)],
+            service,
+            operation,
+            &["--cli-input-json", &self.input(input)],
         )?;
         say(
             if current.is_null() {
@@ -424,7 +443,7 @@ impl Apply<'_> {
             } else {
                 "changed"
             },
-            &label,
+            label,
         );
         Ok(())
     }
@@ -443,25 +462,10 @@ impl Apply<'_> {
             "scaling {id} ({} to {} tasks)",
             self.deploy.min, self.deploy.max
         );
-        if current["MinCapacity"] == target["MinCapacity"]
-            && current["MaxCapacity"] == target["MaxCapacity"]
-        {
-            say("unchanged", &label);
-        } else {
-            self.aws.require(
-                "application-autoscaling",
-                "register-scalable-target",
-                &["--cli-input-json", &self.input(&target)],
-            )?;
-            say(
-                if current.is_null() {
-                    "created"
-                } else {
-                    "changed"
-                },
-                &label,
-            );
-        }
+        let same = current["MinCapacity"] == target["MinCapacity"]
+            && current["MaxCapacity"] == target["MaxCapacity"];
+        let register = ("application-autoscaling", "register-scalable-target");
+        self.put(&label, current, same, register, &target)?;
         let policies = self.aws.require(
             "application-autoscaling",
             "describe-scaling-policies",
@@ -474,25 +478,14 @@ impl Apply<'_> {
         let plans = self.deploy.scaling_policies_plan(&self.known);
         for plan in &plans {
             let name = plan["PolicyName"].as_str().unwrap_or_default();
-            let current = policies.iter().find(|p| p["PolicyName"] == name);
+            let current = policies
+                .iter()
+                .find(|p| p["PolicyName"] == name)
+                .unwrap_or(&Value::Null);
             let key = "TargetTrackingScalingPolicyConfiguration";
-            if current.is_some_and(|p| contains(&p[key], &plan[key])) {
-                say("unchanged", &format!("scaling policy {name}"));
-                continue;
-            }
-            self.aws.require(
-                "application-autoscaling",
-                "put-scaling-policy",
-                &["--cli-input-json", &self.input(plan)],
-            )?;
-            say(
-                if current.is_some() {
-                    "changed"
-                } else {
-                    "created"
-                },
-                &format!("scaling policy {name}"),
-            );
+            let same = !current.is_null() && contains(&current[key], &plan[key]);
+            let put = ("application-autoscaling", "put-scaling-policy");
+            self.put(&format!("scaling policy {name}"), current, same, put, plan)?;
         }
         for stale in policies.iter().filter(|p| {
             p["PolicyName"] == self.names.requests_policy.as_str()

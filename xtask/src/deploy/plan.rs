@@ -226,6 +226,7 @@ impl Deploy {
             "ScalableDimension": "ecs:service:DesiredCount",
             "MinCapacity": self.min,
             "MaxCapacity": self.max,
+            "Tags": {PROJECT_TAG: project_name(), SERVICE_TAG: self.service},
         })
     }
 
