@@ -329,7 +329,61 @@ impl Deploy {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+    use crate::flags::{Command, Xtask};
+
+    fn deploy(extra: &str) -> Deploy {
+        let line =
+            format!("cargo-xtask deploy --cluster web --subnets s --execution-role r {extra}");
+        match Xtask::try_parse_from(line.split_whitespace()).map(|x| x.command) {
+            Ok(Command::Deploy(deploy)) => *deploy,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn https_redirects_http_and_a_shared_balancer_gets_a_host_rule() {
+        let known = Known::default();
+        let plain = deploy("").listeners_plan(&known);
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0]["DefaultActions"][0]["Type"], "forward");
+        let secure = deploy("--certificate-arn arn:cert").listeners_plan(&known);
+        assert_eq!(secure[0]["Port"], 80);
+        assert_eq!(
+            secure[0]["DefaultActions"][0]["RedirectConfig"]["Protocol"],
+            "HTTPS"
+        );
+        assert_eq!(secure[1]["Certificates"][0]["CertificateArn"], "arn:cert");
+        let shared = deploy("--load-balancer arn:lb --host api.example.test");
+        let rule = &shared.listeners_plan(&known)[0];
+        assert_eq!(
+            rule["Conditions"][0]["HostHeaderConfig"]["Values"][0],
+            "api.example.test"
+        );
+        // A shared balancer brings its own security group: deploy makes the tasks' only.
+        let groups = shared.security_groups_plan(&known);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0]["GroupName"], "web-app-tasks");
+    }
+
+    #[test]
+    fn requests_scaling_only_when_asked() {
+        let known = Known::default();
+        assert_eq!(deploy("").scaling_policies_plan(&known).len(), 1);
+        let both = deploy("--requests-per-target 500").scaling_policies_plan(&known);
+        assert_eq!(
+            both[1]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"],
+            500.0
+        );
+        let service = deploy("--min 3").service_plan(&known);
+        assert_eq!(service["desiredCount"], 3);
+        assert_eq!(
+            service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"],
+            "DISABLED"
+        );
+    }
 
     #[test]
     fn cloudwatch_dimensions_of_arns() {
