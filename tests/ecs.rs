@@ -647,13 +647,24 @@ fn scaling_as_planned(moto: &Moto, plan: &Value, balancer_arn: &str, target_arn:
     ]);
     let alarm = &alarms["MetricAlarms"][0];
     as_planned("the alarm", alarm, &plan["alarm"], &["Tags"]);
-    for metric in alarm["Metrics"].as_array().expect("metrics").iter().skip(1) {
-        assert_eq!(
-            metric["MetricStat"]["Metric"]["Dimensions"],
-            json!([{"Name": "LoadBalancer", "Value": balancer},
-                   {"Name": "TargetGroup", "Value": target}])
-        );
-    }
+    let dimensions = |id: &str| {
+        alarm["Metrics"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["Id"] == id))
+            .map_or_else(
+                || panic!("no metric {id} in {alarm}"),
+                |m| m["MetricStat"]["Metric"]["Dimensions"].clone(),
+            )
+    };
+    let both = json!([{"Name": "LoadBalancer", "Value": balancer},
+                      {"Name": "TargetGroup", "Value": target}]);
+    assert_eq!(dimensions("target"), both);
+    assert_eq!(dimensions("requests"), both);
+    // The load balancer's own 5xx exist per load balancer only.
+    assert_eq!(
+        dimensions("balancer"),
+        json!([{"Name": "LoadBalancer", "Value": balancer}])
+    );
 }
 
 /// The task definition moto stored is the one `--dry-run` rendered, field by field.

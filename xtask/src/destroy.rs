@@ -40,8 +40,11 @@ impl Destroy {
             names: Names::new(cluster, name),
             removed: 0,
         };
-        match service.describe()? {
-            None => println!("no service {name} in the cluster {cluster}: already gone"),
+        let service_was_ours = match service.describe()? {
+            None => {
+                println!("no service {name} in the cluster {cluster}: already gone");
+                false
+            }
             Some(found) if !service.owns(&found["tags"]) => {
                 println!(
                     "the service {} carries no {PROJECT_TAG}={} {SERVICE_TAG}={} tags: not \
@@ -66,9 +69,10 @@ impl Destroy {
                 )?;
                 println!("deleted the service {name} (scaled to 0 first, so its tasks drain)");
                 removal.removed += 1;
+                true
             }
-        }
-        removal.scaling()?;
+        };
+        removal.scaling(service_was_ours)?;
         removal.alarm()?;
         removal.balancing()?;
         removal.security_groups()?;
@@ -121,11 +125,39 @@ impl Removal<'_> {
         self.removed += 1;
     }
 
-    /// The scaling policies and the scalable target of the service (deleted or deploy's:
-    /// `run` returned before this for a service made by hand).
-    fn scaling(&mut self) -> Result<()> {
+    /// The scalable target of the service and its policies: deploy's when the service was
+    /// (deleted just now), else only when the target carries the tags itself (left over by a
+    /// destroy that stopped half-way).
+    fn scaling(&mut self, service_was_ours: bool) -> Result<()> {
         let id = self.names.scaling_id.clone();
         let namespace = ["--service-namespace", "ecs"];
+        let dimension = ["--scalable-dimension", "ecs:service:DesiredCount"];
+        let targets = self.aws.require(
+            "application-autoscaling",
+            "describe-scalable-targets",
+            &[&namespace[..], &["--resource-ids", &id]].concat(),
+        )?;
+        let Some(target) = targets["ScalableTargets"].get(0) else {
+            return Ok(());
+        };
+        if !service_was_ours {
+            let arn = target["ScalableTargetARN"].as_str().unwrap_or_default();
+            let tagged = self
+                .aws
+                .call(
+                    "application-autoscaling",
+                    "list-tags-for-resource",
+                    &["--resource-arn", arn],
+                )?
+                .is_ok_and(|tags| {
+                    tags["Tags"][PROJECT_TAG] == project_name()
+                        && tags["Tags"][SERVICE_TAG] == self.names.service.as_str()
+                });
+            if !tagged {
+                println!("the scalable target {id} carries no tags of this service: left alone");
+                return Ok(());
+            }
+        }
         let policies = self.aws.require(
             "application-autoscaling",
             "describe-scaling-policies",
@@ -138,43 +170,20 @@ impl Removal<'_> {
                 "delete-scaling-policy",
                 &[
                     &namespace[..],
-                    &[
-                        "--resource-id",
-                        &id,
-                        "--scalable-dimension",
-                        "ecs:service:DesiredCount",
-                    ],
+                    &["--resource-id", &id],
+                    &dimension,
                     &["--policy-name", name],
                 ]
                 .concat(),
             )?;
             self.said(&format!("deleted the scaling policy {name}"));
         }
-        let targets = self.aws.require(
+        self.aws.require(
             "application-autoscaling",
-            "describe-scalable-targets",
-            &[&namespace[..], &["--resource-ids", &id]].concat(),
+            "deregister-scalable-target",
+            &[&namespace[..], &["--resource-id", &id], &dimension].concat(),
         )?;
-        if targets["ScalableTargets"]
-            .as_array()
-            .is_some_and(|t| !t.is_empty())
-        {
-            self.aws.require(
-                "application-autoscaling",
-                "deregister-scalable-target",
-                &[
-                    &namespace[..],
-                    &[
-                        "--resource-id",
-                        &id,
-                        "--scalable-dimension",
-                        "ecs:service:DesiredCount",
-                    ],
-                ]
-                .concat(),
-            )?;
-            self.said(&format!("deregistered the scalable target {id}"));
-        }
+        self.said(&format!("deregistered the scalable target {id}"));
         Ok(())
     }
 

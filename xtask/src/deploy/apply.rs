@@ -371,13 +371,15 @@ impl Apply<'_> {
             say("unchanged", &label);
             return Ok(());
         }
-        let highest = rules
+        let taken: Vec<u32> = rules
             .iter()
-            .filter_map(|rule| rule["Priority"].as_str()?.parse::<u32>().ok())
-            .max()
-            .unwrap_or(0);
+            .filter_map(|rule| rule["Priority"].as_str()?.parse().ok())
+            .collect();
+        let free = (1..=50_000)
+            .find(|priority| !taken.contains(priority))
+            .context("the shared listener has 50 000 rules, ELB's limit: remove one")?;
         self.known.listener = arn;
-        self.known.rule_priority = json!(highest + 1);
+        self.known.rule_priority = json!(free);
         let plan = self.deploy.listeners_plan(&self.known).remove(0);
         self.aws.require(
             "elbv2",
@@ -408,7 +410,7 @@ impl Apply<'_> {
                 "TreatMissingData",
             ]
             .iter()
-            .all(|key| current[*key] == plan[*key]);
+            .all(|key| contains(&current[*key], &plan[*key]));
         self.put(
             &label,
             current,

@@ -98,7 +98,7 @@ impl Deploy {
         }
         groups.push(group(
             &names.task_group,
-            "The tasks: the app's port, from the load balancer only",
+            "The tasks: the app port, from the load balancer only",
             json!([{"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT,
                     "UserIdGroupPairs": [{"GroupId": known.alb_group}]}]),
         ));
@@ -268,20 +268,20 @@ impl Deploy {
         policies
     }
 
-    /// The share of 5xx answers, the target's and the load balancer's own (502/503 when
-    /// targets fail), among all requests: the deployment alarm.
+    /// The share of 5xx answers among all requests: the tasks', and, on a load balancer of its
+    /// own, the load balancer's (502/503/504 when targets fail; a shared one's would count other
+    /// services' too). The deployment alarm.
     pub(crate) fn alarm_plan(&self, known: &Known) -> Value {
-        let metric = |id: &str, name: &str| {
+        let balancer = json!({"Name": "LoadBalancer", "Value": dimension(&known.load_balancer)});
+        let target = json!({"Name": "TargetGroup", "Value": dimension(&known.target_group)});
+        let metric = |id: &str, name: &str, dimensions: Value| {
             json!({
                 "Id": id,
                 "MetricStat": {
                     "Metric": {
                         "Namespace": "AWS/ApplicationELB",
                         "MetricName": name,
-                        "Dimensions": [
-                            {"Name": "LoadBalancer", "Value": dimension(&known.load_balancer)},
-                            {"Name": "TargetGroup", "Value": dimension(&known.target_group)},
-                        ],
+                        "Dimensions": dimensions,
                     },
                     "Period": ALARM_PERIOD,
                     "Stat": "Sum",
@@ -289,18 +289,32 @@ impl Deploy {
                 "ReturnData": false,
             })
         };
+        let own = self.load_balancer.is_none();
+        let expression = if own {
+            "100 * (FILL(target, 0) + FILL(balancer, 0)) / requests"
+        } else {
+            "100 * FILL(target, 0) / requests"
+        };
+        let both = json!([balancer, target]);
+        let mut metrics = vec![
+            json!({"Id": "ratio", "Expression": expression, "Label": "5xx %", "ReturnData": true}),
+            metric("target", "HTTPCode_Target_5XX_Count", both.clone()),
+            metric("requests", "RequestCount", both),
+        ];
+        if own {
+            // The load balancer's own answers exist per load balancer only.
+            metrics.push(metric(
+                "balancer",
+                "HTTPCode_ELB_5XX_Count",
+                json!([balancer]),
+            ));
+        }
         json!({
             "AlarmName": self.names().alarm,
             "AlarmDescription": format!(
                 "More than {} % of {}'s answers are 5xx: ECS rolls the deployment back",
                 self.max_5xx_percent, self.service),
-            "Metrics": [
-                {"Id": "ratio", "Expression": "100 * (FILL(target, 0) + FILL(balancer, 0)) / requests",
-                 "Label": "5xx %", "ReturnData": true},
-                metric("target", "HTTPCode_Target_5XX_Count"),
-                metric("balancer", "HTTPCode_ELB_5XX_Count"),
-                metric("requests", "RequestCount"),
-            ],
+            "Metrics": metrics,
             "Threshold": f64::from(self.max_5xx_percent),
             "ComparisonOperator": "GreaterThanThreshold",
             "EvaluationPeriods": ALARM_PERIODS,
