@@ -412,7 +412,163 @@ pub(crate) struct Deploy {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub(crate) prices: crate::deploy::cost::Prices,
+    pub(crate) prices: Prices,
+}
+
+/// Where `--help` lists the flags: on a field, not the struct, whose heading would also cover
+/// the flags declared after it is flattened.
+const COST_HEADING: &str = "Cost estimate (deploy --dry-run prints it)";
+
+/// The cost estimate's assumptions: AWS list prices in us-east-1 as of 2025, and how much the
+/// service uses of what is billed by use.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Prices {
+    /// Fargate price in USD per vCPU-hour, Linux on x86
+    #[arg(
+        long,
+        default_value_t = 0.04048,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) fargate_vcpu_price: f64,
+    /// Fargate price in USD per GB-hour of memory, Linux on x86
+    #[arg(
+        long,
+        default_value_t = 0.004445,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) fargate_gb_price: f64,
+    /// Fargate price in USD per vCPU-hour, Linux on arm64 (Graviton, 20 % below x86)
+    #[arg(
+        long,
+        default_value_t = 0.03238,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) fargate_arm_vcpu_price: f64,
+    /// Fargate price in USD per GB-hour of memory, Linux on arm64
+    #[arg(
+        long,
+        default_value_t = 0.00356,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) fargate_arm_gb_price: f64,
+    /// Application Load Balancer price in USD per hour (not counted with --load-balancer)
+    #[arg(
+        long,
+        default_value_t = 0.0225,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) alb_price: f64,
+    /// Application Load Balancer price in USD per LCU-hour
+    #[arg(
+        long,
+        default_value_t = 0.008,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) lcu_price: f64,
+    /// LCUs the service's traffic uses in an average hour (one is 25 new connections a second,
+    /// 3000 open connections or 1 GB an hour)
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "N",
+        value_parser = amount,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) lcus: f64,
+    /// NAT gateway price in USD per hour
+    #[arg(
+        long,
+        default_value_t = 0.045,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) nat_price: f64,
+    /// NAT gateway price in USD per GB processed
+    #[arg(
+        long,
+        default_value_t = 0.045,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) nat_gb_price: f64,
+    /// Interface endpoint price in USD per endpoint per AZ-hour
+    #[arg(
+        long,
+        default_value_t = 0.01,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) endpoint_price: f64,
+    /// Interface endpoint price in USD per GB processed
+    #[arg(
+        long,
+        default_value_t = 0.01,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) endpoint_gb_price: f64,
+    /// Public IPv4 address price in USD per hour (charged for every address since February 2024)
+    #[arg(
+        long,
+        default_value_t = 0.005,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) ipv4_price: f64,
+    /// Log ingestion price in USD per GB (the standard log class)
+    #[arg(
+        long,
+        default_value_t = 0.50,
+        value_name = "USD",
+        value_parser = price,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) log_price: f64,
+    /// GB of logs each task writes a month
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "GB",
+        value_parser = amount,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) log_gb: f64,
+    /// GB each task moves a month through the NAT gateways or interface endpoints besides its
+    /// logs (image pulls, AWS API calls, calls out)
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "GB",
+        value_parser = amount,
+        help_heading = COST_HEADING
+    )]
+    pub(crate) egress_gb: f64,
+    /// Availability zones: NAT gateways and each interface endpoint are billed once per AZ
+    #[arg(
+        long,
+        default_value_t = 2,
+        value_name = "N",
+        value_parser = positive(),
+        help_heading = COST_HEADING
+    )]
+    pub(crate) azs: u32,
 }
 
 /// Which ECS service, in which cluster and region.
@@ -674,7 +830,14 @@ fn size(value: &str) -> Result<u64> {
 fn price(value: &str) -> Result<f64> {
     match value.parse::<f64>() {
         Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
-        _ => bail!("takes a price in US dollars such as 0.10"),
+        _ => bail!("takes a price in US dollars, 0 or more, such as 0.10"),
+    }
+}
+
+fn amount(value: &str) -> Result<f64> {
+    match value.parse::<f64>() {
+        Ok(amount) if amount.is_finite() && amount >= 0.0 => Ok(amount),
+        _ => bail!("takes a number, 0 or more, such as 1.5"),
     }
 }
 
