@@ -808,13 +808,16 @@ fn deploy_refuses_bad_input_before_calling_aws() {
 #[test]
 fn preflight_failures_are_one_line_each_and_create_nothing() {
     let test = "preflight_failures_are_one_line_each_and_create_nothing";
-    if !tools_available(test, &["moto_server"]) {
+    if !tools_available(test, &["moto_server", "docker-registry"]) {
         return;
     }
     let moto = Moto::start(false);
     let network = network(&moto, false);
     let subnet = network.private.clone();
-    let absent = format!("127.0.0.1:{}/app@sha256:{}", free_port(), "ab".repeat(32));
+    // A registry that answers at once that it has no such image (a closed port would cost
+    // every deploy below the client's retries).
+    let registry = Registry::start(None);
+    let absent = format!("{}/app@sha256:{}", registry.host(), "ab".repeat(32));
     let deploy_behind = |public: &str, extra: &[&str]| {
         let network = Network {
             public: public.to_owned(),
