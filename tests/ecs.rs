@@ -338,8 +338,20 @@ fn deploy_creates_what_dry_run_renders_and_then_changes_only_what_changed() {
     created_as_planned(&moto, &recorder, &plan);
 
     a_second_deploy_changes_nothing(&moto, &recorder, &deploy);
-    // The same image under another name: a new revision, the service updated, nothing else.
+    // The same image under another name: a new revision, the service updated; and the target
+    // group's health check, changed by hand meanwhile, put back.
     let moved = push_to(&registry, "deploy/moved");
+    let target = moto.aws(&["elbv2", "describe-target-groups", "--names", "web-app"]);
+    moto.aws(&[
+        "elbv2",
+        "modify-target-group",
+        "--target-group-arn",
+        target["TargetGroups"][0]["TargetGroupArn"]
+            .as_str()
+            .expect("an ARN"),
+        "--health-check-path",
+        "/health",
+    ]);
     an_image_update_changes_the_revision(&recorder, &plan, &deploy_image(&moved, &["--wait", "0"]));
     waits_a_bounded_time(&deploy);
 }
@@ -379,7 +391,8 @@ fn a_second_deploy_changes_nothing(
 }
 
 /// What a deploy of the same image under another name did: a new task definition revision, the
-/// service updated to it (its count left to autoscaling), nothing else.
+/// service updated to it (its count left to autoscaling), the target group's drifted health
+/// check put back, nothing else.
 fn an_image_update_changes_the_revision(recorder: &Recorder, plan: &Value, third: &Output) {
     assert!(third.status.success());
     let said = stdout(third);
@@ -387,10 +400,11 @@ fn an_image_update_changes_the_revision(recorder: &Recorder, plan: &Value, third
         "changed   task definition app:1 → app:2",
         "image: ",
         "changed   service app: taskDefinition",
+        "changed   target group web-app: HealthCheckPath: \"/health\" → \"/health/ready\"",
     ] {
         assert!(said.contains(line), "{line:?} missing from:\n{said}");
     }
-    assert_eq!(said.matches("  unchanged ").count(), 11, "{said}");
+    assert_eq!(said.matches("  unchanged ").count(), 10, "{said}");
     let update = recorder
         .calls("UpdateService")
         .pop()

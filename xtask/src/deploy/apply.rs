@@ -234,7 +234,7 @@ impl Apply<'_> {
             "describe-target-group-attributes",
             &["--target-group-arn", &arn],
         )?;
-        let mut changed = Vec::new();
+        let mut changed = self.health_check(&group, &plan)?;
         for wanted in plan["Attributes"].as_array().into_iter().flatten() {
             let current = attributes["Attributes"]
                 .as_array()
@@ -271,6 +271,40 @@ impl Apply<'_> {
         }
         self.known.target_group = arn;
         Ok(())
+    }
+
+    /// The target group's health check brought back to the plan where it drifted (changed by
+    /// hand, or by an older deploy); what changed, as `key: old → new`.
+    fn health_check(&self, group: &Value, plan: &Value) -> Result<Vec<String>> {
+        const KEYS: [&str; 7] = [
+            "HealthCheckProtocol",
+            "HealthCheckPath",
+            "HealthCheckIntervalSeconds",
+            "HealthCheckTimeoutSeconds",
+            "HealthyThresholdCount",
+            "UnhealthyThresholdCount",
+            "Matcher",
+        ];
+        let drifted: Vec<&str> = KEYS
+            .into_iter()
+            .filter(|key| !contains(&group[*key], &plan[*key]))
+            .collect();
+        if drifted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = json!({"TargetGroupArn": group["TargetGroupArn"]});
+        for key in KEYS {
+            input[key] = plan[key].clone();
+        }
+        self.aws.require(
+            "elbv2",
+            "modify-target-group",
+            &["--cli-input-json", &self.input(&input)],
+        )?;
+        Ok(drifted
+            .into_iter()
+            .map(|key| format!("{key}: {} → {}", group[key], plan[key]))
+            .collect())
     }
 
     /// The listeners of deploy's own load balancer, each by its port; those no longer planned
