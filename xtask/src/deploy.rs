@@ -18,7 +18,7 @@ use plan::Known;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::ecs::{PROJECT_TAG, SERVICE_TAG, Service, project_name, short_arn};
+use crate::aws::ecs::{PROJECT_TAG, SERVICE_TAG, project_name, short_arn};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -251,12 +251,7 @@ impl Deploy {
             return Ok(arn.to_owned());
         }
         let mut input = definition.clone();
-        input["tags"] = Service {
-            aws,
-            cluster: &self.cluster,
-            name: &self.service,
-        }
-        .tags();
+        input["tags"] = crate::aws::ecs::tags(&self.service);
         let registered = aws.require(
             "ecs",
             "register-task-definition",

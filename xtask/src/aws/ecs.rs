@@ -30,15 +30,15 @@ pub(crate) struct Service<'a> {
     pub(crate) name: &'a str,
 }
 
-impl Service<'_> {
-    /// The tags for what is created for this service, as ECS takes them.
-    pub(crate) fn tags(&self) -> Value {
-        json!([
-            {"key": PROJECT_TAG, "value": project_name()},
-            {"key": SERVICE_TAG, "value": self.name},
-        ])
-    }
+/// The tags for what is created for `service`, as ECS takes them.
+pub(crate) fn tags(service: &str) -> Value {
+    json!([
+        {"key": PROJECT_TAG, "value": project_name()},
+        {"key": SERVICE_TAG, "value": service},
+    ])
+}
 
+impl Service<'_> {
     /// The same tags as the CLI's shorthand: `key=project,value=...`.
     pub(crate) fn tag_pairs(&self) -> Vec<String> {
         [(PROJECT_TAG, project_name()), (SERVICE_TAG, self.name)]

@@ -37,10 +37,6 @@ pub(super) struct Apply<'a> {
 }
 
 impl Apply<'_> {
-    fn input(&self, value: &Value) -> String {
-        value.to_string()
-    }
-
     /// The subnets' VPC, and the shared load balancer's security group and address.
     pub(super) fn network(&mut self) -> Result<()> {
         let subnet = &self.deploy.subnets[0];
@@ -110,7 +106,7 @@ impl Apply<'_> {
                         "create-security-group",
                         &[
                             "--cli-input-json",
-                            &self.input(&without(plan, &["IpPermissions"])),
+                            &without(plan, &["IpPermissions"]).to_string(),
                         ],
                     )?;
                     let id = created["GroupId"]
@@ -187,7 +183,7 @@ impl Apply<'_> {
                 let created = self.aws.require(
                     "elbv2",
                     "create-load-balancer",
-                    &["--cli-input-json", &self.input(&plan)],
+                    &["--cli-input-json", &plan.to_string()],
                 )?;
                 say("created", &format!("load balancer {name}"));
                 created["LoadBalancers"][0].clone()
@@ -219,7 +215,7 @@ impl Apply<'_> {
                     "create-target-group",
                     &[
                         "--cli-input-json",
-                        &self.input(&without(&plan, &["Attributes"])),
+                        &without(&plan, &["Attributes"]).to_string(),
                     ],
                 )?;
                 (created["TargetGroups"][0].clone(), true)
@@ -299,7 +295,7 @@ impl Apply<'_> {
         self.aws.require(
             "elbv2",
             "modify-target-group",
-            &["--cli-input-json", &self.input(&input)],
+            &["--cli-input-json", &input.to_string()],
         )?;
         Ok(drifted
             .into_iter()
@@ -334,7 +330,7 @@ impl Apply<'_> {
                     self.aws.require(
                         "elbv2",
                         "create-listener",
-                        &["--cli-input-json", &self.input(plan)],
+                        &["--cli-input-json", &plan.to_string()],
                     )?;
                     say("created", &label);
                 }
@@ -345,7 +341,7 @@ impl Apply<'_> {
                     self.aws.require(
                         "elbv2",
                         "modify-listener",
-                        &["--cli-input-json", &self.input(&input)],
+                        &["--cli-input-json", &input.to_string()],
                     )?;
                     say("changed", &label);
                 }
@@ -418,7 +414,7 @@ impl Apply<'_> {
         self.aws.require(
             "elbv2",
             "create-rule",
-            &["--cli-input-json", &self.input(&plan)],
+            &["--cli-input-json", &plan.to_string()],
         )?;
         say("created", &label);
         Ok(())
@@ -471,7 +467,7 @@ impl Apply<'_> {
         self.aws.require(
             service,
             operation,
-            &["--cli-input-json", &self.input(input)],
+            &["--cli-input-json", &input.to_string()],
         )?;
         say(
             if current.is_null() {
@@ -557,7 +553,7 @@ impl Apply<'_> {
             self.aws.require(
                 "ecs",
                 "create-service",
-                &["--cli-input-json", &self.input(&plan)],
+                &["--cli-input-json", &plan.to_string()],
             )?;
             say(
                 "created",
@@ -600,7 +596,7 @@ impl Apply<'_> {
         self.aws.require(
             "ecs",
             "update-service",
-            &["--cli-input-json", &self.input(&input)],
+            &["--cli-input-json", &input.to_string()],
         )?;
         say("changed", &format!("{label}: {}", changed.join(", ")));
         Ok(true)

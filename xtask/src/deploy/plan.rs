@@ -212,10 +212,7 @@ impl Deploy {
             },
             "enableExecuteCommand": false,
             "propagateTags": "SERVICE",
-            "tags": [
-                {"key": PROJECT_TAG, "value": project_name()},
-                {"key": SERVICE_TAG, "value": self.service},
-            ],
+            "tags": crate::aws::ecs::tags(&self.service),
         })
     }
 
