@@ -28,7 +28,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "APP_REQUEST_TIMEOUT",
-        "10s",
+        "8s",
         "longest a request may take before a 408",
     ),
     (
@@ -38,7 +38,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "APP_SHUTDOWN_GRACE",
-        "20s",
+        "8s",
         "after the listener closes, how long in-flight requests may run",
     ),
     (
@@ -109,9 +109,9 @@ impl Default for Config {
             port: 8080,
             log_format: LogFormat::Json,
             log_level: "info".to_owned(),
-            request_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(8),
             shutdown_delay: Duration::ZERO,
-            shutdown_grace: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(8),
             sampler_interval: Duration::from_secs(5),
             log_flush_interval: Duration::from_millis(20),
             body_limit: 64 * 1024,
