@@ -110,12 +110,13 @@ fn no_command_uses_another_commands_code() {
 }
 
 #[test]
-fn the_readme_layout_names_every_folder() {
-    let readme = std::fs::read_to_string(project::root().join("README.md")).expect("README.md");
-    let layout = readme
-        .split_once("## Repository layout")
+fn the_design_page_layout_names_every_folder() {
+    let design =
+        std::fs::read_to_string(project::root().join("docs/design.md")).expect("docs/design.md");
+    let layout = design
+        .split_once("\n## Layout")
         .and_then(|(_, rest)| rest.split("\n## ").next())
-        .expect("README.md has a Repository layout section");
+        .expect("docs/design.md has a Layout section");
     let listing = crate::util::git::listed_files(&project::root()).expect("a git checkout");
     let folders: BTreeSet<&str> = listing
         .iter()
@@ -131,6 +132,6 @@ fn the_readme_layout_names_every_folder() {
         .collect();
     assert!(
         unnamed.is_empty(),
-        "README.md's Repository layout does not name these folders: {unnamed:?}"
+        "docs/design.md's Layout does not name these folders: {unnamed:?}"
     );
 }

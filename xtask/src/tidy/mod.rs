@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::project;
 
+mod docs;
 mod layout;
 mod programs;
 
@@ -146,7 +147,7 @@ fn every_file_states_the_same_shutdown_settings() {
              compose.yaml's x-shutdown does"
         );
     }
-    let readme = read(&project::root().join("README.md"));
+    let page = read(&project::root().join("docs/zero-downtime.md"));
     for (what, value) in [
         ("shutdown delay", settings.delay),
         ("shutdown grace", settings.grace),
@@ -155,8 +156,8 @@ fn every_file_states_the_same_shutdown_settings() {
     ] {
         let row = format!("| {what} | {} s |", value.as_secs());
         assert!(
-            readme.contains(&row),
-            "README.md must state `{row}` in its zero-downtime settings table, as \
+            page.contains(&row),
+            "docs/zero-downtime.md must state `{row}` in its settings table, as \
              compose.yaml's x-shutdown does"
         );
     }
