@@ -36,7 +36,7 @@ pub(crate) struct Recommendation {
     pub(crate) evidence: Vec<Evidence>,
 }
 
-/// (id, finding, advice, penalty). The README's score formula lists the same.
+/// (id, finding, advice, penalty). docs/inspect.md's score formula lists the same.
 const RULES: &[(&str, &str, &str, u32)] = &[
     (
         "package-manager-caches",

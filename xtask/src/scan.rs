@@ -380,7 +380,7 @@ pub(crate) fn report(
 }
 
 impl Report {
-    /// The README's formula: 100 minus each deduction, at least 0.
+    /// docs/inspect.md's formula: 100 minus each deduction, at least 0.
     fn score(&self) -> u32 {
         let mut deductions: u32 = self
             .checks

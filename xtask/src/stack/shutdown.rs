@@ -1,7 +1,7 @@
 //! The shutdown settings, defined once: the `x-shutdown` block of compose.yaml, which compose
 //! itself reads through YAML anchors. `deploy` puts the same values in the ECS task
 //! definition, `roll` waits by them, and the tidy tests check that the Dockerfiles' HEALTHCHECK
-//! and the README state them too.
+//! and docs/zero-downtime.md state them too.
 //!
 //! Read from the compose file compiled into xtask, so every command sees the settings of the
 //! checkout it was built from. Only the block's own shape is parsed (`  key: &anchor 5s`): a
