@@ -69,10 +69,12 @@ fn cost_counts_the_service_the_bare_handler_and_every_feature() {
         [
             "request log line",
             "request id",
+            "propagate request id",
             "body limit",
             "timeout",
-            "metrics",
-            "panic recovery"
+            "panic recovery",
+            "compression",
+            "metrics"
         ]
     );
     let price = |feature: &str, path: &str| -> f64 {

@@ -1,7 +1,8 @@
 //! The service with one production feature left out, for `cargo xtask cost`'s price list:
-//! `priced FEATURE`, where FEATURE is one of `request-id`, `body-limit`, `timeout`, `metrics`,
-//! `panic-recovery`, or `none` (every feature on: what the others are subtracted from, so
-//! that both sides of each difference are the same binary). Everything else is `app serve` itself: the same configuration, telemetry,
+//! `priced FEATURE`, where FEATURE is one of `request-id`, `propagate-request-id`, `body-limit`,
+//! `timeout`, `panic-recovery`, `compression` (tower-http's layers), `metrics`, or `none` (every
+//! feature on: what the others are subtracted from, so that both sides of each difference are
+//! the same binary). Everything else is `app serve` itself: the same configuration, telemetry,
 //! routes and shutdown. The log line is priced on the service with `APP_LOG_LEVEL=off`.
 //! `priced --list` prints the names, one a line.
 

@@ -7,14 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::ServiceExt as _;
 use axum::serve::ListenerExt;
-use axum::{Router, ServiceExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::build_info;
 use crate::config::Config;
-use crate::http::observe::Observe;
 use crate::http::{self, Endpoint, Features};
 use crate::metrics::http::HttpMetrics;
 use crate::shutdown::{Readiness, Signals};
@@ -65,7 +64,7 @@ pub fn serve(features: Features) -> ExitCode {
         let application = Application::build_with_features(
             &config,
             Some(telemetry.dropped_lines()),
-            http::endpoints(),
+            http::endpoints_with(features),
             features,
         )
         .await
@@ -103,7 +102,9 @@ pub fn serve(features: Features) -> ExitCode {
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
-    router: Observe<Router>,
+    /// Routed and wrapped in the layers when serving begins.
+    endpoints: Vec<Endpoint>,
+    features: Features,
     state: AppState,
     shutdown_delay: Duration,
     shutdown_grace: Duration,
@@ -154,7 +155,8 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            router: http::app_with(endpoints, &state, features),
+            endpoints,
+            features,
             state,
             shutdown_delay: config.shutdown_delay,
             shutdown_grace: config.shutdown_grace,
@@ -221,7 +223,8 @@ impl Application {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         });
-        let server = axum::serve(listener, self.router.into_make_service())
+        let service = http::app_with(self.endpoints, &self.state, self.features);
+        let server = axum::serve(listener, service.into_make_service())
             .with_graceful_shutdown(stop_accepting);
         let grace = self.shutdown_grace;
         let metrics = Arc::clone(&self.state.metrics);

@@ -3,6 +3,9 @@
 use std::any::Any;
 
 use axum::Json;
+use std::time::Duration;
+
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -50,7 +53,7 @@ pub fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
     )
 }
 
-pub fn timeout_response(limit: std::time::Duration) -> Response {
+pub fn timeout_response(limit: Duration) -> Response {
     json_error(
         StatusCode::REQUEST_TIMEOUT,
         "timeout",
@@ -64,4 +67,26 @@ pub fn body_too_large(limit: usize) -> Response {
         "payload_too_large",
         format!("request bodies are limited to {limit} bytes"),
     )
+}
+
+/// The answers tower-http's layers give in a body of their own, in this one's JSON: the
+/// timeout's empty 408 and the body limit's plain-text 413 (an extractor's 413 too). Any other
+/// response, a handler's JSON 408 or 413 included, passes as it is.
+pub fn in_json(
+    request_timeout: Duration,
+    body_limit: usize,
+) -> impl FnOnce(Response) -> Response + Clone {
+    move |response| {
+        let is_json = || {
+            response
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
+        };
+        match response.status() {
+            StatusCode::REQUEST_TIMEOUT if !is_json() => timeout_response(request_timeout),
+            StatusCode::PAYLOAD_TOO_LARGE if !is_json() => body_too_large(body_limit),
+            _ => response,
+        }
+    }
 }

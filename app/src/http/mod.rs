@@ -2,13 +2,14 @@
 
 pub mod errors;
 pub mod handlers;
+pub mod layers;
 pub mod observe;
 pub mod request_id;
 
-use axum::Router;
 use axum::routing::{MethodRouter, get};
+use tower_http::compression::CompressionLayer;
 
-use self::observe::{Observe, Templates};
+pub use self::layers::{app, app_with};
 
 use crate::state::AppState;
 
@@ -17,12 +18,24 @@ pub type Endpoint = (&'static str, MethodRouter<AppState>);
 
 /// The service's endpoints: the one table both the router and the route labels are built from.
 pub fn endpoints() -> Vec<Endpoint> {
+    endpoints_with(Features::ALL)
+}
+
+/// [`endpoints`], with only some of the features: for pricing them, never for serving.
+pub fn endpoints_with(features: Features) -> Vec<Endpoint> {
+    let mut metrics = get(handlers::metrics::metrics);
+    if features.compression {
+        // Prometheus asks for gzip; the exposition text is most of what a scrape sends. On this
+        // one route: a layer on the whole router would wrap every answer's body for the one
+        // that gains from it.
+        metrics = metrics.layer(CompressionLayer::new());
+    }
     vec![
         ("/", get(handlers::root::root)),
         ("/health", get(handlers::health::live)),
         ("/health/ready", get(handlers::health::ready)),
         ("/info", get(handlers::info::info)),
-        ("/metrics", get(handlers::metrics::metrics)),
+        ("/metrics", metrics),
     ]
 }
 
@@ -35,35 +48,49 @@ pub fn debug_endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The production features around every request. The service always runs with all of them
-/// ([`Features::ALL`]); each can be left out only so that `cargo xtask cost` can price it
-/// (`app/examples/priced.rs`). The log line is priced with `APP_LOG_LEVEL=off` instead.
+/// The production features around every request: tower-http's layers, the metrics and the
+/// compression of `/metrics`. The service always runs with all of them ([`Features::ALL`]); each
+/// can be left out only so that `cargo xtask cost` can price it (`app/examples/priced.rs`). The
+/// log line is priced with `APP_LOG_LEVEL=off` instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::struct_excessive_bools)] // five independent switches, not a state machine
+#[allow(clippy::struct_excessive_bools)] // independent switches, not a state machine
 pub struct Features {
+    /// The caller's unacceptable id dropped, then `SetRequestIdLayer`.
     pub request_id: bool,
+    /// `PropagateRequestIdLayer`.
+    pub propagate_request_id: bool,
+    /// `RequestBodyLimitLayer`.
     pub body_limit: bool,
+    /// `TimeoutLayer`.
     pub timeout: bool,
-    pub metrics: bool,
+    /// `CatchPanicLayer`.
     pub panic_recovery: bool,
+    /// `CompressionLayer`, on `/metrics`.
+    pub compression: bool,
+    /// The service's own request metrics (the log line and the route label stay).
+    pub metrics: bool,
 }
 
 impl Features {
     pub const ALL: Self = Self {
         request_id: true,
+        propagate_request_id: true,
         body_limit: true,
         timeout: true,
-        metrics: true,
         panic_recovery: true,
+        compression: true,
+        metrics: true,
     };
 
     /// Every feature's name, as `priced` takes it.
-    pub const NAMES: [&str; 5] = [
+    pub const NAMES: [&str; 7] = [
         "request-id",
+        "propagate-request-id",
         "body-limit",
         "timeout",
-        "metrics",
         "panic-recovery",
+        "compression",
+        "metrics",
     ];
 
     /// All features but the one named (`none`: all of them), or `None` for a name not in
@@ -73,34 +100,15 @@ impl Features {
         let switch = match name {
             "none" => return Some(features),
             "request-id" => &mut features.request_id,
+            "propagate-request-id" => &mut features.propagate_request_id,
             "body-limit" => &mut features.body_limit,
             "timeout" => &mut features.timeout,
-            "metrics" => &mut features.metrics,
             "panic-recovery" => &mut features.panic_recovery,
+            "compression" => &mut features.compression,
+            "metrics" => &mut features.metrics,
             _ => return None,
         };
         *switch = false;
         Some(features)
     }
-}
-
-/// The endpoints routed, with JSON fallbacks, inside [`observe::Observe`]: request id, body
-/// limit, timeout, panic recovery, metrics and the log line, so that a panic is counted and
-/// logged as the 500 it becomes.
-pub fn app(endpoints: Vec<Endpoint>, state: &AppState) -> Observe<Router> {
-    app_with(endpoints, state, Features::ALL)
-}
-
-/// [`app`] with only some of the features: for pricing them, never for serving.
-pub fn app_with(endpoints: Vec<Endpoint>, state: &AppState, features: Features) -> Observe<Router> {
-    let templates = Templates::new(endpoints.iter().map(|(template, _)| template));
-    let router = endpoints
-        .into_iter()
-        .fold(Router::new(), |router, (template, methods)| {
-            router.route(template, methods)
-        })
-        .fallback(errors::not_found)
-        .method_not_allowed_fallback(errors::method_not_allowed)
-        .with_state(state.clone());
-    Observe::new(router, state, features, templates)
 }

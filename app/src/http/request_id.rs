@@ -1,47 +1,42 @@
 //! `x-request-id`: kept when a caller (or the proxy in front) sends a sane one, generated
-//! otherwise, so one id follows a request through proxy logs, app logs and the response. A
-//! handler finds it where the caller's would be, in the request's own `x-request-id` header,
-//! which [`ensure`] replaces when it is missing or unacceptable.
+//! otherwise, so one id follows a request through proxy logs, app logs and the response.
+//!
+//! tower-http's `SetRequestIdLayer` keeps a caller's id and asks [`MakeId`] for one when there is
+//! none; [`drop_unacceptable`], in front of it, removes a caller's id this service does not take
+//! (empty, too long, not visible ASCII), so that it is replaced. A handler finds the id where the
+//! caller's would be, in the request's own `x-request-id` header (and as tower-http's
+//! [`RequestId`] extension); `PropagateRequestIdLayer` copies it onto the response.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longer ids are replaced: a header is not a place to smuggle payloads into logs.
 const MAX_LEN: usize = 128;
 
-/// The id of the current request.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub HeaderValue);
-
-impl RequestId {
-    pub fn as_str(&self) -> &str {
-        // Only visible ASCII ever gets here (see `is_acceptable`), so this cannot fail.
-        self.0.to_str().unwrap_or_default()
-    }
+/// The request's id as the log line writes it.
+pub fn as_str(id: &RequestId) -> &str {
+    // Only visible ASCII ever gets here (see `is_acceptable`), so this cannot fail.
+    id.header_value().to_str().unwrap_or_default()
 }
 
-/// The caller's id if acceptable, else a fresh one.
-pub fn from_headers(headers: &HeaderMap) -> RequestId {
-    headers
+/// Removes the caller's `x-request-id` when it is not one this service keeps.
+pub fn drop_unacceptable(mut request: Request) -> Request {
+    if request
+        .headers()
         .get(&HEADER)
-        .filter(|value| is_acceptable(value))
-        .map_or_else(generate, |value| RequestId(value.clone()))
-}
-
-/// [`from_headers`], and a fresh id also written into `headers`, over the unacceptable one.
-pub fn ensure(headers: &mut HeaderMap) -> RequestId {
-    if let Some(value) = headers.get(&HEADER).filter(|value| is_acceptable(value)) {
-        return RequestId(value.clone());
+        .is_some_and(|value| !is_acceptable(value))
+    {
+        request.headers_mut().remove(&HEADER);
     }
-    let id = generate();
-    headers.insert(&HEADER, id.0.clone());
-    id
+    request
 }
 
 fn is_acceptable(value: &HeaderValue) -> bool {
@@ -49,11 +44,23 @@ fn is_acceptable(value: &HeaderValue) -> bool {
     !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
 }
 
+/// The ids `SetRequestIdLayer` gives requests that come without one: [`generate`]d.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        Some(RequestId::new(generate()))
+    }
+}
+
 /// A UUID-v4-shaped id: a process-wide counter run through `SipHash` with random keys, its 64
 /// bits widened to 128 by a `SplitMix64` step keyed with a second secret. Unique within the
 /// process, unpredictable outside it (the next id needs the next hash), and no system call per
-/// request. One keyed hash, not two: a keyed hash is most of an id's cost.
-pub fn generate() -> RequestId {
+/// request, where tower-http's `MakeRequestUuid` reads the operating system's random source
+/// for each id and formats it through a `String`. One keyed hash, not two: a keyed hash is most
+/// of an id's cost.
+pub fn generate() -> HeaderValue {
     static KEYS: OnceLock<(RandomState, u64)> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (keys, widen) = KEYS.get_or_init(|| {
@@ -71,10 +78,8 @@ pub fn generate() -> RequestId {
     bits = (bits & !(0xF << 76)) | (0x4 << 76); // version 4
     bits = (bits & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
     // Owned by the `Bytes` itself: one allocation, and clones that only count references.
-    RequestId(
-        HeaderValue::from_maybe_shared(Bytes::from_owner(format_uuid(bits)))
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
-    )
+    HeaderValue::from_maybe_shared(Bytes::from_owner(format_uuid(bits)))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, written without intermediate strings: two hex
@@ -100,10 +105,9 @@ mod tests {
 
     #[test]
     fn generated_ids_are_uuid_v4_shaped_and_distinct() {
-        let first = generate();
-        let second = generate();
-        assert_ne!(first.as_str(), second.as_str());
-        let id = first.as_str();
+        let (first, second) = (generate(), generate());
+        assert_ne!(first, second);
+        let id = first.to_str().expect("ascii");
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
@@ -116,32 +120,21 @@ mod tests {
     }
 
     #[test]
-    fn keeps_a_sane_incoming_id_and_replaces_a_bad_one() {
-        let mut headers = HeaderMap::new();
-        headers.insert(&HEADER, HeaderValue::from_static("trace-abc-123"));
-        assert_eq!(from_headers(&headers).as_str(), "trace-abc-123");
-        headers.insert(&HEADER, HeaderValue::from_static("has spaces"));
-        assert_eq!(from_headers(&headers).as_str().len(), 36);
-        headers.insert(
-            &HEADER,
-            HeaderValue::from_str(&"x".repeat(129)).expect("ascii"),
+    fn keeps_a_sane_incoming_id_and_drops_a_bad_one() {
+        let with = |value: HeaderValue| {
+            let mut request = Request::new(axum::body::Body::empty());
+            request.headers_mut().insert(&HEADER, value);
+            drop_unacceptable(request).headers().get(&HEADER).cloned()
+        };
+        assert_eq!(
+            with(HeaderValue::from_static("trace-abc-123")),
+            Some(HeaderValue::from_static("trace-abc-123"))
         );
-        assert_eq!(from_headers(&headers).as_str().len(), 36);
-    }
-
-    #[test]
-    fn ensure_leaves_the_id_it_returns_in_the_request_headers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(&HEADER, HeaderValue::from_static("trace-abc-123"));
-        assert_eq!(ensure(&mut headers).as_str(), "trace-abc-123");
-        assert_eq!(headers[&HEADER], "trace-abc-123");
-        headers.insert(&HEADER, HeaderValue::from_static("has spaces"));
-        let fresh = ensure(&mut headers);
-        assert_eq!(fresh.as_str().len(), 36);
-        assert_eq!(headers[&HEADER], fresh.as_str());
-        let mut empty = HeaderMap::new();
-        let fresh = ensure(&mut empty);
-        assert_eq!(empty.get_all(&HEADER).iter().count(), 1);
-        assert_eq!(empty[&HEADER], fresh.as_str());
+        assert_eq!(with(HeaderValue::from_static("has spaces")), None);
+        assert_eq!(with(HeaderValue::from_static("")), None);
+        let long = HeaderValue::from_str(&"x".repeat(129)).expect("ascii");
+        assert_eq!(with(long), None);
+        let bytes = HeaderValue::from_bytes(b"\xff\xfe-not-utf8").expect("a header value");
+        assert_eq!(with(bytes), None);
     }
 }
