@@ -1,6 +1,10 @@
 //! `cargo xtask compare`: the single-stage baseline and the multi-stage images side by side,
 //! measured on this machine: size, what is inside, build and start times, memory and what the
 //! registry would cost.
+//!
+//! Its steps are counted before the first starts and each says so on stderr (`[4/14] building
+//! app:distroless`): the engine and the tools, the base images, each image built and measured,
+//! each rebuild after a source edit, each cold pull. The report alone goes to stdout.
 
 mod chart;
 mod daemonless;
@@ -18,6 +22,7 @@ use crate::docker;
 use crate::docker::build::{self, BuildRecord};
 use crate::docker::container::RunningContainer;
 use crate::docker::engine;
+use crate::docker::{base_images, stand_ins};
 use crate::flags::{Compare, OutputFormat};
 use crate::image::facts;
 use crate::project::profile::CargoProfile;
@@ -26,6 +31,7 @@ use crate::records::{self, History as _};
 use crate::util::fs as fs_util;
 use crate::util::git;
 use crate::util::machine::Machine;
+use crate::util::output::Steps;
 use crate::util::time;
 use figures::{Pricing, Report};
 use rebuild::ContextCopy;
@@ -46,6 +52,8 @@ pub(crate) struct Row {
     pub(crate) compressed_bytes: u64,
     /// From `docker pull` into an engine without its layers to the first 200.
     pub(crate) cold_pull_seconds: Option<f64>,
+    /// How many cold pulls were timed (their median is the figure).
+    pub(crate) cold_pull_samples: Option<usize>,
     pub(crate) layers: usize,
     pub(crate) files: u64,
     pub(crate) app_binary_bytes: Option<u64>,
@@ -60,8 +68,11 @@ pub(crate) struct Row {
     pub(crate) rebuild_seconds: Option<f64>,
     /// The same source edit compiled on the host with the same profile (multi-stage images).
     pub(crate) host_rebuild_seconds: Option<f64>,
-    /// What the image's rebuild takes over the host's: the median of alternating pairs.
+    /// What the image's rebuild takes over the host's: the median of alternating pairs (one
+    /// pair by default: its difference).
     pub(crate) builder_adds_seconds: Option<f64>,
+    /// How many (image, host) rebuild pairs were timed; multi-stage images only.
+    pub(crate) rebuild_pairs: Option<usize>,
     pub(crate) startup_ms: f64,
     pub(crate) idle_memory_bytes: u64,
     pub(crate) monthly_cost_usd: f64,
@@ -116,47 +127,58 @@ impl Row {
 impl Compare {
     pub(crate) fn run(self) -> Result<()> {
         let profile = CargoProfile::for_images(&self.profile)?;
-        engine::require()?;
-        let html_path = self.html.clone();
-        // One copy of the build context serves every variant's rebuild timing.
-        let context_copy = if self.skip_rebuild {
-            None
-        } else {
-            Some(ContextCopy::create()?)
+        // Decided before counting the steps: a cold pull needs an engine of its own, as root.
+        let pulls_timed = !self.skip_pull && {
+            let root = crate::tools::debian::is_root();
+            if !root {
+                eprintln!(
+                    "note: the cold pulls are not timed: {}",
+                    crate::docker::second_engine::NEEDS_ROOT
+                );
+            }
+            root
         };
-        // Checked before anything is built: a cold pull needs an engine of its own.
-        let registry = if self.skip_pull {
-            None
-        } else if !crate::tools::debian::is_root() {
-            eprintln!(
-                "note: the cold pulls are not timed: {}",
-                crate::docker::second_engine::NEEDS_ROOT
-            );
-            None
-        } else {
+        let rebuilds_timed = !self.skip_rebuild;
+        let mut steps = Steps::new(step_count(rebuilds_timed, pulls_timed));
+
+        steps.start("the Docker engine and the tools");
+        engine::require()?;
+        // Prepared before anything is built: what the end of the run needs is installed now.
+        let registry = if pulls_timed {
             crate::docker::second_engine::SecondEngine::prepare()?;
             Some(pull::LocalRegistry::start()?)
+        } else {
+            None
         };
+
+        steps.start("the base images");
+        stand_ins::ensure_for_images()?;
+        for variant in Variant::ALL {
+            // Says which base each Dockerfile builds from, once, before the builds start.
+            base_images::build_args(variant.dockerfile())?;
+        }
+
         // Read once: which profile built each image, and the cold builds of earlier runs.
         let builds = records::Build::read_all().unwrap_or_default();
         let mut rows = Vec::new();
         for variant in Variant::ALL {
-            eprintln!("\n==> {variant}");
             let profile = build::profile_for(variant, &profile)?;
-            rows.push(self.measure(variant, &profile, &builds, context_copy.as_ref())?);
+            rows.push(self.measure(variant, &profile, &builds, &mut steps)?);
         }
-        eprintln!("\n==> {DAEMONLESS_SCRATCH}");
-        rows.push(self.measure_daemonless(&builds, context_copy.as_ref())?);
+        steps.start(format!(
+            "building {} without Docker",
+            crate::project::daemonless::image_name(Variant::Scratch)
+        ));
+        let (row, made) = self.measure_daemonless(&builds)?;
+        rows.push(row);
+
+        if rebuilds_timed {
+            self.time_rebuilds(&mut rows, &made, &profile, &mut steps)?;
+        }
         if let Some(registry) = &registry {
-            for row in &mut rows {
-                eprintln!(
-                    "\n==> {}: timing a cold pull from a local registry to the first 200",
-                    row.name()
-                );
-                row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, &row.tag())?);
-            }
+            time_pulls(registry, &mut rows, &mut steps)?;
         }
-        drop((context_copy, registry));
+        drop(registry);
         let report = Report::new(
             rows,
             time::rfc3339(time::now_unix()),
@@ -174,7 +196,7 @@ impl Compare {
             OutputFormat::Markdown => print!("{}", report.markdown()),
             OutputFormat::Csv => print!("{}", report.csv()),
         }
-        if let Some(path) = html_path {
+        if let Some(path) = &self.html {
             // Each image's trend in the profile it was measured with: a `release-fast` size is
             // not a step in the `release` image's history.
             let history: Vec<records::ImageSize> = records::ImageSize::read_all()?
@@ -182,8 +204,52 @@ impl Compare {
                 .filter(|record| profile_of(&report, &record.variant) == record.profile)
                 .collect();
             let page = html::page(&report, &history);
-            fs_util::write_atomically(&path, page.as_bytes())?;
+            fs_util::write_atomically(path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// One step per image: its rebuild after a source edit, timed in a copy of the checkout.
+    fn time_rebuilds(
+        &self,
+        rows: &mut [Row],
+        made: &daemonless::Made,
+        profile: &CargoProfile,
+        steps: &mut Steps,
+    ) -> Result<()> {
+        let copy = ContextCopy::create()?;
+        // First: its clean build compiles the dependencies on the host, which the multi-stage
+        // images' host rebuilds then reuse.
+        steps.start(format!(
+            "timing {}'s rebuild: built clean at another path, then after a source edit",
+            crate::project::daemonless::image_name(Variant::Scratch)
+        ));
+        let timed = daemonless::time_rebuild(&copy, made)?;
+        if let Some(row) = rows.iter_mut().find(|row| row.daemonless) {
+            row.rebuild_seconds = Some(timed.rebuild_seconds);
+            row.reproducible = timed.reproducible;
+        }
+        let pairs = usize::try_from(self.rebuild_pairs).unwrap_or(1);
+        for row in rows.iter_mut().filter(|row| !row.daemonless) {
+            steps.start(format!(
+                "timing {}'s rebuild after a source edit{}",
+                row.tag(),
+                if row.variant == Variant::Single {
+                    " (a full compile)".to_owned()
+                } else {
+                    format!(
+                        ", in the image and on the host ({})",
+                        figures::pairs_text(pairs)
+                    )
+                }
+            ));
+            let profile = build::profile_for(row.variant, profile)?;
+            let rebuild = copy.rebuild_after_source_change(row.variant, &profile, pairs)?;
+            row.rebuild_seconds = Some(rebuild.image);
+            row.host_rebuild_seconds = rebuild.host;
+            row.builder_adds_seconds = rebuild.builder_adds;
+            row.rebuild_pairs = rebuild.pairs;
         }
         Ok(())
     }
@@ -196,12 +262,14 @@ impl Compare {
         }
     }
 
+    /// One step: builds `variant` when it is missing, built with another profile or
+    /// `--rebuild` asks, then measures it.
     fn measure(
         &self,
         variant: Variant,
         profile: &CargoProfile,
         builds: &[records::Build],
-        context_copy: Option<&ContextCopy>,
+        steps: &mut Steps,
     ) -> Result<Row> {
         let tag = variant.tag();
         let mut fresh_build: Option<BuildRecord> = None;
@@ -209,31 +277,22 @@ impl Compare {
         // that its cold build time is real).
         let existing = facts::config(&tag)
             .ok()
-            .filter(|config| built_with(&config.id, profile, builds));
-        let config = match existing {
-            Some(config) if !self.rebuild => config,
-            _ => {
-                let record =
-                    build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
-                build::record_build(&record)?;
-                fresh_build = Some(record);
-                facts::config(&tag)?
-            }
+            .filter(|config| !self.rebuild && built_with(&config.id, profile, builds));
+        let config = if let Some(config) = existing {
+            steps.start(format!("measuring {tag} (built earlier)"));
+            config
+        } else {
+            steps.start(format!("building {tag}"));
+            let record = build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
+            build::record_build(&record)?;
+            fresh_build = Some(record);
+            facts::config(&tag)?
         };
         let cold_build_seconds = fresh_build
             .as_ref()
             .filter(|record| record.is_cold())
             .map(|record| record.seconds)
             .or_else(|| last_cold_build(variant, profile, builds));
-        let rebuild = match context_copy {
-            None => None,
-            Some(copy) => {
-                eprintln!(
-                    "  timing a rebuild after a source-only change (in a copy of the build context)"
-                );
-                Some(copy.rebuild_after_source_change(variant, profile)?)
-            }
-        };
         // Read again: the build just made is one of the two compared.
         let history = records::Build::read_all().unwrap_or_default();
         // The revision the measured image was built from, which an image kept from an earlier
@@ -252,28 +311,21 @@ impl Compare {
         );
         let mut row = self.measure_image(variant, &tag, config)?;
         row.cold_build_seconds = cold_build_seconds;
-        row.rebuild_seconds = rebuild.map(|r| r.image);
-        row.host_rebuild_seconds = rebuild.and_then(|r| r.host);
-        row.builder_adds_seconds = rebuild.and_then(|r| r.builder_adds);
         row.reproducible = reproducible;
         Ok(row)
     }
 
-    /// The image `build --daemonless` makes, built and measured as the others.
-    fn measure_daemonless(
-        &self,
-        builds: &[records::Build],
-        context_copy: Option<&ContextCopy>,
-    ) -> Result<Row> {
-        let made = daemonless::make(self.rebuild, builds, context_copy)?;
+    /// The image `build --daemonless` makes, built and measured as the others; its rebuild is
+    /// timed later, from the rebuild probe's copy.
+    fn measure_daemonless(&self, builds: &[records::Build]) -> Result<(Row, daemonless::Made)> {
+        let made = daemonless::make(self.rebuild, builds)?;
         let tag = crate::project::daemonless::image_name(Variant::Scratch);
         let config = facts::config(&tag)?;
         let mut row = self.measure_image(Variant::Scratch, &tag, config)?;
         row.daemonless = true;
         row.cold_build_seconds = made.cold_build_seconds;
-        row.rebuild_seconds = made.rebuild_seconds;
-        row.reproducible = made.reproducible;
-        Ok(row)
+        row.reproducible = Reproducible::Unknown("skipped".to_owned());
+        Ok((row, made))
     }
 
     /// What an image in the engine is: its files, its start-up, its memory, its cost; the
@@ -303,6 +355,7 @@ impl Compare {
             size_bytes: config.size_bytes,
             compressed_bytes,
             cold_pull_seconds: None,
+            cold_pull_samples: None,
             layers: config.layers,
             files: filesystem.files,
             app_binary_bytes: filesystem.app_binary_bytes,
@@ -319,11 +372,38 @@ impl Compare {
             rebuild_seconds: None,
             host_rebuild_seconds: None,
             builder_adds_seconds: None,
+            rebuild_pairs: None,
             startup_ms: startup.as_secs_f64() * 1000.0,
             idle_memory_bytes,
             monthly_cost_usd: self.pricing().monthly_cost_usd(compressed_bytes),
         })
     }
+}
+
+/// One step per image: from a cold pull to its first 200.
+fn time_pulls(registry: &pull::LocalRegistry, rows: &mut [Row], steps: &mut Steps) -> Result<()> {
+    for row in rows {
+        let samples = pull::samples(row.compressed_bytes);
+        steps.start(format!(
+            "timing {} from a cold pull to the first 200 ({})",
+            row.tag(),
+            if samples == 1 {
+                "once".to_owned()
+            } else {
+                format!("the median of {samples}")
+            }
+        ));
+        row.cold_pull_seconds = Some(pull::cold_pull_to_serving(registry, &row.tag(), samples)?);
+        row.cold_pull_samples = Some(samples);
+    }
+    Ok(())
+}
+
+/// The steps of a run: the engine and the tools, the base images, each image built (the
+/// daemonless one too), each image's rebuild timed, each image's cold pull timed.
+fn step_count(rebuilds_timed: bool, pulls_timed: bool) -> usize {
+    let images = Variant::ALL.len() + 1;
+    2 + images + usize::from(rebuilds_timed) * images + usize::from(pulls_timed) * images
 }
 
 /// The latest cold build of `variant` by the builder in use with `profile`: other builders' and
@@ -384,4 +464,17 @@ fn record_sizes(report: &Report) -> Result<()> {
         })
         .collect();
     records::ImageSize::append(&records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_are_counted_from_what_the_run_will_time() {
+        // Engine and tools, base images, four images; then a rebuild and a cold pull of each.
+        assert_eq!(step_count(false, false), 6);
+        assert_eq!(step_count(true, false), 10);
+        assert_eq!(step_count(true, true), 14);
+    }
 }

@@ -134,6 +134,16 @@ pub(crate) struct Compare {
     /// Do not time a rebuild after a source-only change
     #[arg(long = "skip-rebuild-timing")]
     pub(crate) skip_rebuild: bool,
+    /// Rebuild pairs (the image, then the same compile on the host) timed per multi-stage image
+    /// after a source edit: one reports that pair, more their medians (a pair is two compiles)
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        value_parser = positive(),
+        conflicts_with = "skip_rebuild"
+    )]
+    pub(crate) rebuild_pairs: u32,
     /// Do not time a cold pull from a local registry to the first answer
     #[arg(long = "skip-pull-timing")]
     pub(crate) skip_pull: bool,

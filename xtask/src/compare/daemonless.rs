@@ -1,9 +1,9 @@
 //! The daemonless scratch image as a row beside the Dockerfile's: built by `build
 //! --daemonless`'s code from this checkout (cold in a target directory of its own when
 //! `--rebuild` asks or no cold build is on record, else incrementally there), put in the engine
-//! so that every figure is measured as the others are, and, unless rebuild timing is skipped,
-//! built again clean from the rebuild probe's copy (the same digest, or not reproducible) and
-//! once more after a source edit.
+//! so that every figure is measured as the others are ([`make`]); and, unless rebuild timing is
+//! skipped, built again clean from the rebuild probe's copy (the same digest, or not
+//! reproducible) and once more after a source edit ([`time_rebuild`]).
 
 use std::time::Instant;
 
@@ -22,16 +22,20 @@ const BUILDER: &str = "daemonless";
 /// What the daemonless build of this run gave.
 pub(super) struct Made {
     pub(super) cold_build_seconds: Option<f64>,
-    pub(super) rebuild_seconds: Option<f64>,
+    /// The checkout's sources, as built.
+    source: Source,
+    /// The built image's manifest digest.
+    digest: String,
+}
+
+/// What the rebuild probe's builds gave.
+pub(super) struct Timed {
+    pub(super) rebuild_seconds: f64,
     pub(super) reproducible: Reproducible,
 }
 
-/// Builds the image, loads it as `app:scratch-daemonless`, and times what can be timed.
-pub(super) fn make(
-    rebuild: bool,
-    builds: &[records::Build],
-    context_copy: Option<&ContextCopy>,
-) -> Result<Made> {
+/// Builds the image, loads it as `app:scratch-daemonless`, and times its build.
+pub(super) fn make(rebuild: bool, builds: &[records::Build]) -> Result<Made> {
     let source = Source::checkout()?;
     let profile = crate::project::profile::SHIPPED;
     let last_cold = builds
@@ -79,27 +83,27 @@ pub(super) fn make(
         profile: profile.to_owned(),
     }])?;
 
-    let (rebuild_seconds, reproducible) = match context_copy {
-        None => (None, Reproducible::Unknown("skipped".to_owned())),
-        Some(copy) => {
-            eprintln!(
-                "  building it again, clean, from a copy at another path; then after a source edit"
-            );
-            let (again, rebuild_seconds) = copy.daemonless_builds(&source)?;
-            let reproducible = if again.digest() == built.image.digest() {
-                Reproducible::Yes("digest".to_owned())
-            } else {
-                Reproducible::No(format!(
-                    "digest {} ≠ {}",
-                    short(&built.image.digest()),
-                    short(&again.digest())
-                ))
-            };
-            (Some(rebuild_seconds), reproducible)
-        }
-    };
     Ok(Made {
         cold_build_seconds: if cold { Some(seconds) } else { last_cold },
+        digest: built.image.digest(),
+        source,
+    })
+}
+
+/// Builds the image again, clean, from the copy at another path (the same digest, or not
+/// reproducible), then after a source edit there, timed.
+pub(super) fn time_rebuild(copy: &ContextCopy, made: &Made) -> Result<Timed> {
+    let (again, rebuild_seconds) = copy.daemonless_builds(&made.source)?;
+    let reproducible = if again.digest() == made.digest {
+        Reproducible::Yes("digest".to_owned())
+    } else {
+        Reproducible::No(format!(
+            "digest {} ≠ {}",
+            short(&made.digest),
+            short(&again.digest())
+        ))
+    };
+    Ok(Timed {
         rebuild_seconds,
         reproducible,
     })

@@ -90,6 +90,75 @@ impl Report {
             self.profile
         )
     }
+
+    /// How many samples stand behind the rebuild figures, or `None` when none were timed:
+    /// `one pair (image, then host) per multi-stage image; ...`.
+    pub(crate) fn rebuild_sampling(&self) -> Option<String> {
+        let pairs = self.rows.iter().find_map(|row| row.rebuild_pairs)?;
+        Some(if pairs == 1 {
+            "one pair (image, then host) per multi-stage image; `--rebuild-pairs N` times N \
+             and reports their medians"
+                .to_owned()
+        } else {
+            format!(
+                "{} (image, then host) per multi-stage image",
+                pairs_text(pairs)
+            )
+        })
+    }
+
+    /// How many cold pulls stand behind each image's figure, or `None` when none were timed:
+    /// `the median of 3 for app:scratch, app:distroless; once for app:single-stage`.
+    pub(crate) fn pull_sampling(&self) -> Option<String> {
+        let mut counts: Vec<usize> = self
+            .rows
+            .iter()
+            .filter_map(|row| row.cold_pull_samples)
+            .collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts.dedup();
+        let parts: Vec<String> = counts
+            .into_iter()
+            .map(|count| {
+                let images: Vec<String> = self
+                    .rows
+                    .iter()
+                    .filter(|row| row.cold_pull_samples == Some(count))
+                    .map(Row::tag)
+                    .collect();
+                let how = if count == 1 {
+                    "once".to_owned()
+                } else {
+                    format!("the median of {count}")
+                };
+                format!("{how} for {}", images.join(", "))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// One line on how many times the timed figures were measured, for the table and Markdown.
+    pub(crate) fn sampling_note(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.rebuild_sampling()
+                .map(|text| format!("Rebuild after source edit: {text}.")),
+            self.pull_sampling()
+                .map(|text| format!("Cold pull → serving: {text}.")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+/// `one pair`, `the median of 3 pairs`.
+pub(crate) fn pairs_text(pairs: usize) -> String {
+    if pairs == 1 {
+        "one pair".to_owned()
+    } else {
+        format!("the median of {pairs} pairs")
+    }
 }
 
 /// The cost estimate's assumptions.
@@ -668,6 +737,7 @@ pub(crate) mod tests {
             size_bytes,
             compressed_bytes: size_bytes / 2,
             cold_pull_seconds: Some(0.5),
+            cold_pull_samples: Some(3),
             layers: 1,
             files: 1,
             app_binary_bytes: binary,
@@ -680,6 +750,7 @@ pub(crate) mod tests {
             rebuild_seconds: Some(5.0),
             host_rebuild_seconds: Some(4.8),
             builder_adds_seconds: Some(0.3),
+            rebuild_pairs: Some(1),
             startup_ms: 120.04,
             idle_memory_bytes: 2_097_152,
             monthly_cost_usd: 0.0123,
@@ -694,6 +765,8 @@ pub(crate) mod tests {
         single.rebuild_seconds = Some(98.0);
         single.host_rebuild_seconds = None;
         single.builder_adds_seconds = None;
+        single.rebuild_pairs = None;
+        single.cold_pull_samples = Some(1);
         Report::new(
             vec![
                 single,
@@ -743,6 +816,34 @@ pub(crate) mod tests {
         assert_eq!(IDLE_MEMORY.text(scratch), "2.00 MiB");
         assert_eq!(SHELLS.text(single), "bash sh");
         assert_eq!(SHELLS.text(scratch), "none");
+    }
+
+    #[test]
+    fn the_report_says_how_many_times_it_timed_what() {
+        let mut report = report();
+        assert_eq!(
+            report.sampling_note().as_deref(),
+            Some(
+                "Rebuild after source edit: one pair (image, then host) per multi-stage image; \
+                 `--rebuild-pairs N` times N and reports their medians. Cold pull → serving: \
+                 the median of 3 for app:scratch, app:distroless; once for app:single-stage."
+            )
+        );
+        for row in &mut report.rows {
+            row.rebuild_pairs = row.rebuild_pairs.map(|_| 3);
+            row.cold_pull_samples = None;
+        }
+        assert_eq!(
+            report.sampling_note().as_deref(),
+            Some(
+                "Rebuild after source edit: the median of 3 pairs (image, then host) per \
+                 multi-stage image."
+            )
+        );
+        for row in &mut report.rows {
+            row.rebuild_pairs = None;
+        }
+        assert_eq!(report.sampling_note(), None);
     }
 
     #[test]

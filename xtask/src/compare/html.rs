@@ -43,15 +43,19 @@ const CHARTS: [Chart; 5] = [
         title: "Cold build and rebuild after a source edit, per image",
         axis_title: "build time (seconds)",
         series: &[&COLD_BUILD, &REBUILD, &HOST_REBUILD],
-        caption: |_| {
-            "Cold: every step without the layer cache (this run's build, or the latest one \
-             recorded by the same builder). Rebuild: after a one-line edit of app/src/main.rs in \
-             a copy of the checkout, the median of three for the multi-stage images. Host: the \
-             same edit compiled by cargo on the host with the same profile and flags, timed in \
-             turns with the image's rebuild; the difference is what the builder adds. \
-             Daemonless: cold in a cargo target directory of its own; its rebuild is the same \
-             edit, once."
-                .to_owned()
+        caption: |report| {
+            format!(
+                "Cold: every step without the layer cache (this run's build, or the latest one \
+                 recorded by the same builder). Rebuild: after a one-line edit of \
+                 app/src/main.rs in a copy of the checkout{}. Host: the same edit compiled by \
+                 cargo on the host with the same profile and flags, timed in turns with the \
+                 image's rebuild; the difference is what the builder adds. Daemonless: cold in a \
+                 cargo target directory of its own; its rebuild is the same edit, once.",
+                report
+                    .rebuild_sampling()
+                    .map(|text| format!(", {text}"))
+                    .unwrap_or_default()
+            )
         },
         missing: "`cargo xtask compare --rebuild` times cold builds; rebuilds are timed unless \
                   `--skip-rebuild-timing` is given.",
@@ -62,11 +66,16 @@ const CHARTS: [Chart; 5] = [
         title: "From docker pull into an empty engine to the first 200 answer, per image",
         axis_title: "seconds",
         series: &[&COLD_PULL],
-        caption: |_| {
-            "Each image pushed to a registry on loopback, then pulled into a second engine \
-             that holds none of its layers and run there until / answers 200: what a new task \
-             waits for, and Fargate bills, before it serves. The median of three."
-                .to_owned()
+        caption: |report| {
+            format!(
+                "Each image pushed to a registry on loopback, then pulled into a second engine \
+                 that holds none of its layers and run there until / answers 200: what a new \
+                 task waits for, and Fargate bills, before it serves.{}",
+                report
+                    .pull_sampling()
+                    .map(|text| format!(" Timed {text}."))
+                    .unwrap_or_default()
+            )
         },
         missing: "Timed unless `--skip-pull-timing` is given.",
     },

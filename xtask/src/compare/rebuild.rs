@@ -2,8 +2,10 @@
 //! a copy of the build context so the checkout is never touched; and, for the multi-stage
 //! images, what the builder adds to that: the same edit compiled on the host with the same
 //! profile and flags, the two timed in alternating pairs so that the machine's drift falls on
-//! both alike.
+//! both alike. One pair by default: a first run is waited through, and each pair is two
+//! compiles of the service; `--rebuild-pairs N` times more and reports their medians.
 
+use std::cell::{Cell, OnceCell};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,19 +23,18 @@ use crate::util::process;
 use crate::util::stats::median;
 use crate::util::time;
 
-/// Alternating (image rebuild, host rebuild) pairs per multi-stage image; medians reported.
-const REBUILD_PAIRS: usize = 3;
-
 /// A rebuild after a source-only edit, measured, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Rebuild {
-    /// The image's rebuild: the median of the samples.
+    /// The image's rebuild: the median of the samples (one sample: itself).
     pub(crate) image: f64,
     /// The same edit compiled on the host with the same profile: the median of the samples.
     /// Multi-stage images only (the single-stage rebuild is a full compile).
     pub(crate) host: Option<f64>,
     /// The median of the pairs' differences (image − host).
     pub(crate) builder_adds: Option<f64>,
+    /// How many (image, host) pairs were timed; `None` for an image timed alone.
+    pub(crate) pairs: Option<usize>,
 }
 
 /// A copy of the build context (every file git would consider, ignored ones excluded) in a
@@ -47,6 +48,13 @@ pub(super) struct ContextCopy {
     /// The host builds' own target directory, kept between runs: its dependencies are compiled
     /// once per machine and profile, as the image's dependency layer is cached.
     host_target: PathBuf,
+    /// Set once the daemonless builds compiled the dependencies in the copy with the shipped
+    /// profile and the same flags: the host builds of that profile then use their target
+    /// directory, and a first run compiles the dependencies on the host once, not twice.
+    daemonless_target: OnceCell<PathBuf>,
+    /// Whether a host build has run in this copy: the first compiles what the target
+    /// directory lacks, untimed.
+    host_warm: Cell<bool>,
 }
 
 impl ContextCopy {
@@ -67,17 +75,20 @@ impl ContextCopy {
             path,
             main_rs,
             host_target: xtask_dir.join("rebuild-host-target"),
+            daemonless_target: OnceCell::new(),
+            host_warm: Cell::new(false),
         })
     }
 
     /// Builds `variant` from the copy once (all cached), then edits one source file and times
-    /// the build that follows. Multi-stage images: [`REBUILD_PAIRS`] edits, each built as an
-    /// image and then on the host. The single-stage image, which compiles everything again:
-    /// one edit, image only.
+    /// the build that follows. Multi-stage images: `pairs` edits, each built as an image and
+    /// then on the host. The single-stage image, which compiles everything again: one edit,
+    /// image only.
     pub(super) fn rebuild_after_source_change(
         &self,
         variant: Variant,
         profile: &CargoProfile,
+        pairs: usize,
     ) -> Result<Rebuild> {
         let probe_tag = probe_tag(variant);
         self.write_main_rs("")?;
@@ -90,16 +101,20 @@ impl ContextCopy {
                 image: image_seconds,
                 host: None,
                 builder_adds: None,
+                pairs: None,
             });
         }
-        eprintln!(
-            "  the host's build of the same sources ({}; the first one on this machine \
-             compiles the dependencies)",
-            profile.name
-        );
-        self.host_build(profile)?;
+        if !self.host_warm.get() {
+            eprintln!(
+                "  the host's build of the same sources ({}; the first one on this machine \
+                 compiles the dependencies)",
+                profile.name
+            );
+            self.host_build(profile)?;
+            self.host_warm.set(true);
+        }
         let (mut image, mut host, mut added) = (Vec::new(), Vec::new(), Vec::new());
-        for pair in 0..REBUILD_PAIRS {
+        for pair in 0..pairs.max(1) {
             self.write_main_rs(&edit_comment(pair))?;
             let image_seconds =
                 build::build(variant, &self.path, &probe_tag, profile, false, false)?.seconds;
@@ -116,6 +131,7 @@ impl ContextCopy {
             image: median(&mut image),
             host: Some(median(&mut host)),
             builder_adds: Some(median(&mut added)),
+            pairs: Some(image.len()),
         })
     }
 
@@ -136,7 +152,19 @@ impl ContextCopy {
         daemonless::build(Variant::Scratch, &copy, &target)?;
         let seconds = started.elapsed().as_secs_f64();
         self.write_main_rs("")?;
+        let _ = self.daemonless_target.set(target);
         Ok((clean.image, seconds))
+    }
+
+    /// Where the host builds of `profile` compile: the daemonless builds' target directory in
+    /// this copy when those compiled the dependencies with this profile, else the host builds'
+    /// own.
+    fn host_target(&self, profile: &CargoProfile) -> PathBuf {
+        self.daemonless_target
+            .get()
+            .filter(|_| profile.is_shipped())
+            .unwrap_or(&self.host_target)
+            .clone()
     }
 
     /// Compiles the copy on the host as the Dockerfile compiles it; the seconds it took. As in
@@ -144,19 +172,20 @@ impl ContextCopy {
     /// whole (build script, library and binary) on compiled dependencies: what is compared is
     /// the same compile with and without the builder around it.
     fn host_build(&self, profile: &CargoProfile) -> Result<f64> {
+        let target = self.host_target(profile);
         process::capture(
             process::cargo()
                 .current_dir(&self.path)
-                .env("CARGO_TARGET_DIR", &self.host_target)
+                .env("CARGO_TARGET_DIR", &target)
                 .args(["clean", "--package", "app", "--profile", &profile.name])
                 .args(["--target", static_binary::TARGET]),
         )?;
-        let mut command = static_binary::command(&self.path, &self.host_target, profile);
+        let mut command = static_binary::command(&self.path, &target, profile);
         let started = Instant::now();
         process::capture(&mut command)
             .with_context(|| format!("the host build of {} failed", self.path.display()))?;
         let seconds = started.elapsed().as_secs_f64();
-        static_binary::binary(&self.host_target, profile)?;
+        static_binary::binary(&target, profile)?;
         Ok(seconds)
     }
 

@@ -70,6 +70,9 @@ impl Report {
             let _ = writeln!(out, "  {:<8} {target}: {figure}", output::target(met));
         }
         let _ = writeln!(out, "\n{}", self.pricing.note());
+        if let Some(note) = self.sampling_note() {
+            let _ = writeln!(out, "{note}");
+        }
         out
     }
 
@@ -97,6 +100,9 @@ impl Report {
             );
         }
         let _ = writeln!(out, "\n{}", self.pricing.note());
+        if let Some(note) = self.sampling_note() {
+            let _ = writeln!(out, "\n{note}");
+        }
         out
     }
 

@@ -1,12 +1,14 @@
 //! Local equivalents of the public base images, for machines that cannot reach a registry
 //! (air-gapped CI, corporate networks). Built from Debian packages, the local Rust toolchain and
-//! the host's CA bundle; idempotent: what exists is kept.
+//! the host's CA bundle; idempotent: what exists is kept. What debootstrap, tar and docker print
+//! while building goes to the setup log ([`process::Log::setup`]); the terminal gets one line
+//! per image.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::docker;
 use crate::docker::base_images::{self, BaseImage};
@@ -19,18 +21,8 @@ const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Builds every stand-in that is missing; what exists is kept.
 pub(crate) fn build_all() -> Result<()> {
-    engine::require()?;
+    build_for_images()?;
     let debian = BaseImage::debian();
-    let rust = BaseImage::rust()?;
-    let builder = BaseImage::builder()?;
-    ensure(&debian.local, || debian_base(&debian.local))?;
-    ensure(&rust.local, || rust_toolchain(&rust.local))?;
-    // One toolchain image serves as both the full and the slim builder.
-    ensure(&builder.local, || {
-        process::run(docker::docker().args(["tag", &rust.local, &builder.local]))
-    })?;
-    let distroless = BaseImage::distroless();
-    ensure(&distroless.local, || distroless_static(&distroless.local))?;
     // The stack's proxy and metrics server, from Debian's packages.
     let nginx = BaseImage::nginx();
     ensure(&nginx.local, || {
@@ -40,6 +32,53 @@ pub(crate) fn build_all() -> Result<()> {
     ensure(&prometheus.local, || {
         from_debian(&debian.local, &prometheus.local, PROMETHEUS_DOCKERFILE)
     })
+}
+
+/// Makes sure every base image the Dockerfiles build from is there before a build needs it:
+/// chosen as [`BaseImage::resolve`] chooses (a variable set, the public image present or pulled,
+/// the stand-in present), and where none of these serves, the Dockerfiles' stand-ins built. Not
+/// the stack's: resolving builds every stand-in, which costs `compare` half a minute of apt-get
+/// for images it never runs.
+pub(crate) fn ensure_for_images() -> Result<()> {
+    for base in BaseImage::for_images()? {
+        let chosen = std::env::var(base.variable).is_ok_and(|value| !value.trim().is_empty());
+        let Some(default) = base.default_reference()? else {
+            continue;
+        };
+        if chosen || docker::image_exists(&default) || docker::image_exists(&base.local) {
+            continue;
+        }
+        if docker::pull(&default) {
+            eprintln!(
+                "  {} = {default} (the public image, just pulled)",
+                base.variable
+            );
+            continue;
+        }
+        eprintln!(
+            "no registry serves {default}: building the local equivalents the Dockerfiles \
+             build from (`cargo xtask bases` builds the stack's too)"
+        );
+        return build_for_images();
+    }
+    Ok(())
+}
+
+/// Builds the stand-ins the Dockerfiles build from, and the Debian one under them, where
+/// missing.
+fn build_for_images() -> Result<()> {
+    engine::require()?;
+    let debian = BaseImage::debian();
+    let rust = BaseImage::rust()?;
+    let builder = BaseImage::builder()?;
+    ensure(&debian.local, || debian_base(&debian.local))?;
+    ensure(&rust.local, || rust_toolchain(&rust.local))?;
+    // One toolchain image serves as both the full and the slim builder.
+    ensure(&builder.local, || {
+        process::run_logged(docker::docker().args(["tag", &rust.local, &builder.local]))
+    })?;
+    let distroless = BaseImage::distroless();
+    ensure(&distroless.local, || distroless_static(&distroless.local))
 }
 
 /// nginx as the official image runs it: logs to the container's stdout and stderr, in the
@@ -72,11 +111,7 @@ fn from_debian(debian: &str, tag: &str, instructions: &str) -> Result<()> {
     let dockerfile = format!("FROM {debian}\n{instructions}");
     let mut build = docker::builder::builder().command();
     build.args(["build", "-t", tag, "-"]);
-    let status = process::feed(build.stdout(Stdio::null()), dockerfile.as_bytes())?.status;
-    if !status.success() {
-        bail!("docker build of {tag} failed with {status}; its output is above");
-    }
-    Ok(())
+    process::Log::setup().feed(&mut build, dockerfile.as_bytes())
 }
 
 fn ensure(tag: &str, build: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -119,11 +154,8 @@ fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
     if !include.is_empty() {
         command.arg(format!("--include={}", include.join(",")));
     }
-    command
-        .arg(base_images::SUITE)
-        .arg(root)
-        .stdout(Stdio::null());
-    process::run(&mut command)?;
+    command.arg(base_images::SUITE).arg(root);
+    process::run_logged(&mut command)?;
     // Package lists and caches are what the official images also leave out.
     for dir in ["var/lib/apt/lists", "var/cache/apt"] {
         let dir = root.join(dir);
@@ -138,11 +170,17 @@ fn debootstrap(root: &Path, include: &[&str]) -> Result<()> {
 
 /// `tar | docker import` with `--change` instructions.
 fn import(root: &Path, tag: &str, changes: &[String]) -> Result<()> {
+    let log = process::Log::setup();
+    let entry = log.entry(&format!(
+        "tar --numeric-owner -C {} -c . | docker import - {tag}",
+        root.display()
+    ))?;
     let mut tar = Command::new("tar")
         .args(["--numeric-owner", "-C"])
         .arg(root)
         .args(["-c", "."])
         .stdout(Stdio::piped())
+        .stderr(entry.try_clone()?)
         .spawn()
         .context("cannot run tar")?;
     let stdout = tar.stdout.take().context("tar has no stdout")?;
@@ -154,15 +192,16 @@ fn import(root: &Path, tag: &str, changes: &[String]) -> Result<()> {
     let status = import
         .args(["-", tag])
         .stdin(stdout)
-        .stdout(Stdio::null())
+        .stdout(entry.try_clone()?)
+        .stderr(entry)
         .status()
         .context("cannot run docker import")?;
     let tar_status = tar.wait()?;
     if !status.success() || !tar_status.success() {
-        bail!(
+        return Err(log.failure(&format!(
             "importing {} as {tag} failed (tar: {tar_status}, docker import: {status})",
             root.display()
-        );
+        )));
     }
     Ok(())
 }
@@ -262,14 +301,14 @@ fn distroless_static(tag: &str) -> Result<()> {
         )?;
     }
     if Path::new("/usr/share/zoneinfo").exists() {
-        process::run(
+        process::run_logged(
             Command::new("cp")
                 .args(["-a", "/usr/share/zoneinfo"])
                 .arg(root.join("usr/share/")),
         )?;
     }
-    process::run(Command::new("chmod").arg("1777").arg(root.join("tmp")))?;
-    process::run(
+    process::run_logged(Command::new("chmod").arg("1777").arg(root.join("tmp")))?;
+    process::run_logged(
         Command::new("chown")
             .arg("65532:65532")
             .arg(root.join("home/nonroot")),
@@ -288,12 +327,19 @@ fn distroless_static(tag: &str) -> Result<()> {
 
 /// Copies `from` into `to` (which exists), leaving out `exclude`, with two piped tars.
 fn copy_tree(from: &Path, to: &Path, exclude: &str) -> Result<()> {
+    let log = process::Log::setup();
+    let entry = log.entry(&format!(
+        "tar -C {} --exclude={exclude} -cf - . | tar -C {} -xf -",
+        from.display(),
+        to.display()
+    ))?;
     let mut create = Command::new("tar")
         .arg("-C")
         .arg(from)
         .arg(format!("--exclude={exclude}"))
         .args(["-cf", "-", "."])
         .stdout(Stdio::piped())
+        .stderr(entry.try_clone()?)
         .spawn()
         .context("cannot run tar")?;
     let stdout = create.stdout.take().context("tar has no stdout")?;
@@ -302,10 +348,16 @@ fn copy_tree(from: &Path, to: &Path, exclude: &str) -> Result<()> {
         .arg(to)
         .args(["-xf", "-"])
         .stdin(stdout)
+        .stdout(entry.try_clone()?)
+        .stderr(entry)
         .status()?;
     let created = create.wait()?;
     if !created.success() || !extracted.success() {
-        bail!("copying {} to {} failed", from.display(), to.display());
+        return Err(log.failure(&format!(
+            "copying {} to {} failed",
+            from.display(),
+            to.display()
+        )));
     }
     Ok(())
 }

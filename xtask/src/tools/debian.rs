@@ -72,14 +72,14 @@ pub(crate) fn install(packages: &[&str]) -> Result<bool> {
         return Ok(false);
     };
     eprintln!("installing Debian packages: {}", packages.join(" "));
-    // apt-get's progress goes with xtask's own to stderr: stdout is the command's report, and
-    // `compare --json` on a fresh machine installs Docker before it prints the JSON.
-    process::run(apt_get().args(["update", "-q"]).stdout(std::io::stderr()))?;
-    process::run(
+    // apt-get's pages of progress go to the setup log: the terminal gets xtask's one line, and
+    // stdout stays the command's report (`compare --json` on a fresh machine installs Docker
+    // before it prints the JSON).
+    process::run_logged(apt_get().args(["update", "-q"]))?;
+    process::run_logged(
         apt_get()
             .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(packages)
-            .stdout(std::io::stderr()),
+            .args(packages),
     )?;
     Ok(true)
 }

@@ -129,12 +129,13 @@ pub(crate) fn ensure_python_tools() -> Result<()> {
     if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == wanted) {
         return Ok(());
     }
+    eprintln!("installing from PyPI: {}", PYTHON_PACKAGES.join(" "));
     if !bin.join("pip").exists() {
-        process::run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).context(
+        process::run_logged(Command::new("python3").arg("-m").arg("venv").arg(&venv)).context(
             "cannot create a Python virtual environment: install python3 and python3-venv",
         )?;
     }
-    process::run(
+    process::run_logged(
         Command::new(bin.join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(PYTHON_PACKAGES),
@@ -156,7 +157,9 @@ pub(crate) fn ensure_node_packages() -> Result<()> {
     }
     let prefix = tools_dir().join("node");
     std::fs::create_dir_all(&prefix)?;
-    process::run(
+    let specs: Vec<&str> = NODE_PACKAGES.iter().map(|(_, spec)| *spec).collect();
+    eprintln!("installing from npm: {}", specs.join(" "));
+    process::run_logged(
         Command::new("npm")
             .args([
                 "install",
@@ -166,6 +169,6 @@ pub(crate) fn ensure_node_packages() -> Result<()> {
                 "--prefix",
             ])
             .arg(&prefix)
-            .args(NODE_PACKAGES.iter().map(|(_, spec)| spec)),
+            .args(&specs),
     )
 }

@@ -58,14 +58,13 @@ pub(crate) fn unpack(packages: &[&str], into: &Path, for_what: &str) -> Result<(
             .arg(format!("-oDir::Etc::sourcelist={}", sources.display()))
             .arg("-oDir::Etc::sourceparts=-")
             .arg(format!("-oDir::State::Lists={}", lists.display()))
-            .arg(format!("-oDir::Cache={}", cache.display()))
-            // Progress goes with xtask's own to stderr: stdout is the command's report.
-            .stdout(std::io::stderr());
+            .arg(format!("-oDir::Cache={}", cache.display()));
         command
     };
+    // apt's and dpkg's output go to the setup log, never to stdout, the command's report.
     let result = (|| {
-        process::run(apt(&work).arg("update"))?;
-        process::run(apt(&debs).arg("download").args(packages))?;
+        process::run_logged(apt(&work).arg("update"))?;
+        process::run_logged(apt(&debs).arg("download").args(packages))?;
         for package in packages {
             let deb = fs::read_dir(&debs)?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -75,13 +74,7 @@ pub(crate) fn unpack(packages: &[&str], into: &Path, for_what: &str) -> Result<(
                     })
                 })
                 .with_context(|| format!("apt-get downloaded no {package} package"))?;
-            process::run(
-                Command::new("dpkg")
-                    .arg("-x")
-                    .arg(&deb)
-                    .arg(into)
-                    .stdout(std::io::stderr()),
-            )?;
+            process::run_logged(Command::new("dpkg").arg("-x").arg(&deb).arg(into))?;
         }
         Ok(())
     })();

@@ -1,5 +1,5 @@
-//! One output vocabulary for every command: byte sizes, verdicts, check tables, column tables
-//! and the one status line that follows long work.
+//! One output vocabulary for every command: byte sizes, verdicts, check tables, column tables,
+//! the numbered steps of a long command and the one status line that follows long work.
 //!
 //! Sizes are decimal (kB, MB, GB: 1 MB = 1 000 000 bytes), as registries and `docker images`
 //! count them; only process memory is in MiB, as the kernel and `docker stats` report it.
@@ -175,6 +175,33 @@ impl Table {
     }
 }
 
+/// The steps of a long command, counted before the first one starts: each begins with one line
+/// on stderr, `[4/9] building app:distroless`, so that a person sees where the run is and how
+/// much is left.
+#[derive(Debug)]
+pub(crate) struct Steps {
+    total: usize,
+    started: usize,
+}
+
+impl Steps {
+    pub(crate) fn new(total: usize) -> Self {
+        Self { total, started: 0 }
+    }
+
+    /// Prints the next step's line.
+    pub(crate) fn start(&mut self, what: impl std::fmt::Display) {
+        self.started += 1;
+        eprintln!("{}", step_line(self.started, self.total, &what.to_string()));
+    }
+}
+
+/// `[ 4/12] what`: the number as wide as the total, so that the lines align.
+fn step_line(number: usize, total: usize, what: &str) -> String {
+    let width = total.to_string().len();
+    format!("[{number:>width$}/{total}] {what}")
+}
+
 /// The line that says what long work is doing now. On a terminal: one spinner line with the
 /// elapsed time, redrawn in place and cut to the terminal's width (indicatif), so it never wraps
 /// or stacks; elsewhere (CI logs, pipes): a plain line each time the message changes.
@@ -274,5 +301,15 @@ mod tests {
         assert_eq!(bytes(1_330_000_000), "1.33 GB");
         assert_eq!(bytes(12_000), "12.0 kB");
         assert_eq!(sparkline(&[1, 2, 3]), "▁▄█");
+    }
+
+    #[test]
+    fn step_lines_say_how_far_the_run_is_and_align() {
+        assert_eq!(
+            step_line(4, 9, "building app:distroless"),
+            "[4/9] building app:distroless"
+        );
+        assert_eq!(step_line(4, 14, "x"), "[ 4/14] x");
+        assert_eq!(step_line(14, 14, "x"), "[14/14] x");
     }
 }
