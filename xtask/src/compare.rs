@@ -2,7 +2,7 @@
 //! measured on this machine: size, what is inside, build and start times, memory and what the
 //! registry would cost.
 //!
-//! Its steps are counted before the first starts and each says so on stderr (`[4/14] building
+//! Its steps are counted before the first starts and each says so on stderr (`[ 4/14] building
 //! app:distroless`): the engine and the tools, the base images, each image built and measured,
 //! each rebuild after a source edit, each cold pull. The report alone goes to stdout.
 
@@ -151,7 +151,7 @@ impl Compare {
             None
         };
 
-        steps.start("the base images");
+        steps.start("the base images the Dockerfiles build from");
         stand_ins::ensure_for_images()?;
         for variant in Variant::ALL {
             // Says which base each Dockerfile builds from, once, before the builds start.

@@ -52,8 +52,8 @@ pub(super) struct ContextCopy {
     /// profile and the same flags: the host builds of that profile then use their target
     /// directory, and a first run compiles the dependencies on the host once, not twice.
     daemonless_target: OnceCell<PathBuf>,
-    /// Whether a host build has run in this copy: the first compiles what the target
-    /// directory lacks, untimed.
+    /// Whether a host build has run in [`Self::host_target`]'s folder: the first compiles
+    /// the dependencies it lacks, untimed.
     host_warm: Cell<bool>,
 }
 
@@ -104,14 +104,16 @@ impl ContextCopy {
                 pairs: None,
             });
         }
-        if !self.host_warm.get() {
+        // The daemonless builds' folder holds every dependency already (their build scripts
+        // read none of the variables those builds set).
+        let own_folder = self.host_target(profile) == self.host_target;
+        if own_folder && !self.host_warm.replace(true) {
             eprintln!(
                 "  the host's build of the same sources ({}; the first one on this machine \
                  compiles the dependencies)",
                 profile.name
             );
             self.host_build(profile)?;
-            self.host_warm.set(true);
         }
         let (mut image, mut host, mut added) = (Vec::new(), Vec::new(), Vec::new());
         for pair in 0..pairs.max(1) {
