@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::docker;
@@ -32,6 +34,9 @@ const CAPTURED: &[&str] = &[
 const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d/";
 const CAPTURE_LIMIT: u64 = 64 << 20;
 const JSON_LIMIT: u64 = 64 << 20;
+/// The largest member that does not look like JSON kept to be named by a manifest: a config or
+/// manifest that is not JSON is reported as such, and nothing large is held in memory.
+const DOCUMENT_LIMIT: u64 = 1 << 20;
 
 /// Where the archive comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +302,7 @@ pub(crate) fn read_stream(stream: impl Read, inspector: &mut dyn Inspector) -> R
 
 fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image> {
     let mut layers: HashMap<String, Layer> = HashMap::new();
-    let mut json: HashMap<String, Value> = HashMap::new();
+    let mut documents = Documents::default();
     // docker-archive stores a layer that repeats an earlier one as a symlink to it.
     let mut aliases: Vec<(String, String)> = Vec::new();
     entry::for_each(stream, |header, contents| {
@@ -328,22 +333,26 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
                     },
                 );
             }
+            _ if start.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
+                bail!(
+                    "{} is a zstd-compressed layer, which is not supported; save the image with \
+                     a Docker that stores gzip or plain layers",
+                    header.path
+                );
+            }
+            // Kept as bytes, to be parsed when the manifest names them: a manifest or config
+            // that is not JSON is then reported as such, with the line and column.
             Sniffed::Json if header.size <= JSON_LIMIT => {
                 let mut text = start;
                 contents.read_to_end(&mut text)?;
-                if let Ok(value) = serde_json::from_slice(&text) {
-                    json.insert(header.path, value);
-                }
+                documents.0.insert(header.path, text);
             }
-            Sniffed::Json | Sniffed::Other => {
-                if start.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                    bail!(
-                        "{} is a zstd-compressed layer, which is not supported; save the image \
-                         with a Docker that stores gzip or plain layers",
-                        header.path
-                    );
-                }
+            Sniffed::Other if header.size <= DOCUMENT_LIMIT => {
+                let mut text = start;
+                contents.read_to_end(&mut text)?;
+                documents.0.insert(header.path, text);
             }
+            Sniffed::Json | Sniffed::Other => {}
         }
         Ok(())
     })?;
@@ -352,7 +361,7 @@ fn read_outer(stream: impl Read, inspector: &mut dyn Inspector) -> Result<Image>
             layers.insert(alias, layer);
         }
     }
-    assemble(layers, &json)
+    assemble(layers, &documents)
 }
 
 /// The archive path a symlink at `path` pointing to `target` names.
@@ -371,46 +380,122 @@ fn resolve_link(path: &str, target: &str) -> String {
     parts.join("/")
 }
 
+/// The small files of an archive, by path: manifests, indexes, configs, and whatever else is
+/// not a layer.
+#[derive(Default)]
+struct Documents(HashMap<String, Vec<u8>>);
+
+impl Documents {
+    /// The document at `path` read as `T`; `None` when the archive has no such file, an error
+    /// naming `what` and the fault (with its line and column) when it is not that JSON.
+    fn parse<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<Option<T>> {
+        self.0
+            .get(path)
+            .map(|text| {
+                serde_json::from_slice(text)
+                    .with_context(|| format!("{what} {path} in the archive is not valid JSON"))
+            })
+            .transpose()
+    }
+
+    /// The document at `path`, which the manifest names and so must be there.
+    fn require<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
+        self.parse(path, what)?
+            .with_context(|| format!("the archive lacks {what} {path} that its manifest names"))
+    }
+}
+
+/// One image in docker-archive's `manifest.json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArchiveManifest {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// An OCI index (`index.json`, or a blob that lists manifests) or an image manifest.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OciDocument {
+    Index {
+        manifests: Vec<Descriptor>,
+    },
+    Manifest {
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    },
+}
+
+/// An OCI descriptor: what a manifest or index says of a blob.
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+    #[serde(default)]
+    platform: Option<Platform>,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+}
+
+impl Descriptor {
+    /// Where the blob sits in an OCI layout.
+    fn blob_path(&self) -> String {
+        format!("blobs/{}", self.digest.replacen(':', "/", 1))
+    }
+}
+
+#[derive(Deserialize)]
+struct Platform {
+    os: String,
+    architecture: String,
+}
+
+/// The part of an image configuration the layer list needs.
+#[derive(Deserialize)]
+struct ConfigHistory {
+    #[serde(default)]
+    history: Vec<HistoryEntry>,
+}
+
+#[derive(Deserialize)]
+struct HistoryEntry {
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    empty_layer: bool,
+}
+
 /// Puts the layers in the order the manifest gives and attaches the configuration.
-fn assemble(mut layers: HashMap<String, Layer>, json: &HashMap<String, Value>) -> Result<Image> {
-    let (name, config_path, layer_paths) = if let Some(manifest) = json.get("manifest.json") {
-        let entry = manifest.get(0).context("manifest.json lists no image")?;
-        let paths = entry["Layers"]
-            .as_array()
-            .context("manifest.json has no Layers")?
-            .iter()
-            .filter_map(|p| p.as_str().map(str::to_owned))
-            .collect::<Vec<_>>();
-        (
-            entry["RepoTags"][0].as_str().unwrap_or_default().to_owned(),
-            entry["Config"]
-                .as_str()
-                .context("manifest.json has no Config")?
-                .to_owned(),
-            paths,
-        )
-    } else if let Some(index) = json.get("index.json") {
-        oci_manifest(index, json)?
+fn assemble(mut layers: HashMap<String, Layer>, documents: &Documents) -> Result<Image> {
+    let (name, config_path, layer_paths) = if let Some(manifest) =
+        documents.parse::<Vec<ArchiveManifest>>("manifest.json", "the manifest")?
+    {
+        let entry = manifest
+            .into_iter()
+            .next()
+            .context("manifest.json lists no image")?;
+        let name = entry
+            .repo_tags
+            .and_then(|tags| tags.into_iter().next())
+            .unwrap_or_default();
+        (name, entry.config, entry.layers)
+    } else if let Some(index) = documents.parse::<OciDocument>("index.json", "the index")? {
+        oci_manifest(index, documents)?
     } else {
         bail!(
             "the archive has neither manifest.json nor index.json: is it from `docker save`, or \
              an OCI image layout?"
         );
     };
-    let config = json
-        .get(&config_path)
-        .cloned()
-        .with_context(|| format!("the archive lacks the image configuration {config_path}"))?;
-    let history: Vec<String> = config["history"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
-                .map(|e| instruction(e["created_by"].as_str().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let config: Value = documents.require(&config_path, "the image configuration")?;
+    let history = ConfigHistory::deserialize(&config)
+        .with_context(|| format!("the image configuration {config_path} has a malformed history"))?
+        .history
+        .into_iter()
+        .filter(|entry| !entry.empty_layer)
+        .map(|entry| instruction(&entry.created_by))
+        .collect::<Vec<_>>();
     let mut ordered = Vec::with_capacity(layer_paths.len());
     for (index, path) in layer_paths.iter().enumerate() {
         // The same blob may serve twice (identical layers); the second use gets a copy.
@@ -433,49 +518,37 @@ fn assemble(mut layers: HashMap<String, Layer>, json: &HashMap<String, Value>) -
 
 /// OCI layout: index → (nested index →) manifest → config and layers, as blob paths.
 fn oci_manifest(
-    index: &Value,
-    json: &HashMap<String, Value>,
+    index: OciDocument,
+    documents: &Documents,
 ) -> Result<(String, String, Vec<String>)> {
-    let blob = |digest: &str| digest.replacen(':', "/", 1);
-    let mut current = index.clone();
+    let mut current = index;
     let mut name = String::new();
     for _ in 0..4 {
-        if let Some(manifests) = current["manifests"].as_array() {
-            let chosen = manifests
-                .iter()
-                .find(|m| {
-                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == "amd64"
-                })
-                .or_else(|| manifests.first())
-                .context("index.json lists no manifest")?;
-            if name.is_empty() {
-                let annotations = &chosen["annotations"];
-                annotations["io.containerd.image.name"]
-                    .as_str()
-                    .or(annotations["org.opencontainers.image.ref.name"].as_str())
-                    .unwrap_or_default()
-                    .clone_into(&mut name);
+        match current {
+            OciDocument::Index { manifests } => {
+                let amd64 = manifests.iter().position(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                });
+                let chosen = manifests
+                    .get(amd64.unwrap_or(0))
+                    .context("index.json lists no manifest")?;
+                if name.is_empty() {
+                    let annotations = &chosen.annotations;
+                    annotations
+                        .get("io.containerd.image.name")
+                        .or_else(|| annotations.get("org.opencontainers.image.ref.name"))
+                        .cloned()
+                        .unwrap_or_default()
+                        .clone_into(&mut name);
+                }
+                current = documents.require(&chosen.blob_path(), "the manifest")?;
             }
-            let digest = chosen["digest"]
-                .as_str()
-                .context("a manifest without digest")?;
-            let path = format!("blobs/{}", blob(digest));
-            current = json
-                .get(&path)
-                .cloned()
-                .with_context(|| format!("the archive lacks {path}"))?;
-        } else {
-            let config = current["config"]["digest"]
-                .as_str()
-                .context("the image manifest has no config")?;
-            let layers = current["layers"]
-                .as_array()
-                .context("the image manifest has no layers")?
-                .iter()
-                .filter_map(|l| l["digest"].as_str())
-                .map(|d| format!("blobs/{}", blob(d)))
-                .collect();
-            return Ok((name, format!("blobs/{}", blob(config)), layers));
+            OciDocument::Manifest { config, layers } => {
+                let layers = layers.iter().map(Descriptor::blob_path).collect();
+                return Ok((name, config.blob_path(), layers));
+            }
         }
     }
     bail!("index.json nests indexes too deeply")
@@ -634,6 +707,50 @@ pub(crate) mod tests {
             .to_string();
         assert!(
             error.contains("neither manifest.json nor index.json"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn documents_that_are_not_json_are_named_with_their_fault() {
+        let error = format!(
+            "{:#}",
+            read_stream(
+                archive_of(&[("manifest.json", b"[{\"Config\": oops}]")]).as_slice(),
+                &mut LayoutOnly
+            )
+            .expect_err("fails")
+        );
+        assert!(
+            error.contains("the manifest manifest.json in the archive is not valid JSON")
+                && error.contains("line 1 column"),
+            "{error}"
+        );
+        let manifest = br#"[{"Config": "c.json", "RepoTags": ["x:1"], "Layers": []}]"#;
+        let error = format!(
+            "{:#}",
+            read_stream(
+                archive_of(&[("manifest.json", manifest), ("c.json", b"not json at all")])
+                    .as_slice(),
+                &mut LayoutOnly
+            )
+            .expect_err("fails")
+        );
+        assert!(
+            error.contains("the image configuration c.json in the archive is not valid JSON")
+                && error.contains("line 1 column"),
+            "{error}"
+        );
+        let error = format!(
+            "{:#}",
+            read_stream(
+                archive_of(&[("manifest.json", manifest)]).as_slice(),
+                &mut LayoutOnly
+            )
+            .expect_err("fails")
+        );
+        assert!(
+            error.contains("lacks the image configuration c.json"),
             "{error}"
         );
     }

@@ -140,10 +140,7 @@ fn the_readme_links_every_page_of_the_docs() {
         .map(|(path, _)| relative(path))
         .filter(|page| !linked.contains(page))
         .collect();
-    assert!(
-        unlinked.is_empty(),
-        "README.md does not link {unlinked:?}"
-    );
+    assert!(unlinked.is_empty(), "README.md does not link {unlinked:?}");
 }
 
 #[test]
@@ -166,9 +163,9 @@ fn is_measured(cell: &str) -> bool {
     // What is in code spans is a name or a setting, not a figure.
     let prose: String = cell.split('`').step_by(2).collect();
     let bytes = prose.as_bytes();
-    bytes.windows(3).any(|w| {
-        w[0].is_ascii_digit() && (w[1] == b'.' || w[1] == b' ') && w[2].is_ascii_digit()
-    })
+    bytes
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && (w[1] == b'.' || w[1] == b' ') && w[2].is_ascii_digit())
 }
 
 /// Whether `line` says where figures came from: the command (in backticks), the revision, the
@@ -184,7 +181,11 @@ fn is_stamp(line: &str) -> bool {
             _ => b.is_ascii_digit(),
         })
     });
-    line.contains("Measured") && line.contains('`') && revision && date && line.contains("logical CPUs")
+    line.contains("Measured")
+        && line.contains('`')
+        && revision
+        && date
+        && line.contains("logical CPUs")
 }
 
 /// The tables of a document whose body holds a measured figure, by their first line's number,
@@ -243,7 +244,8 @@ fn the_stamp_check_tells_figures_from_settings() {
     assert_eq!(figure_tables(unstamped), [(3, false)]);
     let settings = "| a | b |\n| --- | --- |\n| grace | 8 s |\n| points | 10 |\n";
     assert!(figure_tables(settings).is_empty());
-    let undated = "| a |\n| --- |\n| 0.5 ms |\nMeasured with `x` at revision 0123abc, 2 logical CPUs.";
+    let undated =
+        "| a |\n| --- |\n| 0.5 ms |\nMeasured with `x` at revision 0123abc, 2 logical CPUs.";
     assert_eq!(figure_tables(undated), [(1, false)]);
 }
 
@@ -298,7 +300,7 @@ fn adapting_lists_every_file_that_names_the_port() {
     let unlisted: Vec<&String> = listing
         .iter()
         .filter(|file| {
-            !file.ends_with(".md")
+            Path::new(file).extension().is_none_or(|e| e != "md")
                 && !file.ends_with("Cargo.lock")
                 && !file.starts_with("tests/")
                 && !file.starts_with("app/tests/")
