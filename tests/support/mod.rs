@@ -7,8 +7,7 @@
 //! - [`http`]: one HTTP client for the servers the tests start, and waiting until one answers.
 //! - [`moto`]: moto's server, the AWS API the shipping tests call through the real AWS CLI.
 //! - [`registry`]: a real registry on loopback, anonymous, with a password or with tokens.
-//! - [`proxy`]: a reverse proxy on loopback that can answer for its server, and one that records
-//!   the AWS API calls passing through it.
+//! - [`proxy`]: a reverse proxy on loopback that can answer for its server.
 
 pub(crate) mod files;
 pub(crate) mod http;

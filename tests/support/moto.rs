@@ -14,7 +14,7 @@ pub(crate) struct Moto {
     _server: Running,
     port: u16,
     /// The access key id and secret the AWS CLI signs with.
-    pub(crate) keys: std::cell::RefCell<(String, String)>,
+    keys: (String, String),
 }
 
 impl Moto {
@@ -37,36 +37,8 @@ impl Moto {
         Self {
             _server: listening(&mut command, port, "moto_server"),
             port,
-            keys: std::cell::RefCell::new(("testing".to_owned(), "testing".to_owned())),
+            keys: ("testing".to_owned(), "testing".to_owned()),
         }
-    }
-
-    /// An IAM user with `policy` and its access key; the AWS calls from now on are its own.
-    pub(crate) fn become_user(&self, name: &str, policy: &str) {
-        self.aws(&["iam", "create-user", "--user-name", name]);
-        self.aws(&[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            name,
-            "--policy-name",
-            "policy",
-            "--policy-document",
-            policy,
-        ]);
-        let key = self.aws(&["iam", "create-access-key", "--user-name", name]);
-        let key = &key["AccessKey"];
-        *self.keys.borrow_mut() = (
-            key["AccessKeyId"].as_str().expect("a key id").to_owned(),
-            key["SecretAccessKey"]
-                .as_str()
-                .expect("a secret")
-                .to_owned(),
-        );
-    }
-
-    pub(crate) fn port(&self) -> u16 {
-        self.port
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -78,8 +50,8 @@ impl Moto {
         command
             .env("PATH", tools_path())
             .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_ACCESS_KEY_ID", &self.keys.borrow().0)
-            .env("AWS_SECRET_ACCESS_KEY", &self.keys.borrow().1)
+            .env("AWS_ACCESS_KEY_ID", &self.keys.0)
+            .env("AWS_SECRET_ACCESS_KEY", &self.keys.1)
             .env("AWS_REGION", "eu-west-1")
             .env("AWS_DEFAULT_REGION", "eu-west-1")
             .env_remove("AWS_PROFILE");

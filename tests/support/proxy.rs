@@ -1,13 +1,10 @@
 //! A reverse proxy on loopback, for the tests that stand between a client and its server.
 //! [`Proxy`] forwards each HTTP/1.1 request upstream, or answers it itself when its hook says
-//! so (a server having a bad moment); [`Recorder`] forwards AWS API calls and keeps what was
-//! asked, whichever protocol the AWS CLI spoke.
+//! so (a server having a bad moment).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// One request as the client sent it.
 pub(crate) struct Request {
@@ -170,127 +167,11 @@ fn closing(head: &str) -> String {
     out
 }
 
-/// A [`Proxy`] in front of an AWS API server (moto) that keeps every AWS API call that passes,
-/// in order: its operation and its parameters as JSON.
-pub(crate) struct Recorder {
-    /// The loopback port the AWS CLI connects to.
-    pub(crate) port: u16,
-    /// Each call's operation and parameters, in the order they came.
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-impl Recorder {
-    /// Listens, and records in the background, in front of `127.0.0.1:upstream`.
-    pub(crate) fn start(upstream: u16) -> Self {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&calls);
-        let proxy = Proxy::start(upstream, move |request| {
-            if let Some(call) = aws_call(request) {
-                kept.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(call);
-            }
-            None
-        });
-        Self {
-            port: proxy.port,
-            calls,
-        }
-    }
-
-    /// The URL for `AWS_ENDPOINT_URL`.
-    pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The parameters of every call of `operation` (`CreateService`, `CreateLoadBalancer`), in
-    /// order. A JSON protocol's body as sent; a query protocol's form as an object of its flat
-    /// keys and their decoded values (`"Attributes.member.1.Key": "..."`), `Action` and
-    /// `Version` included.
-    pub(crate) fn calls(&self, operation: &str) -> Vec<Value> {
-        self.recorded()
-            .iter()
-            .filter(|(name, _)| name == operation)
-            .map(|(_, parameters)| parameters.clone())
-            .collect()
-    }
-
-    /// The operation of every call, in order.
-    pub(crate) fn operations(&self) -> Vec<String> {
-        self.recorded()
-            .iter()
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// The calls so far, held still while read.
-    fn recorded(&self) -> std::sync::MutexGuard<'_, Vec<(String, Value)>> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The operation and parameters of an AWS API call; none for any other request. The JSON
-/// protocols (the AWS CLI's `ecs`, `application-autoscaling`, `logs`, `acm`, and `cloudwatch`,
-/// which botocore now speaks in JSON 1.0 rather than query) name the operation in
-/// `X-Amz-Target` (`Service_Version.Operation`); a body that is not JSON (botocore gzips a
-/// `PutMetricData` body over 10 KiB) is null. The query protocols (`ec2`, `elbv2`, `iam`) post a
-/// form whose `Action` is the operation.
-fn aws_call(request: &Request) -> Option<(String, Value)> {
-    if let Some(target) = request.header("x-amz-target") {
-        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
-        let parameters = if request.body.is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_slice(&request.body).unwrap_or(Value::Null)
-        };
-        return Some((operation, parameters));
-    }
-    let form = request
-        .header("content-type")
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return None;
-    }
-    let fields: Map<String, Value> = String::from_utf8_lossy(&request.body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(key), Value::String(form_decode(value)))
-        })
-        .collect();
-    let operation = fields.get("Action")?.as_str()?.to_owned();
-    Some((operation, Value::Object(fields)))
-}
-
-/// One key or value of an `application/x-www-form-urlencoded` body: `+` is a space, `%XX` a byte.
-fn form_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if let Some(byte) = text
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok()) =>
-            {
-                out.push(byte);
-                i += 2;
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc::{self, Receiver};
+    use std::sync::{Mutex, PoisonError};
     use std::time::Duration;
-
-    use serde_json::json;
 
     use super::*;
     use crate::support::http::client;
@@ -359,78 +240,6 @@ mod tests {
         );
         assert_eq!(request.header("HOST").as_deref(), Some("here"));
         assert_eq!(request.header("content-length"), None);
-    }
-
-    #[test]
-    fn the_recorder_keeps_json_and_query_calls_and_relays_the_answers() {
-        let (port, received) = upstream();
-        let recorder = Recorder::start(port);
-        let ecs = client()
-            .post(recorder.endpoint())
-            .header(
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.CreateService",
-            )
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .body(r#"{"cluster": "web", "desiredCount": 2}"#)
-            .send()
-            .expect("the proxy answers");
-        assert_eq!(ecs.status(), 200);
-        assert_eq!(ecs.text().expect("a body"), "upstream");
-        let forwarded = next(&received);
-        assert!(
-            forwarded.starts_with("POST / HTTP/1.1\r\nConnection: close\r\n"),
-            "{forwarded}"
-        );
-        assert!(
-            forwarded.ends_with(r#"{"cluster": "web", "desiredCount": 2}"#),
-            "{forwarded}"
-        );
-
-        let elb = client()
-            .post(recorder.endpoint())
-            .header(
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(
-                "Action=CreateLoadBalancer&Version=2015-12-01&Name=web+lb\
-                 &Attributes.member.1.Key=deregistration_delay.timeout_seconds\
-                 &Attributes.member.1.Value=30&Tags.member.1.Value=a%26b%3Dc%2B",
-            )
-            .send()
-            .expect("the proxy answers");
-        assert_eq!(elb.text().expect("a body"), "upstream");
-        next(&received);
-
-        // Not an AWS API call: forwarded, not recorded.
-        let health = client()
-            .get(format!("{}/health", recorder.endpoint()))
-            .send()
-            .expect("the proxy answers");
-        assert_eq!(health.text().expect("a body"), "upstream");
-        next(&received);
-
-        assert_eq!(
-            recorder.operations(),
-            ["CreateService", "CreateLoadBalancer"]
-        );
-        assert_eq!(
-            recorder.calls("CreateService"),
-            [json!({"cluster": "web", "desiredCount": 2})]
-        );
-        assert_eq!(
-            recorder.calls("CreateLoadBalancer"),
-            [json!({
-                "Action": "CreateLoadBalancer",
-                "Version": "2015-12-01",
-                "Name": "web lb",
-                "Attributes.member.1.Key": "deregistration_delay.timeout_seconds",
-                "Attributes.member.1.Value": "30",
-                "Tags.member.1.Value": "a&b=c+",
-            })]
-        );
-        assert!(recorder.calls("DeleteService").is_empty());
     }
 
     #[test]

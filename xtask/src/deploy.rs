@@ -1,57 +1,46 @@
-//! `cargo xtask deploy`: ECS Fargate as production runs it, for the image `push` printed (by
-//! digest). Preflight checks (`deploy/preflight.rs`) come first; then every resource of the
-//! plan (`deploy/plan.rs`: security groups, load balancer, target group, listeners, alarm, task
-//! definition, service, autoscaling) is looked up by name and tags and created, changed or left
-//! alone (`deploy/apply.rs`); then a bounded wait until the service is stable, and its URL.
-//! `--dry-run` runs the checks that need no AWS and prints the plan and its monthly cost.
+//! `cargo xtask deploy`: the image `push` printed (by digest) on ECS Fargate through
+//! CloudFormation. The topology is one template, `deploy/ecs-service.yaml`, which a person can
+//! also deploy with the plain AWS CLI; this command checks first what the template cannot
+//! (`deploy/preflight.rs`), turns its flags into the template's parameters, and runs a change
+//! set: created, its changes printed, executed, the stack's events followed as progress lines,
+//! the URL read from the stack's outputs. `--dry-run` prints the resources, the parameters and
+//! the monthly cost (`deploy/cost.rs`); with AWS credentials at hand it also shows the change
+//! set, then deletes it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
 
-mod apply;
 pub(crate) mod cost;
-mod plan;
 mod preflight;
 
-use apply::{Apply, contains};
-use plan::Known;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::ecs::{PROJECT_TAG, SERVICE_TAG, project_name, short_arn};
+use crate::aws::cloudformation::{Settled, Stack, project_name, settled, stack_name};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
-const CONTAINER: &str = "app";
-const PORT: u16 = 8080;
-/// awslogs' buffer in non-blocking mode: at about 200 bytes a line, 125 000 lines.
-const LOG_BUFFER: &str = "25m";
-/// The longest a request may take (the app's `APP_REQUEST_TIMEOUT`, stated in the task
-/// definition): the load balancer's deregistration delay must cover it.
-const REQUEST_TIMEOUT_SECS: u32 = 10;
+/// The template, as this checkout has it.
+pub(crate) const TEMPLATE: &str = include_str!("../../deploy/ecs-service.yaml");
+pub(crate) const TEMPLATE_PATH: &str = "deploy/ecs-service.yaml";
+/// The longest a request may take (the app's `APP_REQUEST_TIMEOUT`, a template parameter): the
+/// load balancer's deregistration delay must cover it.
+const REQUEST_TIMEOUT_SECS: u64 = 10;
 
-/// Fargate's CPU units and the memory (MiB) each allows.
-fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
-    match cpu {
-        256 => matches!(memory, 512 | 1024 | 2048),
-        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
-        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
-        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
-        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
-        _ => false,
-    }
-}
+/// The parameters of one deploy, in the template's order.
+type Parameters = Vec<(&'static str, String)>;
 
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        let region = crate::aws::region(self.region.as_deref())?;
-        let definition = self.task_definition(&image, &region);
-        let mut preflight = Preflight::local(&self, &definition);
-        if self.dry_run {
+        let mut preflight = Preflight::local(&self, &image);
+        let aws_at_hand =
+            credentials_at_hand() && crate::aws::region(self.region.as_deref()).is_ok();
+        if self.dry_run && !aws_at_hand {
             preflight.report()?;
-            let plan = self.plan(&definition, &Known::default());
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            let parameters = self.parameters(&image, "<the subnets' VPC>");
+            self.print_plan(&parameters);
             self.print_cost();
             return Ok(());
         }
@@ -59,20 +48,128 @@ impl Deploy {
             // What the flags alone decide fails before any call.
             return preflight.report();
         }
-        let aws = Aws::new(Some(&region))?;
-        preflight.remote(&self, &aws, &definition)?;
+        let aws = Aws::in_region(self.region.as_deref())?;
+        let vpc = preflight.remote(&self, &aws, &image)?;
         preflight.report()?;
-        self.apply(&aws, &definition)
+        let parameters = self.parameters(&image, &vpc);
+        if self.dry_run {
+            self.print_plan(&parameters);
+            self.print_cost();
+        }
+        self.change_set(&aws, &parameters)
     }
 
-    /// The monthly cost at `--min` and at `--max` tasks, to stderr (stdout carries the plan).
+    fn stack_name(&self) -> String {
+        stack_name(&self.cluster, &self.service)
+    }
+
+    /// The template's parameters from the flags: every one given, none left to its default or
+    /// to the stack's previous value, so what runs is what this command says.
+    fn parameters(&self, image: &str, vpc: &str) -> Parameters {
+        let shutdown = Shutdown::get();
+        let list = |items: &[String]| items.join(",");
+        let balancer_subnets = if self.alb_subnets.is_empty() {
+            &self.subnets
+        } else {
+            &self.alb_subnets
+        };
+        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        vec![
+            ("Cluster", self.cluster.clone()),
+            ("ServiceName", self.service.clone()),
+            ("Family", self.family.clone()),
+            ("Image", image.to_owned()),
+            ("Cpu", self.cpu.to_string()),
+            ("Memory", self.memory.to_string()),
+            ("CpuArchitecture", self.arch.ecs().to_owned()),
+            ("ExecutionRoleArn", self.execution_role.clone()),
+            ("VpcId", vpc.to_owned()),
+            ("Subnets", list(&self.subnets)),
+            ("LoadBalancerSubnets", list(balancer_subnets)),
+            ("ExtraSecurityGroups", list(&self.security_groups)),
+            (
+                "AssignPublicIp",
+                if self.public_ip {
+                    "ENABLED"
+                } else {
+                    "DISABLED"
+                }
+                .to_owned(),
+            ),
+            ("MinTasks", self.min.to_string()),
+            ("MaxTasks", self.max.to_string()),
+            ("CpuTarget", self.cpu_target.to_string()),
+            (
+                "RequestsPerTarget",
+                self.requests_per_target.unwrap_or(0).to_string(),
+            ),
+            ("CertificateArn", text(self.certificate_arn.as_ref())),
+            ("SharedListenerArn", text(self.shared_listener.as_ref())),
+            (
+                "SharedLoadBalancerSecurityGroup",
+                text(self.shared_security_group.as_ref()),
+            ),
+            ("Host", text(self.host.as_ref())),
+            ("RulePriority", self.rule_priority.to_string()),
+            ("DeregistrationDelay", self.deregistration_delay.to_string()),
+            (
+                "HealthCheckGracePeriod",
+                self.health_check_grace.to_string(),
+            ),
+            ("Max5xxPercent", self.max_5xx_percent.to_string()),
+            ("LogRetentionDays", self.log_retention_days.to_string()),
+            ("ShutdownGrace", shutdown.grace.as_secs().to_string()),
+            ("StopTimeout", shutdown.stop_timeout.as_secs().to_string()),
+            ("RequestTimeout", REQUEST_TIMEOUT_SECS.to_string()),
+            (
+                "HealthCheckInterval",
+                shutdown.health_interval.as_secs().to_string(),
+            ),
+        ]
+    }
+
+    /// Whether the template's condition `name` holds for these flags.
+    fn condition(&self, name: &str) -> bool {
+        let own = self.shared_listener.is_none();
+        match name {
+            "OwnLoadBalancer" => own,
+            "SharedLoadBalancer" => !own,
+            "Https" => own && self.certificate_arn.is_some(),
+            "ScaleOnRequests" => self.requests_per_target.is_some(),
+            _ => true,
+        }
+    }
+
+    /// The resources these flags make of the template, and the plain-CLI command that deploys
+    /// the same.
+    fn print_plan(&self, parameters: &Parameters) {
+        println!("{TEMPLATE_PATH} as the stack {}:", self.stack_name());
+        for (logical, kind, condition) in resources(TEMPLATE) {
+            if condition.is_none_or(|name| self.condition(name)) {
+                println!("  {logical:<26} {kind}");
+            }
+        }
+        println!("\nthe same with the AWS CLI:");
+        println!(
+            "aws cloudformation deploy --template-file {TEMPLATE_PATH} --stack-name {} \\\n  \
+             --tags project={} service={} \\\n  --parameter-overrides",
+            self.stack_name(),
+            project_name(),
+            self.service
+        );
+        for (key, value) in parameters {
+            println!("    {key}={value:?}");
+        }
+    }
+
+    /// The monthly cost at `--min` and at `--max` tasks.
     fn print_cost(&self) {
         let task = cost::Task {
             cpu_units: self.cpu,
             memory_mib: self.memory,
             arm64: self.arch == crate::flags::Arch::Arm64,
         };
-        let own = self.load_balancer.is_none();
+        let own = self.shared_listener.is_none();
         let egress = if self.public_ip {
             cost::Egress::PublicIp
         } else {
@@ -80,18 +177,18 @@ impl Deploy {
         };
         for tasks in [self.min, self.max] {
             let estimate = cost::monthly(&self.prices, task, tasks, egress, own);
-            eprintln!("\nmonthly cost at {tasks} task(s):");
-            eprint!("{}", estimate.render());
+            println!("\nmonthly cost at {tasks} task(s):");
+            print!("{}", estimate.render());
             if egress == cost::Egress::Nat {
                 let endpoints =
                     cost::monthly(&self.prices, task, tasks, cost::Egress::Endpoints, own);
-                eprintln!(
+                println!(
                     "with VPC endpoints instead of NAT gateways: {:.2} USD a month",
                     endpoints.total()
                 );
             }
         }
-        eprintln!("{}", cost::note(&self.prices));
+        println!("{}", cost::note(&self.prices));
     }
 
     /// `--image`, or the digest the last `push` printed; always by digest.
@@ -111,199 +208,124 @@ impl Deploy {
         Ok(image)
     }
 
-    /// The task definition, as `aws ecs register-task-definition --cli-input-json` takes it.
-    pub(crate) fn task_definition(&self, image: &str, region: &str) -> Value {
-        let shutdown = Shutdown::get();
-        json!({
-            "family": self.family,
-            "networkMode": "awsvpc",
-            "requiresCompatibilities": ["FARGATE"],
-            "cpu": self.cpu.to_string(),
-            "memory": self.memory.to_string(),
-            "executionRoleArn": self.execution_role,
-            "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": self.arch.ecs()},
-            "containerDefinitions": [{
-                "name": CONTAINER,
-                "image": image,
-                "essential": true,
-                "portMappings": [{"containerPort": PORT, "protocol": "tcp"}],
-                "user": "65532:65532",
-                "readonlyRootFilesystem": true,
-                // ECS stops a task behind a load balancer in order: it deregisters the target,
-                // waits the deregistration delay (no new requests, those in flight finish), and
-                // only then sends SIGTERM. So no shutdown delay, unlike behind nginx or in
-                // Kubernetes, where SIGTERM races the removal; the stack's grace period
-                // (compose.yaml, x-shutdown) drains the rest, and SIGKILL comes only after the
-                // stop timeout, above it.
-                "stopTimeout": shutdown.stop_timeout.as_secs(),
-                "environment": [
-                    {"name": "APP_SHUTDOWN_DELAY", "value": "0s"},
-                    {"name": "APP_SHUTDOWN_GRACE", "value": format!("{}s", shutdown.grace.as_secs())},
-                    {"name": "APP_REQUEST_TIMEOUT", "value": format!("{REQUEST_TIMEOUT_SECS}s")},
-                ],
-                // Exec form: the image has no shell; the binary checks itself.
-                "healthCheck": {
-                    "command": ["CMD", "/app", "healthcheck"],
-                    "interval": shutdown.health_interval.as_secs(),
-                    "timeout": 5,
-                    "retries": 3,
-                    "startPeriod": 10,
-                },
-                "logConfiguration": {
-                    "logDriver": "awslogs",
-                    "options": {
-                        "awslogs-group": self.log_group,
-                        "awslogs-region": region,
-                        "awslogs-stream-prefix": CONTAINER,
-                        // ECS's default since 2025, stated with its buffer: a stalled
-                        // CloudWatch Logs never blocks the app; a full buffer drops lines.
-                        "mode": "non-blocking",
-                        "max-buffer-size": LOG_BUFFER,
-                    },
-                },
-            }],
-        })
-    }
-
-    /// Created here, not by the log driver (`awslogs-create-group`), which would need
-    /// `logs:CreateLogGroup` on the execution role; `AmazonECSTaskExecutionRolePolicy` lacks it.
-    fn create_log_group(&self, aws: &Aws) -> Result<()> {
-        let label = format!("log group {}", self.log_group);
-        if crate::aws::owned::log_group_exists(aws, &self.log_group)? {
-            apply::say("unchanged", &label);
-            return Ok(());
-        }
+    /// The change set: created and shown; then executed and followed, or with `--dry-run`
+    /// deleted.
+    fn change_set(&self, aws: &Aws, parameters: &Parameters) -> Result<()> {
+        let stack = Stack {
+            aws,
+            name: self.stack_name(),
+        };
+        let status = stack
+            .describe()?
+            .map(|s| s["StackStatus"].as_str().unwrap_or_default().to_owned());
+        let create = match status.as_deref() {
+            None | Some("REVIEW_IN_PROGRESS") => true,
+            Some("ROLLBACK_COMPLETE") => bail!(
+                "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
+                 it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
+                stack.name,
+                self.cluster,
+                self.service
+            ),
+            Some(status) if settled(status) == Settled::Busy => bail!(
+                "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
+                 an update)",
+                stack.name
+            ),
+            Some(_) => false,
+        };
+        let name = format!(
+            "xtask-{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .context("the clock is before 1970")?
+                .as_secs()
+        );
+        let values: Vec<(&str, Option<String>)> = parameters
+            .iter()
+            .map(|(key, value)| (*key, Some(value.clone())))
+            .collect();
         let tags = format!(
-            "{PROJECT_TAG}={},{SERVICE_TAG}={}",
+            r#"[{{"Key":"project","Value":"{}"}},{{"Key":"service","Value":"{}"}}]"#,
             project_name(),
             self.service
         );
-        aws.require(
-            "logs",
-            "create-log-group",
-            &["--log-group-name", &self.log_group, "--tags", &tags],
-        )?;
-        apply::say("created", &label);
-        Ok(())
-    }
-
-    fn apply(&self, aws: &Aws, definition: &Value) -> Result<()> {
-        let mut apply = Apply {
-            deploy: self,
-            aws,
-            names: self.names(),
-            known: Known::default(),
-            dns: String::new(),
-        };
-        let service = apply.service_handle();
-        let existing = service.describe()?;
-        if let Some(found) = existing
-            .as_ref()
-            .filter(|found| !service.owns(&found["tags"]))
-        {
-            // A service deploy made before it tagged, or one made by hand: tagged now, so
-            // `destroy` knows it as this project's.
-            let arn = found["serviceArn"].as_str().unwrap_or_default();
-            let mut args = vec!["--resource-arn", arn, "--tags"];
-            let tag_pairs = service.tag_pairs();
-            args.extend(tag_pairs.iter().map(String::as_str));
-            aws.require("ecs", "tag-resource", &args)?;
-            println!("tagged the service {} as this project's", self.service);
+        let mut extra = vec!["--tags", &tags];
+        if let Some(role) = &self.cloudformation_role {
+            extra.extend(["--role-arn", role]);
         }
-        println!("deploying {} to {}:", self.service, self.cluster);
-        apply.network()?;
-        apply.security_groups()?;
-        apply.load_balancer()?;
-        apply.target_group()?;
-        apply.listeners()?;
-        apply.alarm()?;
-        self.create_log_group(aws)?;
-        apply.known.task_definition = self.register(aws, existing.as_ref(), definition)?;
-        let deployed = apply.service(existing.as_ref())?;
-        apply.scaling()?;
-        println!("URL: {}", apply.url());
-        if deployed {
-            let arn = apply.known.task_definition.clone();
-            apply
-                .service_handle()
-                .wait_until_stable(&arn, self.wait_secs)?;
-        }
-        Ok(())
-    }
-
-    /// The task definition the service runs when it already is the rendered one; else a new
-    /// revision, registered, with what changed.
-    fn register(&self, aws: &Aws, service: Option<&Value>, definition: &Value) -> Result<String> {
-        let previous = match service.and_then(|s| s["taskDefinition"].as_str()) {
-            Some(arn) => aws.require(
-                "ecs",
-                "describe-task-definition",
-                &["--task-definition", arn],
-            )?["taskDefinition"]
-                .clone(),
-            None => Value::Null,
-        };
-        if !previous.is_null() && contains(&previous, definition) {
-            let arn = previous["taskDefinitionArn"]
-                .as_str()
-                .context("no task definition ARN")?;
-            println!("  unchanged task definition {}", short_arn(arn));
-            return Ok(arn.to_owned());
-        }
-        let mut input = definition.clone();
-        input["tags"] = crate::aws::ecs::tags(&self.service);
-        let registered = aws.require(
-            "ecs",
-            "register-task-definition",
-            &["--cli-input-json", &input.to_string()],
-        )?;
-        let next = &registered["taskDefinition"];
-        let arn = next["taskDefinitionArn"]
-            .as_str()
-            .context("register-task-definition returned no ARN")?;
-        if previous.is_null() {
-            println!("  created   task definition {}", short_arn(arn));
-        } else {
+        if !stack.change_set(&name, create, TEMPLATE, &values, &extra)? {
             println!(
-                "  changed   task definition {} → {}",
-                short_arn(previous["taskDefinitionArn"].as_str().unwrap_or("?")),
-                short_arn(arn)
+                "no changes: the stack {} already is what these flags say",
+                stack.name
             );
-            for line in changes(&previous, next) {
-                println!("              {line}");
+        } else if self.dry_run {
+            stack.delete_change_set(&name)?;
+            if create {
+                // The stack a first change set makes holds nothing until it is executed.
+                stack.delete(self.wait_secs)?;
             }
+            println!("--dry-run: the change set was deleted, nothing was changed");
+            return Ok(());
+        } else if self.wait_secs == 0 {
+            stack.execute_change_set(&name, 0).ok();
+            println!("executing; not following the stack's events (--wait 0)");
+            return Ok(());
+        } else {
+            stack.execute_change_set(&name, self.wait_secs)?;
         }
-        Ok(arn.to_owned())
+        match stack.output("Url")?.or(stack.output("Host")?) {
+            Some(url) => println!("URL: {url}"),
+            None => println!("the stack has no Url output yet"),
+        }
+        Ok(())
     }
 }
 
-/// What a new task definition revision changes, field by field.
-fn changes(previous: &Value, next: &Value) -> Vec<String> {
-    let mut lines = Vec::new();
-    for key in ["cpu", "memory", "executionRoleArn", "runtimePlatform"] {
-        if previous[key] != next[key] {
-            lines.push(format!("{key}: {} → {}", previous[key], next[key]));
+/// Whether the AWS CLI has credentials to sign with, from where it looks first: the
+/// environment, a profile, a web identity, the container's role, or the files `aws configure`
+/// writes. (An instance role alone is not seen: pass --region and AWS_PROFILE there.)
+fn credentials_at_hand() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ]
+    .iter()
+    .any(|name| set(name))
+        || home.is_some_and(|home| {
+            ["credentials", "config"]
+                .iter()
+                .any(|file| home.join(".aws").join(file).is_file())
+        })
+}
+
+/// The template's resources: logical id, type and condition, read from its two-space layout.
+pub(crate) fn resources(template: &str) -> Vec<(&str, &str, Option<&str>)> {
+    let section = template
+        .split_once("\nResources:\n")
+        .map_or("", |(_, rest)| rest);
+    let section = section.split("\nOutputs:").next().unwrap_or_default();
+    let mut found: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    for line in section.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+            && !name.starts_with([' ', '#'])
+        {
+            found.push((name, "", None));
+        } else if let (Some(last), Some(kind)) = (found.last_mut(), line.strip_prefix("    Type: "))
+        {
+            last.1 = kind.trim();
+        } else if let (Some(last), Some(condition)) =
+            (found.last_mut(), line.strip_prefix("    Condition: "))
+        {
+            last.2 = Some(condition.trim());
         }
     }
-    let (old, new) = (
-        &previous["containerDefinitions"][0],
-        &next["containerDefinitions"][0],
-    );
-    for key in [
-        "image",
-        "user",
-        "readonlyRootFilesystem",
-        "stopTimeout",
-        "environment",
-        "healthCheck",
-        "logConfiguration",
-        "portMappings",
-    ] {
-        if old[key] != new[key] {
-            lines.push(format!("{key}: {} → {}", old[key], new[key]));
-        }
-    }
-    lines
+    found
 }
 
 #[cfg(test)]
@@ -311,10 +333,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fargate_sizes() {
-        assert!(fargate_memory_ok(256, 512));
-        assert!(fargate_memory_ok(1024, 3072));
-        assert!(!fargate_memory_ok(256, 4096));
-        assert!(!fargate_memory_ok(300, 512));
+    fn every_resource_has_a_type_and_known_conditions() {
+        let all = resources(TEMPLATE);
+        assert!(all.len() >= 15, "{all:?}");
+        for (logical, kind, condition) in &all {
+            assert!(kind.starts_with("AWS::"), "{logical}: {kind:?}");
+            if let Some(condition) = condition {
+                assert!(
+                    [
+                        "OwnLoadBalancer",
+                        "SharedLoadBalancer",
+                        "Https",
+                        "ScaleOnRequests"
+                    ]
+                    .contains(condition),
+                    "{logical}: {condition}"
+                );
+            }
+        }
+    }
+
+    /// The template's timing defaults are compose.yaml's x-shutdown, so a person deploying it
+    /// with the plain CLI gets what `deploy` passes.
+    #[test]
+    fn the_template_defaults_are_the_shutdown_settings() {
+        let shutdown = Shutdown::get();
+        let default = |name: &str| {
+            let block = TEMPLATE
+                .split_once(&format!("\n  {name}:\n"))
+                .map_or("", |(_, rest)| rest);
+            block
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("Default: "))
+                .and_then(|value| value.trim_matches('"').parse::<u64>().ok())
+        };
+        assert_eq!(default("ShutdownGrace"), Some(shutdown.grace.as_secs()));
+        assert_eq!(
+            default("StopTimeout"),
+            Some(shutdown.stop_timeout.as_secs())
+        );
+        assert_eq!(
+            default("HealthCheckInterval"),
+            Some(shutdown.health_interval.as_secs())
+        );
+        assert_eq!(default("RequestTimeout"), Some(REQUEST_TIMEOUT_SECS));
     }
 }

@@ -21,8 +21,11 @@ use crate::scan::severity::Severity;
     max_term_width = 100
 )]
 pub(crate) struct Xtask {
-    /// Where no Docker engine answers on Debian/Ubuntu as root: install docker.io and start
-    /// dockerd without asking (implied by CI=true); `ci` also installs the test tools
+    /// Install what a command needs without asking (implied by CI=true; Debian/Ubuntu, as root
+    /// or with password-less sudo): docker.io, then start dockerd; debootstrap for the local base
+    /// images; docker-registry, iproute2, containerd, runc, procps and mount for the cold pulls
+    /// and `save`, with Debian trixie's Docker 26 under target/tools where dockerd is older than
+    /// 25; `ci` also installs the test tools (docs/programs.md lists every one)
     #[arg(long, short = 'y', global = true)]
     pub(crate) yes: bool,
 
@@ -246,16 +249,17 @@ pub(crate) struct Analyze {
 /// Write an image to a file as Docker 25 and later save it: the OCI image layout
 ///
 /// The image goes from this machine's engine, or from an archive with --archive, into a
-/// second, throwaway Docker 26 engine (Debian trixie's docker.io, unpacked under target/tools
-/// with --yes as root) and is saved from there, so an older engine, which writes only the
-/// docker-archive layout, still gives the tools that read OCI layouts (`analyze --archive`,
-/// skopeo, umoci) what they read; and an archive that Docker 26 cannot load fails here.
+/// second, throwaway engine of Docker 25 or later (this machine's dockerd when it is that
+/// recent, else Debian trixie's Docker 26, unpacked under target/tools with --yes as root) and
+/// is saved from there, so an older engine, which writes only the docker-archive layout, still
+/// gives the tools that read OCI layouts (`analyze --archive`, skopeo, umoci) what they read;
+/// and an archive that engine cannot load fails here.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").args(["image", "archive"]).required(true)))]
 pub(crate) struct Save {
     /// A local image, or single | scratch | distroless for this project's images
     pub(crate) image: Option<String>,
-    /// An archive to load into Docker 26 instead (`build --daemonless --tar` writes one)
+    /// An archive to load into the second engine instead (`build --daemonless --tar` writes one)
     #[arg(long, value_name = "FILE")]
     pub(crate) archive: Option<PathBuf>,
     /// The archive to write
@@ -332,38 +336,42 @@ impl Push {
     }
 }
 
-/// Deploy the pushed image to ECS Fargate and wait until it is stable
+/// Deploy the pushed image to ECS Fargate through CloudFormation: a change set of
+/// deploy/ecs-service.yaml, shown, executed and followed until the stack settles
 ///
-/// Checks first (Fargate size, shutdown and load balancer timing, health check, log driver,
-/// read-only root, the image's architecture, the subnets' way to ECR), then sets up or updates,
-/// idempotently: the security groups, an Application Load Balancer (or a rule on a shared one),
-/// its target group and listeners, the task definition, the service with a 5xx alarm that rolls
-/// a failing release back, and target-tracking autoscaling.
+/// Checks first what the template cannot (the Fargate size, the timings that must agree, the
+/// image's architecture, the subnets' zones and way out), then passes the flags as the
+/// template's parameters. The stack is named after the project, the cluster and the service.
 #[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Deploy {
-    /// The ECS cluster
+    /// The ECS cluster, which exists already
     #[arg(long)]
     pub(crate) cluster: String,
     /// The tasks' subnet ids, comma-separated (private ones, unless --public-ip)
     #[arg(long, required = true, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) subnets: Vec<String>,
-    /// The load balancer's subnet ids (public, in two or more zones; default: --subnets)
+    /// The load balancer's subnet ids (public, one per zone, two or more zones; default:
+    /// --subnets)
     #[arg(long, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) alb_subnets: Vec<String>,
-    /// More security groups for the tasks, beyond the one deploy creates
+    /// More security groups for the tasks, beyond the stack's own
     #[arg(long, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) security_groups: Vec<String>,
     /// The role ECS pulls the image and writes logs with
     #[arg(long)]
     pub(crate) execution_role: String,
+    /// The role CloudFormation acts with (deploy/cloudformation-role-policy.json); without it,
+    /// CloudFormation acts with the caller's own permissions
+    #[arg(long, value_name = "ARN")]
+    pub(crate) cloudformation_role: Option<String>,
     /// The ECS service
     #[arg(long, default_value = "app")]
     pub(crate) service: String,
     /// The task definition family
     #[arg(long, default_value = "app")]
     pub(crate) family: String,
-    /// The fewest tasks autoscaling keeps (and the count a new service starts with)
+    /// The fewest tasks autoscaling keeps
     #[arg(long, default_value_t = 1, value_parser = positive())]
     pub(crate) min: u32,
     /// The most tasks autoscaling starts
@@ -387,23 +395,32 @@ pub(crate) struct Deploy {
     /// The AWS region (default: `AWS_REGION`)
     #[arg(long)]
     pub(crate) region: Option<String>,
-    /// The log group tasks write to
-    #[arg(long, default_value = "/ecs/app")]
-    pub(crate) log_group: String,
+    /// Days CloudWatch Logs keeps the tasks' logs (a value CloudWatch offers: 1, 3, 5, 7, 14,
+    /// 30, 60, 90, ...)
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub(crate) log_retention_days: u32,
     /// Give tasks a public IP (subnets without a NAT)
     #[arg(long)]
     pub(crate) public_ip: bool,
     /// The CPU the tasks run on: `x86_64`, or `arm64` (Graviton, cheaper) for an image built for it
     #[arg(long, value_enum, default_value_t = Arch::X86_64)]
     pub(crate) arch: Arch,
-    /// Share this Application Load Balancer (a host rule on its listener) instead of creating one
-    #[arg(long, value_name = "ARN", requires = "host")]
-    pub(crate) load_balancer: Option<String>,
-    /// The host name the service answers on (required with --load-balancer)
-    #[arg(long)]
+    /// Share a load balancer: a host rule on this listener of it instead of a load balancer of
+    /// the service's own
+    #[arg(long, value_name = "ARN", requires_all = ["host", "shared_security_group"])]
+    pub(crate) shared_listener: Option<String>,
+    /// With --shared-listener: the shared load balancer's security group, which the tasks
+    /// accept traffic from
+    #[arg(long, value_name = "ID", requires = "shared_listener")]
+    pub(crate) shared_security_group: Option<String>,
+    /// With --shared-listener: the host name the service answers on
+    #[arg(long, requires = "shared_listener")]
     pub(crate) host: Option<String>,
+    /// With --shared-listener: the host rule's priority, unique on that listener
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub(crate) rule_priority: u32,
     /// An ACM certificate: HTTPS on 443, and HTTP redirected to it
-    #[arg(long, value_name = "ARN")]
+    #[arg(long, value_name = "ARN", conflicts_with = "shared_listener")]
     pub(crate) certificate_arn: Option<String>,
     /// Seconds the load balancer drains a task before ECS stops it (at least the request timeout)
     #[arg(long, default_value_t = 15, value_name = "SECS")]
@@ -414,11 +431,11 @@ pub(crate) struct Deploy {
     /// The share of 5xx answers (percent, over two minutes) that rolls a release back
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) max_5xx_percent: u32,
-    /// Seconds to wait for a stable service (0: do not wait)
-    #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
+    /// Seconds to follow the stack's events until it settles (0: do not follow)
+    #[arg(long = "wait", default_value_t = 1800, value_name = "SECS")]
     pub(crate) wait_secs: u32,
-    /// Run the checks that need no AWS, print every resource as JSON and the monthly cost; call
-    /// nothing
+    /// Print the template's resources, the parameters and the monthly cost; with AWS
+    /// credentials at hand, also create the change set, print its changes and delete it
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
@@ -581,7 +598,7 @@ pub(crate) struct Prices {
     pub(crate) azs: u32,
 }
 
-/// Which ECS service, in which cluster and region.
+/// Which service's stack, in which cluster and region.
 #[derive(Debug, Args)]
 pub(crate) struct EcsService {
     /// The ECS cluster
@@ -593,33 +610,28 @@ pub(crate) struct EcsService {
     /// The AWS region (default: `AWS_REGION`)
     #[arg(long)]
     pub(crate) region: Option<String>,
+    /// Seconds to follow the stack's events until it settles
+    #[arg(long = "wait", default_value_t = 1800, value_name = "SECS")]
+    pub(crate) wait_secs: u32,
 }
 
-/// Put the ECS service back on its previous task definition revision and wait until it is
-/// stable
+/// Put the service back through its stack: an update in progress cancelled (CloudFormation
+/// rolls it back), else the image of the task definition revision before the current one
+/// deployed again, every other parameter as the stack has it
 #[derive(Debug, Args)]
 pub(crate) struct Rollback {
     #[command(flatten)]
     pub(crate) target: EcsService,
-    /// Seconds to wait for a stable service (0: do not wait)
-    #[arg(long = "wait", default_value_t = 600, value_name = "SECS")]
-    pub(crate) wait_secs: u32,
 }
 
-/// Remove what deploy created for the service: scaled to 0, then deleted; only what carries
-/// the project's tags; safe to run twice
+/// Delete the service's stack and everything in it, and wait until it is gone
 ///
-/// Task definitions stay registered (ECS keeps every revision; rollback reads them).
+/// The log group is kept, with its retention (the stack retains it); delete it with
+/// `aws logs delete-log-group` when its logs are no longer wanted.
 #[derive(Debug, Args)]
 pub(crate) struct Destroy {
     #[command(flatten)]
     pub(crate) target: EcsService,
-    /// The log group deploy created
-    #[arg(long, default_value = "/ecs/app")]
-    pub(crate) log_group: String,
-    /// Also delete the log group and the logs in it
-    #[arg(long)]
-    pub(crate) delete_logs: bool,
 }
 
 /// A task's CPU architecture, as `deploy --arch` names it.
@@ -760,10 +772,13 @@ fn cost_endpoint(value: &str) -> Result<String> {
     }
 }
 
-/// The test command: format, lint, every test, compare, a benchmark run
+/// The test command: format, lint, compare, every test, the scan gate, benchmarks, cost
 ///
-/// First the tools, the Docker engine and the base images; with --yes or CI=true it installs
-/// what is missing (Debian packages need root).
+/// In order: the test tools, the Docker engine and the local base images (with --yes or
+/// CI=true it installs what is missing; Debian packages need root), `cargo fmt --check`,
+/// clippy with warnings denied, `lint-workflows`, `compare --rebuild`, `cargo test
+/// --workspace`, `scan --fail-on HIGH` on the scratch and distroless images, `analyze single
+/// --benchmark`, `bench --duration 2`, and `cost`; then how long each step took.
 #[derive(Debug, Args)]
 pub(crate) struct Ci {}
 
@@ -918,10 +933,11 @@ mod tests {
         assert_eq!(deploy.subnets, ["a", "b"]);
         assert_eq!(
             (deploy.cpu, deploy.memory, deploy.wait_secs),
-            (256, 512, 600)
+            (256, 512, 1800)
         );
         assert_eq!((deploy.min, deploy.max, deploy.cpu_target), (1, 10, 60));
-        let shared = message("deploy --cluster c --subnets a --execution-role r --load-balancer l");
+        let shared =
+            message("deploy --cluster c --subnets a --execution-role r --shared-listener l");
         assert!(shared.contains("--host <HOST>"), "{shared}");
     }
 

@@ -5,8 +5,7 @@
 //! `cargo xtask compare` waits for). `AWS_ENDPOINT_URL` points it at another endpoint, such as
 //! moto's server in the tests.
 
-pub(crate) mod ecs;
-pub(crate) mod owned;
+pub(crate) mod cloudformation;
 
 use std::process::{Command, Stdio};
 

@@ -1,19 +1,21 @@
-//! What `deploy` checks before it creates or changes anything: each check one line, and each
-//! failure says what to change. The checks that read nothing but the flags and the rendered task
-//! definition run first, always; those that read AWS (the subnets' routes and endpoints) or a
-//! registry run in a real deploy before its first change, and `--dry-run`, which calls nothing,
-//! names them as skipped.
+//! What `deploy` checks before it creates or changes anything, where the template cannot say:
+//! values that arrive as parameters (the Fargate size, the log retention), settings that must
+//! agree with each other or with the app (the timings), names the template only repeats (the
+//! TLS policy), and what only AWS or a registry knows (the image's architecture, the subnets'
+//! zones and routes). Each check is one line, and each failure says what to change. The checks
+//! of the flags and the template run first, always; those that read AWS or a registry run in a
+//! real deploy before the change set, and `--dry-run` without AWS names them as skipped.
 
 use std::fmt::Write as _;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::plan::{HEALTH_INTERVAL, HEALTHY_THRESHOLD};
-use super::{Deploy, fargate_memory_ok};
+use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE};
 use crate::aws::Aws;
 use crate::docker;
 use crate::oci::distribution::{Credentials, Reference, Repository};
+use crate::stack::shutdown::Shutdown;
 use crate::util::process;
 
 /// The VPC endpoints a task without a public IP needs when no NAT gateway routes it out: the
@@ -45,34 +47,32 @@ impl Preflight {
         self.checks.push(Check { what, verdict });
     }
 
-    /// The checks of the flags and the rendered task definition; the image's architecture too
-    /// when the local engine has the image.
-    pub(super) fn local(deploy: &Deploy, definition: &Value) -> Self {
+    /// The checks of the flags and the template; the image's architecture too when the local
+    /// engine has the image.
+    pub(super) fn local(deploy: &Deploy, image: &str) -> Self {
         let mut preflight = Self::default();
-        preflight.add("task size", task_size(deploy));
-        let container = &definition["containerDefinitions"][0];
-        preflight.add("stop timeout", stop_timeout(container));
-        preflight.add("health check", health_check(container));
-        preflight.add("names", names(deploy));
+        preflight.add("task size", task_size(deploy.cpu, deploy.memory));
+        preflight.add("stop timeout", stop_timeout(Shutdown::get()));
+        preflight.add("health check", health_check());
+        preflight.add("stack name", stack_name(&deploy.stack_name()));
         preflight.add("scaling", scaling(deploy));
-        preflight.add(
-            "deregistration delay",
-            deregistration_delay(deploy, container),
-        );
-        preflight.add("health check grace", health_check_grace(deploy, container));
-        preflight.add("log driver", log_driver(container));
-        preflight.add("root filesystem", root_filesystem(container));
+        preflight.add("deregistration delay", deregistration_delay(deploy));
+        preflight.add("health check grace", health_check_grace(deploy));
+        preflight.add("log retention", log_retention(deploy.log_retention_days));
+        if deploy.certificate_arn.is_some() {
+            preflight.add("TLS policy", tls_policy(TEMPLATE));
+        }
         preflight.add(
             "architecture",
-            match local_platform(container["image"].as_str().unwrap_or_default()) {
-                Some(platform) => architecture(&platform, definition, "the local engine"),
+            match local_platform(image) {
+                Some(platform) => architecture(&platform, deploy.arch.ecs(), "the local engine"),
                 None => Verdict::Skipped(
                     "the image is not in the local engine; a real deploy reads it from its registry"
                         .to_owned(),
                 ),
             },
         );
-        if deploy.load_balancer.is_none() {
+        if deploy.shared_listener.is_none() {
             preflight.add(
                 "load balancer subnets",
                 Verdict::Skipped(
@@ -90,31 +90,27 @@ impl Preflight {
         preflight
     }
 
-    /// The checks that read AWS or a registry, in place of the skipped ones.
-    pub(super) fn remote(&mut self, deploy: &Deploy, aws: &Aws, definition: &Value) -> Result<()> {
+    /// The checks that read AWS or a registry, in place of the skipped ones; the subnets' VPC.
+    pub(super) fn remote(&mut self, deploy: &Deploy, aws: &Aws, image: &str) -> Result<String> {
+        let network = Network::read(deploy, aws)?;
         for check in &mut self.checks {
             if !matches!(check.verdict, Verdict::Skipped(_)) {
                 continue;
             }
             check.verdict = match check.what {
-                "architecture" => {
-                    let image = definition["containerDefinitions"][0]["image"]
-                        .as_str()
-                        .unwrap_or_default();
-                    match registry_platform(aws, image) {
-                        Ok(platform) => architecture(&platform, definition, "its registry"),
-                        Err(error) => Verdict::Fail(format!(
-                            "cannot read the image's configuration from its registry ({error:#}): \
-                             push it first (`cargo xtask push`), or give --image of one that exists"
-                        )),
-                    }
-                }
-                "network" => network(deploy, aws)?,
-                "load balancer subnets" => balancer_subnets(deploy, aws)?,
+                "architecture" => match registry_platform(aws, image) {
+                    Ok(platform) => architecture(&platform, deploy.arch.ecs(), "its registry"),
+                    Err(error) => Verdict::Fail(format!(
+                        "cannot read the image's configuration from its registry ({error:#}): \
+                         push it first (`cargo xtask push`), or give --image of one that exists"
+                    )),
+                },
+                "network" => network.way_out(deploy, aws)?,
+                "load balancer subnets" => network.balancer_subnets(deploy),
                 _ => continue,
             };
         }
-        Ok(())
+        Ok(network.vpc)
     }
 
     pub(super) fn failed(&self) -> bool {
@@ -123,7 +119,7 @@ impl Preflight {
             .any(|check| matches!(check.verdict, Verdict::Fail(_)))
     }
 
-    /// Prints every check (to stderr: stdout carries `--dry-run`'s JSON); fails when one did.
+    /// Prints every check (to stderr: stdout carries the plan); fails when one did.
     pub(super) fn report(&self) -> Result<()> {
         let mut failed = String::new();
         eprintln!("preflight:");
@@ -145,37 +141,56 @@ impl Preflight {
     }
 }
 
-fn task_size(deploy: &Deploy) -> Verdict {
-    if fargate_memory_ok(deploy.cpu, deploy.memory) {
+/// The number the template states for `key` (`HealthCheckIntervalSeconds: 5`), first found.
+fn literal(template: &str, key: &str) -> Option<u64> {
+    template
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&format!("{key}: "))?.parse().ok())
+}
+
+/// Fargate's CPU units and the memory (MiB) each allows: up to 4 vCPU in 1 GB steps, 8 vCPU
+/// 16-60 GB in 4 GB steps, 16 vCPU 32-120 GB in 8 GB steps.
+fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
+    let steps = |low: u32, high: u32, step: u32| {
+        (low * 1024..=high * 1024).contains(&memory) && memory.is_multiple_of(step * 1024)
+    };
+    match cpu {
+        256 => matches!(memory, 512 | 1024 | 2048),
+        512 => steps(1, 4, 1),
+        1024 => steps(2, 8, 1),
+        2048 => steps(4, 16, 1),
+        4096 => steps(8, 30, 1),
+        8192 => steps(16, 60, 4),
+        16384 => steps(32, 120, 8),
+        _ => false,
+    }
+}
+
+fn task_size(cpu: u32, memory: u32) -> Verdict {
+    if fargate_memory_ok(cpu, memory) {
         Verdict::Pass(format!(
-            "{} CPU units with {} MiB is a Fargate size",
-            deploy.cpu, deploy.memory
+            "{cpu} CPU units with {memory} MiB is a Fargate size"
         ))
     } else {
         Verdict::Fail(format!(
-            "Fargate does not offer --cpu {} with --memory {}: see \
-             https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
-            deploy.cpu, deploy.memory
+            "Fargate does not offer --cpu {cpu} with --memory {memory}: see \
+             https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size"
         ))
     }
 }
 
-/// The names deploy gives what it creates fit ELB's rules: at most 32 letters, digits and
-/// hyphens.
-fn names(deploy: &Deploy) -> Verdict {
-    let name = deploy.names().balancer;
-    let valid = name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
+/// CloudFormation's rule for stack names: a letter, then letters, digits and hyphens, 128 at
+/// most (ECS allows underscores in cluster and service names; a stack does not).
+fn stack_name(name: &str) -> Verdict {
+    let valid = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if valid {
-        Verdict::Pass(format!(
-            "the load balancer and target group are named {name}"
-        ))
+        Verdict::Pass(format!("the stack is {name}"))
     } else {
         Verdict::Fail(format!(
-            "the load balancer and target group would be named {name:?}, and ELB names are at \
-             most 32 letters, digits and hyphens: shorten --cluster or --service"
+            "the stack would be named {name:?}, and CloudFormation takes letters, digits and \
+             hyphens, 128 at most: rename --cluster or --service"
         ))
     }
 }
@@ -202,8 +217,8 @@ fn scaling(deploy: &Deploy) -> Verdict {
 
 /// ECS deregisters a stopping task, waits the deregistration delay, then sends SIGTERM: the
 /// delay must let the longest request the app allows finish.
-fn deregistration_delay(deploy: &Deploy, container: &Value) -> Verdict {
-    let timeout = env_seconds(container, "APP_REQUEST_TIMEOUT").unwrap_or(10);
+fn deregistration_delay(deploy: &Deploy) -> Verdict {
+    let timeout = REQUEST_TIMEOUT_SECS;
     let delay = u64::from(deploy.deregistration_delay);
     if delay >= timeout {
         Verdict::Pass(format!(
@@ -219,17 +234,17 @@ fn deregistration_delay(deploy: &Deploy, container: &Value) -> Verdict {
     }
 }
 
-/// A new task must pass the load balancer's health check (two answers, `HEALTH_INTERVAL`
-/// apart, after its start period) before ECS may judge it by the load balancer.
-fn health_check_grace(deploy: &Deploy, container: &Value) -> Verdict {
-    let start = container["healthCheck"]["startPeriod"]
-        .as_u64()
-        .unwrap_or(0);
-    let needed = start.max(u64::from(HEALTHY_THRESHOLD * HEALTH_INTERVAL));
+/// A new task must pass the load balancer's health check (the template's healthy threshold of
+/// answers, its interval apart, after the container's start period) before ECS may judge it.
+fn health_check_grace(deploy: &Deploy) -> Verdict {
+    let start = literal(TEMPLATE, "StartPeriod").unwrap_or(0);
+    let interval = literal(TEMPLATE, "HealthCheckIntervalSeconds").unwrap_or(30);
+    let threshold = literal(TEMPLATE, "HealthyThresholdCount").unwrap_or(5);
+    let needed = start.max(threshold * interval);
     let grace = u64::from(deploy.health_check_grace);
     if grace >= needed {
         Verdict::Pass(format!(
-            "{grace} s covers start-up and the load balancer's first {HEALTHY_THRESHOLD} checks \
+            "{grace} s covers start-up and the load balancer's first {threshold} checks \
              ({needed} s)"
         ))
     } else {
@@ -241,50 +256,29 @@ fn health_check_grace(deploy: &Deploy, container: &Value) -> Verdict {
     }
 }
 
-/// `5s` in the container's environment, as seconds.
-fn env_seconds(container: &Value, name: &str) -> Option<u64> {
-    container["environment"]
-        .as_array()?
-        .iter()
-        .find(|variable| variable["name"] == name)?["value"]
-        .as_str()?
-        .strip_suffix('s')?
-        .parse()
-        .ok()
-}
-
-fn stop_timeout(container: &Value) -> Verdict {
-    let stop = container["stopTimeout"].as_u64().unwrap_or(30);
-    let delay = env_seconds(container, "APP_SHUTDOWN_DELAY").unwrap_or(0);
-    let grace = env_seconds(container, "APP_SHUTDOWN_GRACE").unwrap_or(20);
-    if stop > delay + grace {
+/// On ECS the shutdown delay is 0 (the task leaves the load balancer before SIGTERM).
+fn stop_timeout(shutdown: &Shutdown) -> Verdict {
+    let (stop, grace) = (shutdown.stop_timeout.as_secs(), shutdown.grace.as_secs());
+    if stop > grace {
         Verdict::Pass(format!(
-            "{stop} s, above the app's shutdown delay + grace ({delay} s + {grace} s)"
+            "{stop} s, above the app's shutdown grace ({grace} s)"
         ))
     } else {
         Verdict::Fail(format!(
-            "the stop timeout ({stop} s) must exceed the shutdown delay + grace ({delay} s + \
-             {grace} s), or ECS kills tasks that are still draining: change compose.yaml's \
-             x-shutdown"
+            "the stop timeout ({stop} s) must exceed the shutdown grace ({grace} s), or ECS \
+             kills tasks that are still draining: change compose.yaml's x-shutdown"
         ))
     }
 }
 
-fn health_check(container: &Value) -> Verdict {
-    let check = &container["healthCheck"];
-    let (start, interval) = (
-        check["startPeriod"].as_u64().unwrap_or(0),
-        check["interval"].as_u64().unwrap_or(30),
-    );
-    if check["command"][0] != "CMD" {
-        return Verdict::Fail(
-            "the health check must be exec form (`CMD`): the image has no shell".to_owned(),
-        );
-    }
+/// The container's start period covers its first check.
+fn health_check() -> Verdict {
+    let start = literal(TEMPLATE, "StartPeriod").unwrap_or(0);
+    let interval = Shutdown::get().health_interval.as_secs();
     if start >= interval {
         Verdict::Pass(format!(
-            "exec form; its {start} s start period covers the first check ({interval} s after \
-             start) and the app's start-up (well under a second)"
+            "its {start} s start period covers the first check ({interval} s after start) and \
+             the app's start-up (well under a second)"
         ))
     } else {
         Verdict::Fail(format!(
@@ -294,32 +288,58 @@ fn health_check(container: &Value) -> Verdict {
     }
 }
 
-fn log_driver(container: &Value) -> Verdict {
-    let options = &container["logConfiguration"]["options"];
-    match (
-        options["mode"].as_str(),
-        options["max-buffer-size"].as_str(),
-    ) {
-        (Some("non-blocking"), Some(buffer)) => Verdict::Pass(format!(
-            "awslogs, non-blocking with a {buffer} buffer: a stalled CloudWatch never stalls the \
-             app, and lines are dropped when the buffer fills (ECS's default mode since 2025)"
-        )),
-        _ => Verdict::Fail(
-            "awslogs must say `mode: non-blocking` with an explicit `max-buffer-size`, so a \
-             stalled CloudWatch Logs never blocks the app's writes"
-                .to_owned(),
-        ),
+/// The retention periods CloudWatch Logs offers.
+const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn log_retention(days: u32) -> Verdict {
+    if RETENTION_DAYS.contains(&days) {
+        Verdict::Pass(format!("CloudWatch Logs keeps the tasks' logs {days} days"))
+    } else {
+        let offered: Vec<String> = RETENTION_DAYS.iter().map(u32::to_string).collect();
+        Verdict::Fail(format!(
+            "CloudWatch Logs does not offer {days} days of retention: give --log-retention-days \
+             one of {}",
+            offered.join(", ")
+        ))
     }
 }
 
-fn root_filesystem(container: &Value) -> Verdict {
-    if container["readonlyRootFilesystem"] == true {
-        Verdict::Pass(
-            "read-only; ECS Exec stays off (it needs writable paths, and there is no shell)"
-                .to_owned(),
-        )
+/// The TLS 1.3 policies ELB offers an HTTPS listener (its own names; a misspelt one fails
+/// only when CloudFormation creates the listener, half-way through a deploy).
+const TLS13_POLICIES: [&str; 12] = [
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-0-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+];
+
+fn tls_policy(template: &str) -> Verdict {
+    let policy = template
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("SslPolicy: "))
+        .unwrap_or("none");
+    if TLS13_POLICIES.contains(&policy) {
+        Verdict::Pass(format!(
+            "HTTPS with {policy}: TLS 1.3, and 1.2 at most back"
+        ))
     } else {
-        Verdict::Fail("the root filesystem must be read-only: the app writes nothing".to_owned())
+        Verdict::Fail(format!(
+            "the template's SslPolicy {policy} is not one of ELB's TLS 1.3 policies ({}): fix \
+             {}",
+            TLS13_POLICIES.join(", "),
+            super::TEMPLATE_PATH
+        ))
     }
 }
 
@@ -377,11 +397,12 @@ fn registry_platform(aws: &Aws, image: &str) -> Result<String> {
 }
 
 /// The image's platforms (`linux/amd64`, or several for an index) against the task's
-/// `runtimePlatform`.
-fn architecture(platforms: &str, definition: &Value, source: &str) -> Verdict {
-    let wanted = match definition["runtimePlatform"]["cpuArchitecture"].as_str() {
-        Some("ARM64") => "linux/arm64",
-        _ => "linux/amd64",
+/// runtime platform (`X86_64`, `ARM64`).
+fn architecture(platforms: &str, runtime: &str, source: &str) -> Verdict {
+    let wanted = if runtime == "ARM64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
     };
     if platforms.split(',').any(|platform| platform == wanted) {
         Verdict::Pass(format!(
@@ -400,167 +421,207 @@ fn architecture(platforms: &str, definition: &Value, source: &str) -> Verdict {
     }
 }
 
-/// Tasks must reach ECR, S3 and `CloudWatch` Logs: through a public IP and an internet gateway,
-/// or, without one, a NAT gateway on every subnet's route table or the VPC's endpoints.
-fn network(deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
-    let mut unrouted = Vec::new();
-    let mut vpc = String::new();
-    for subnet in &deploy.subnets {
-        let described = aws.require("ec2", "describe-subnets", &["--subnet-ids", subnet])?;
-        described["Subnets"][0]["VpcId"]
-            .as_str()
-            .unwrap_or_default()
-            .clone_into(&mut vpc);
-        let routes = subnet_routes(aws, subnet, &vpc)?;
-        let default_route = |key: &str, prefix: &str| {
-            routes.iter().any(|route| {
-                route["DestinationCidrBlock"] == "0.0.0.0/0"
-                    && route[key].as_str().is_some_and(|id| id.starts_with(prefix))
+/// Where a route sends traffic: its gateway, NAT gateway, transit gateway, network interface
+/// (a NAT instance, a firewall), ...; `None` for a blackhole.
+fn route_target(route: &Value) -> Option<String> {
+    if route["State"] == "blackhole" {
+        return None;
+    }
+    let keys = [
+        "GatewayId",
+        "NatGatewayId",
+        "TransitGatewayId",
+        "NetworkInterfaceId",
+        "InstanceId",
+        "VpcPeeringConnectionId",
+        "LocalGatewayId",
+        "CarrierGatewayId",
+        "CoreNetworkArn",
+    ];
+    keys.iter()
+        .find_map(|key| route[*key].as_str().filter(|id| !id.is_empty()))
+        .map(str::to_owned)
+}
+
+/// The subnets deploy names and their VPC's route tables, read with one call each.
+struct Network {
+    vpc: String,
+    subnets: Vec<Value>,
+    tables: Vec<Value>,
+}
+
+impl Network {
+    fn read(deploy: &Deploy, aws: &Aws) -> Result<Self> {
+        let mut ids: Vec<&str> = deploy.subnets.iter().map(String::as_str).collect();
+        ids.extend(deploy.alb_subnets.iter().map(String::as_str));
+        ids.sort_unstable();
+        ids.dedup();
+        let found = aws.require(
+            "ec2",
+            "describe-subnets",
+            &[&["--subnet-ids"][..], &ids].concat(),
+        )?;
+        let subnets = found["Subnets"].as_array().cloned().unwrap_or_default();
+        let vpc = subnets
+            .first()
+            .and_then(|subnet| subnet["VpcId"].as_str())
+            .context("the subnets name no VPC")?
+            .to_owned();
+        let filter = format!("Name=vpc-id,Values={vpc}");
+        let tables = aws.require("ec2", "describe-route-tables", &["--filters", &filter])?;
+        let tables = tables["RouteTables"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Self {
+            vpc,
+            subnets,
+            tables,
+        })
+    }
+
+    fn subnet(&self, id: &str) -> &Value {
+        self.subnets
+            .iter()
+            .find(|subnet| subnet["SubnetId"] == id)
+            .unwrap_or(&Value::Null)
+    }
+
+    /// The target of the subnet's default route (0.0.0.0/0), from its own route table, else
+    /// the VPC's main one.
+    fn default_route(&self, subnet: &str) -> Option<String> {
+        let associated = |test: &dyn Fn(&Value) -> bool| {
+            self.tables.iter().find(|table| {
+                table["Associations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(test)
             })
         };
-        let out = if deploy.public_ip {
-            default_route("GatewayId", "igw-")
-        } else {
-            default_route("NatGatewayId", "nat-")
-        };
-        if !out {
-            unrouted.push(subnet.clone());
+        associated(&|a| a["SubnetId"] == subnet)
+            .or_else(|| associated(&|a| a["Main"] == true))?["Routes"]
+            .as_array()?
+            .iter()
+            .filter(|route| route["DestinationCidrBlock"] == "0.0.0.0/0")
+            .find_map(route_target)
+    }
+
+    /// Tasks must reach ECR, S3 and `CloudWatch` Logs: with a public IP through an internet
+    /// gateway; without one through whatever default route each subnet has (a NAT gateway, a NAT
+    /// instance, a transit gateway, a firewall), or the VPC's endpoints.
+    fn way_out(&self, deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
+        let vpc = &self.vpc;
+        let mut unrouted = Vec::new();
+        let mut targets = Vec::new();
+        for subnet in &deploy.subnets {
+            let target = self.default_route(subnet);
+            // An internet gateway carries only what has a public address.
+            match target.filter(|t| t.starts_with("igw-") == deploy.public_ip) {
+                Some(target) => targets.push(format!("{subnet} → {target}")),
+                None => unrouted.push(subnet.clone()),
+            }
         }
-    }
-    if unrouted.is_empty() {
-        return Ok(Verdict::Pass(if deploy.public_ip {
-            "public IPs, and every subnet routes to an internet gateway".to_owned()
-        } else {
-            "every subnet routes to a NAT gateway: tasks reach ECR, S3 and CloudWatch Logs"
-                .to_owned()
-        }));
-    }
-    if deploy.public_ip {
-        return Ok(Verdict::Fail(format!(
-            "{} {} no route to an internet gateway, so tasks with a public IP cannot reach ECR: \
+        if unrouted.is_empty() {
+            return Ok(Verdict::Pass(format!(
+                "every subnet routes out ({}): tasks reach ECR, S3 and CloudWatch Logs",
+                targets.join(", ")
+            )));
+        }
+        if deploy.public_ip {
+            return Ok(Verdict::Fail(format!(
+                "{} {} no route to an internet gateway, so tasks with a public IP cannot reach ECR: \
              use public subnets, or private ones without --public-ip",
-            unrouted.join(", "),
-            if unrouted.len() == 1 { "has" } else { "have" }
-        )));
-    }
-    let endpoints = aws.require(
-        "ec2",
-        "describe-vpc-endpoints",
-        &["--filters", &format!("Name=vpc-id,Values={vpc}")],
-    )?;
-    let names: Vec<&str> = endpoints["VpcEndpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|endpoint| endpoint["ServiceName"].as_str())
-        .collect();
-    let missing: Vec<&str> = ENDPOINTS
-        .into_iter()
-        .filter(|wanted| {
-            !names
-                .iter()
-                .any(|name| name.ends_with(&format!(".{wanted}")))
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(Verdict::Pass(format!(
-            "no NAT gateway on {}, but {vpc} has endpoints for {}: tasks reach ECR, S3 and \
-             CloudWatch Logs",
-            unrouted.join(", "),
-            ENDPOINTS.join(", ")
-        )));
-    }
-    Ok(Verdict::Fail(format!(
-        "tasks without a public IP in {} cannot reach ECR, S3 and CloudWatch Logs, so the first \
-         would never pull its image: add a NAT gateway route (0.0.0.0/0) to the subnets, or VPC \
-         endpoints for {} to {vpc}, or use public subnets with --public-ip",
-        unrouted.join(", "),
-        missing.join(", ")
-    )))
-}
-
-/// An internet-facing load balancer needs subnets in two or more availability zones, each
-/// routed to an internet gateway, or nobody reaches it.
-fn balancer_subnets(deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
-    let subnets = deploy.balancer_subnets();
-    let described = aws.require(
-        "ec2",
-        "describe-subnets",
-        &[
-            &["--subnet-ids"][..],
-            &subnets.iter().map(String::as_str).collect::<Vec<_>>(),
-        ]
-        .concat(),
-    )?;
-    let mut zones = Vec::new();
-    let mut private = Vec::new();
-    for subnet in described["Subnets"].as_array().into_iter().flatten() {
-        let id = subnet["SubnetId"].as_str().unwrap_or_default();
-        let vpc = subnet["VpcId"].as_str().unwrap_or_default();
-        if let Some(zone) = subnet["AvailabilityZone"].as_str()
-            && !zones.iter().any(|known| known == zone)
-        {
-            zones.push(zone.to_owned());
+                unrouted.join(", "),
+                if unrouted.len() == 1 { "has" } else { "have" }
+            )));
         }
-        let routes = subnet_routes(aws, id, vpc)?;
-        let public = routes.iter().any(|route| {
-            route["DestinationCidrBlock"] == "0.0.0.0/0"
-                && route["GatewayId"]
-                    .as_str()
-                    .is_some_and(|id| id.starts_with("igw-"))
-        });
-        if !public {
-            private.push(id.to_owned());
-        }
-    }
-    if !private.is_empty() {
-        return Ok(Verdict::Fail(format!(
-            "{} {} no route to an internet gateway, so an internet-facing load balancer there is \
-             unreachable: give --alb-subnets public subnets",
-            private.join(", "),
-            if private.len() == 1 { "has" } else { "have" }
-        )));
-    }
-    if zones.len() < 2 {
-        return Ok(Verdict::Fail(format!(
-            "an Application Load Balancer needs subnets in two or more availability zones, and \
-             these are all in {}: give --alb-subnets one public subnet per zone",
-            zones.join(", ")
-        )));
-    }
-    Ok(Verdict::Pass(format!(
-        "public subnets in {}: the load balancer is reachable and spans zones",
-        zones.join(", ")
-    )))
-}
-
-/// The routes of the subnet's route table: its own association, else the VPC's main table.
-fn subnet_routes(aws: &Aws, subnet: &str, vpc: &str) -> Result<Vec<Value>> {
-    let own = aws.require(
-        "ec2",
-        "describe-route-tables",
-        &[
-            "--filters",
-            &format!("Name=association.subnet-id,Values={subnet}"),
-        ],
-    )?;
-    let tables = if own["RouteTables"].as_array().is_some_and(|t| !t.is_empty()) {
-        own
-    } else {
-        aws.require(
+        let endpoints = aws.require(
             "ec2",
-            "describe-route-tables",
-            &[
-                "--filters",
-                &format!("Name=vpc-id,Values={vpc}"),
-                "Name=association.main,Values=true",
-            ],
-        )?
-    };
-    Ok(tables["RouteTables"][0]["Routes"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+            "describe-vpc-endpoints",
+            &["--filters", &format!("Name=vpc-id,Values={vpc}")],
+        )?;
+        let names: Vec<&str> = endpoints["VpcEndpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|endpoint| endpoint["ServiceName"].as_str())
+            .collect();
+        let missing: Vec<&str> = ENDPOINTS
+            .into_iter()
+            .filter(|wanted| {
+                !names
+                    .iter()
+                    .any(|name| name.ends_with(&format!(".{wanted}")))
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(Verdict::Pass(format!(
+                "no default route out of {} but an internet gateway's, and {vpc} has endpoints for \
+             {}: tasks reach ECR, S3 and CloudWatch Logs",
+                unrouted.join(", "),
+                ENDPOINTS.join(", ")
+            )));
+        }
+        Ok(Verdict::Fail(format!(
+            "tasks without a public IP in {} cannot reach ECR, S3 and CloudWatch Logs, so the first \
+         would never pull its image: add a default route (0.0.0.0/0) to a NAT gateway, a NAT \
+         instance, a transit gateway or a firewall, or VPC endpoints for {} to {vpc}, or use \
+         public subnets with --public-ip",
+            unrouted.join(", "),
+            missing.join(", ")
+        )))
+    }
+
+    /// An internet-facing load balancer needs one subnet in each of two or more availability
+    /// zones (ELB refuses two in one zone), each routed to an internet gateway.
+    fn balancer_subnets(&self, deploy: &Deploy) -> Verdict {
+        let subnets = if deploy.alb_subnets.is_empty() {
+            &deploy.subnets
+        } else {
+            &deploy.alb_subnets
+        };
+        let mut zones: Vec<(String, String)> = Vec::new();
+        let mut private = Vec::new();
+        for id in subnets {
+            let zone = self.subnet(id)["AvailabilityZone"]
+                .as_str()
+                .unwrap_or_default();
+            if let Some((_, other)) = zones.iter().find(|(known, _)| known == zone) {
+                return Verdict::Fail(format!(
+                    "{other} and {id} are both in {zone}, and a load balancer takes one subnet per \
+                 zone: give --alb-subnets one public subnet in each zone"
+                ));
+            }
+            zones.push((zone.to_owned(), id.to_owned()));
+            if !self
+                .default_route(id)
+                .is_some_and(|target| target.starts_with("igw-"))
+            {
+                private.push(id.to_owned());
+            }
+        }
+        if !private.is_empty() {
+            return Verdict::Fail(format!(
+                "{} {} no route to an internet gateway, so an internet-facing load balancer there is \
+             unreachable: give --alb-subnets public subnets",
+                private.join(", "),
+                if private.len() == 1 { "has" } else { "have" }
+            ));
+        }
+        let names: Vec<&str> = zones.iter().map(|(zone, _)| zone.as_str()).collect();
+        if zones.len() < 2 {
+            return Verdict::Fail(format!(
+                "an Application Load Balancer needs subnets in two or more availability zones, and \
+             these are all in {}: give --alb-subnets one public subnet per zone",
+                names.join(", ")
+            ));
+        }
+        Verdict::Pass(format!(
+            "public subnets in {}: the load balancer is reachable and spans zones",
+            names.join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -569,60 +630,91 @@ mod tests {
 
     use super::*;
 
-    fn container() -> Value {
-        json!({
-            "image": "x",
-            "stopTimeout": 10,
-            "readonlyRootFilesystem": true,
-            "environment": [
-                {"name": "APP_SHUTDOWN_DELAY", "value": "2s"},
-                {"name": "APP_SHUTDOWN_GRACE", "value": "5s"},
-            ],
-            "healthCheck": {"command": ["CMD", "/app", "healthcheck"], "interval": 5, "startPeriod": 10},
-            "logConfiguration": {"options": {"mode": "non-blocking", "max-buffer-size": "25m"}},
-        })
+    #[test]
+    fn fargate_sizes_up_to_16_vcpu() {
+        for (cpu, memory) in [(256, 512), (1024, 3072), (8192, 16384), (8192, 61440)] {
+            assert!(fargate_memory_ok(cpu, memory), "{cpu} {memory}");
+        }
+        for (cpu, memory) in [(16384, 32768), (16384, 122_880)] {
+            assert!(fargate_memory_ok(cpu, memory), "{cpu} {memory}");
+        }
+        // 8 vCPU in 4 GB steps, 16 vCPU in 8 GB steps; nothing between the listed CPUs.
+        for (cpu, memory) in [(256, 4096), (300, 512), (8192, 18432), (16384, 36864)] {
+            assert!(!fargate_memory_ok(cpu, memory), "{cpu} {memory}");
+        }
+        assert!(matches!(task_size(8192, 20480), Verdict::Pass(_)));
     }
 
     #[test]
-    fn each_setting_is_judged() {
-        let good = container();
-        assert!(matches!(stop_timeout(&good), Verdict::Pass(_)));
-        assert!(matches!(health_check(&good), Verdict::Pass(_)));
-        assert!(matches!(log_driver(&good), Verdict::Pass(_)));
-        assert!(matches!(root_filesystem(&good), Verdict::Pass(_)));
-        let mut bad = good;
-        bad["stopTimeout"] = json!(7);
-        bad["healthCheck"]["startPeriod"] = json!(2);
-        bad["logConfiguration"]["options"]["mode"] = json!("blocking");
-        bad["readonlyRootFilesystem"] = json!(false);
-        for verdict in [
-            stop_timeout(&bad),
-            health_check(&bad),
-            log_driver(&bad),
-            root_filesystem(&bad),
-        ] {
-            assert!(matches!(verdict, Verdict::Fail(_)), "{verdict:?}");
-        }
+    fn the_tls_policy_must_be_one_elb_offers() {
+        assert!(matches!(tls_policy(TEMPLATE), Verdict::Pass(_)));
+        let misspelt = TEMPLATE.replace(
+            "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "ELBSecurityPolicy-TLS13-1-2-2021",
+        );
+        let Verdict::Fail(line) = tls_policy(&misspelt) else {
+            panic!("a policy ELB does not have must fail");
+        };
+        assert!(line.starts_with("the template's SslPolicy ELBSecurityPolicy-TLS13-1-2-2021 "));
+    }
+
+    #[test]
+    fn stack_names_and_log_retention() {
+        assert!(matches!(
+            stack_name("rust-container-reference-web-app"),
+            Verdict::Pass(_)
+        ));
+        assert!(matches!(stack_name("project-web-my_app"), Verdict::Fail(_)));
+        assert!(matches!(log_retention(30), Verdict::Pass(_)));
+        assert!(matches!(log_retention(31), Verdict::Fail(_)));
+    }
+
+    #[test]
+    fn any_default_route_leads_out_but_a_blackhole() {
+        let route = |key: &str, id: &str| json!({"DestinationCidrBlock": "0.0.0.0/0", key: id});
+        assert_eq!(
+            route_target(&route("TransitGatewayId", "tgw-1")).as_deref(),
+            Some("tgw-1")
+        );
+        assert_eq!(
+            route_target(&route("NetworkInterfaceId", "eni-1")).as_deref(),
+            Some("eni-1")
+        );
+        assert_eq!(
+            route_target(&route("GatewayId", "vpce-1")).as_deref(),
+            Some("vpce-1")
+        );
+        let mut dead = route("NatGatewayId", "nat-1");
+        dead["State"] = json!("blackhole");
+        assert_eq!(route_target(&dead), None);
     }
 
     #[test]
     fn the_architecture_must_match_the_runtime_platform() {
-        let arm = json!({"runtimePlatform": {"cpuArchitecture": "ARM64"}});
-        let x86 = json!({"runtimePlatform": {"cpuArchitecture": "X86_64"}});
         assert!(matches!(
-            architecture("linux/amd64", &x86, "here"),
+            architecture("linux/amd64", "X86_64", "here"),
             Verdict::Pass(_)
         ));
         assert!(matches!(
-            architecture("linux/amd64,linux/arm64", &arm, "here"),
+            architecture("linux/amd64,linux/arm64", "ARM64", "here"),
             Verdict::Pass(_)
         ));
-        let Verdict::Fail(line) = architecture("linux/amd64", &arm, "the local engine") else {
+        let Verdict::Fail(line) = architecture("linux/amd64", "ARM64", "the local engine") else {
             panic!("amd64 on ARM64 must fail");
         };
         assert!(
             line.contains("linux/amd64 (the local engine) but the task runs on linux/arm64: pass --arch x86_64"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn the_template_agrees_with_the_timing_checks() {
+        let shutdown = Shutdown::get();
+        assert!(matches!(stop_timeout(shutdown), Verdict::Pass(_)));
+        assert!(matches!(health_check(), Verdict::Pass(_)));
+        assert_eq!(literal(TEMPLATE, "HealthCheckIntervalSeconds"), Some(5));
+        assert_eq!(literal(TEMPLATE, "HealthyThresholdCount"), Some(2));
+        assert_eq!(literal(TEMPLATE, "StartPeriod"), Some(10));
     }
 }

