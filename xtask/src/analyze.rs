@@ -312,7 +312,7 @@ fn recommendations(image: &Image, tree: &Tree) -> Vec<Recommendation> {
                 })
         }),
     ));
-    let user = surface::user(&image.config);
+    let user = image.config.config.user.clone();
     if surface::runs_as_root(&user) {
         found.extend(rule(
             "root-user",
@@ -323,7 +323,7 @@ fn recommendations(image: &Image, tree: &Tree) -> Vec<Recommendation> {
             }),
         ));
     }
-    if surface::healthcheck(&image.config).is_none() {
+    if image.config.config.healthcheck_test().is_none() {
         found.extend(rule(
             "no-healthcheck",
             config_evidence("the configuration has no Healthcheck".to_owned()),

@@ -206,32 +206,21 @@ fn paths(found: Vec<(&String, &tree::Node)>) -> Vec<String> {
         .collect()
 }
 
-fn env_pairs(config: &Value) -> Vec<(String, String)> {
-    config["config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 fn checks(image: &Image) -> Vec<Check> {
-    let config = &image.config;
-    let user = surface::user(config);
-    let env = env_pairs(config);
-    let labels: Vec<(String, String)> = config["config"]["Labels"]
-        .as_object()
-        .into_iter()
+    let settings = &image.config.config;
+    let user = settings.user.clone();
+    let env = settings.env_pairs();
+    let labels: Vec<(String, String)> = settings
+        .labels
+        .iter()
         .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let history: Vec<String> = config["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry["created_by"].as_str().map(str::to_owned))
+    let history: Vec<String> = image
+        .config
+        .history
+        .iter()
+        .map(|entry| entry.created_by.clone())
         .collect();
     // Build arguments show in the history as `|1 NAME=value /bin/sh -c ...`.
     let history_pairs: Vec<(String, String)> = history
@@ -287,9 +276,10 @@ fn checks(image: &Image) -> Vec<Check> {
         },
         Check {
             id: "healthcheck",
-            passed: surface::healthcheck(config).is_some(),
+            passed: settings.healthcheck_test().is_some(),
             penalty: 5,
-            detail: surface::healthcheck(config)
+            detail: settings
+                .healthcheck_test()
                 .map_or_else(|| "no HEALTHCHECK".to_owned(), |test| test.join(" ")),
         },
         Check {
@@ -360,7 +350,7 @@ pub(crate) fn report(
     binaries.sort_by(|a, b| a.path.cmp(&b.path));
     let mut report = Report {
         image: image.name.clone(),
-        user: surface::user(&image.config),
+        user: image.config.config.user.clone(),
         packages: surface::os_packages(tree),
         os: surface::os_release(tree),
         shells: paths(surface::shells(tree)),

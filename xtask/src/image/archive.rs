@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::docker;
 use crate::image::entry::{self, Header, Kind};
+use crate::oci::documents::{ArchiveManifest, Descriptor, ImageConfig, IndexOrManifest};
 
 /// Files kept whole wherever they are: package databases and the OS release.
 const CAPTURED: &[&str] = &[
@@ -82,8 +81,8 @@ pub(crate) struct Layer {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Image {
     pub(crate) name: String,
-    /// The image configuration (`config`, `history`, `rootfs`, ...).
-    pub(crate) config: Value,
+    /// The image configuration: its settings, layers and history.
+    pub(crate) config: ImageConfig,
     pub(crate) layers: Vec<Layer>,
     /// Bytes read from the archive, and how long reading took.
     pub(crate) archive_bytes: u64,
@@ -405,67 +404,6 @@ impl Documents {
     }
 }
 
-/// One image in docker-archive's `manifest.json`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ArchiveManifest {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
-
-/// An OCI index (`index.json`, or a blob that lists manifests) or an image manifest.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OciDocument {
-    Index {
-        manifests: Vec<Descriptor>,
-    },
-    Manifest {
-        config: Descriptor,
-        layers: Vec<Descriptor>,
-    },
-}
-
-/// An OCI descriptor: what a manifest or index says of a blob.
-#[derive(Deserialize)]
-struct Descriptor {
-    digest: String,
-    #[serde(default)]
-    platform: Option<Platform>,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
-impl Descriptor {
-    /// Where the blob sits in an OCI layout.
-    fn blob_path(&self) -> String {
-        format!("blobs/{}", self.digest.replacen(':', "/", 1))
-    }
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-}
-
-/// The part of an image configuration the layer list needs.
-#[derive(Deserialize)]
-struct ConfigHistory {
-    #[serde(default)]
-    history: Vec<HistoryEntry>,
-}
-
-#[derive(Deserialize)]
-struct HistoryEntry {
-    #[serde(default)]
-    created_by: String,
-    #[serde(default)]
-    empty_layer: bool,
-}
-
 /// Puts the layers in the order the manifest gives and attaches the configuration.
 fn assemble(mut layers: HashMap<String, Layer>, documents: &Documents) -> Result<Image> {
     let (name, config_path, layer_paths) = if let Some(manifest) =
@@ -480,7 +418,7 @@ fn assemble(mut layers: HashMap<String, Layer>, documents: &Documents) -> Result
             .and_then(|tags| tags.into_iter().next())
             .unwrap_or_default();
         (name, entry.config, entry.layers)
-    } else if let Some(index) = documents.parse::<OciDocument>("index.json", "the index")? {
+    } else if let Some(index) = documents.parse::<IndexOrManifest>("index.json", "the index")? {
         oci_manifest(index, documents)?
     } else {
         bail!(
@@ -488,11 +426,10 @@ fn assemble(mut layers: HashMap<String, Layer>, documents: &Documents) -> Result
              an OCI image layout?"
         );
     };
-    let config: Value = documents.require(&config_path, "the image configuration")?;
-    let history = ConfigHistory::deserialize(&config)
-        .with_context(|| format!("the image configuration {config_path} has a malformed history"))?
+    let config: ImageConfig = documents.require(&config_path, "the image configuration")?;
+    let history = config
         .history
-        .into_iter()
+        .iter()
         .filter(|entry| !entry.empty_layer)
         .map(|entry| instruction(&entry.created_by))
         .collect::<Vec<_>>();
@@ -518,36 +455,32 @@ fn assemble(mut layers: HashMap<String, Layer>, documents: &Documents) -> Result
 
 /// OCI layout: index → (nested index →) manifest → config and layers, as blob paths.
 fn oci_manifest(
-    index: OciDocument,
+    index: IndexOrManifest,
     documents: &Documents,
 ) -> Result<(String, String, Vec<String>)> {
     let mut current = index;
     let mut name = String::new();
     for _ in 0..4 {
         match current {
-            OciDocument::Index { manifests } => {
-                let amd64 = manifests.iter().position(|m| {
-                    m.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
-                });
-                let chosen = manifests
-                    .get(amd64.unwrap_or(0))
+            IndexOrManifest::Index(index) => {
+                let chosen = index
+                    .for_platform("linux", "amd64")
+                    .or_else(|| index.manifests.first())
                     .context("index.json lists no manifest")?;
                 if name.is_empty() {
                     let annotations = &chosen.annotations;
                     annotations
                         .get("io.containerd.image.name")
-                        .or_else(|| annotations.get("org.opencontainers.image.ref.name"))
+                        .or_else(|| annotations.get(crate::oci::REF_NAME))
                         .cloned()
                         .unwrap_or_default()
                         .clone_into(&mut name);
                 }
                 current = documents.require(&chosen.blob_path(), "the manifest")?;
             }
-            OciDocument::Manifest { config, layers } => {
-                let layers = layers.iter().map(Descriptor::blob_path).collect();
-                return Ok((name, config.blob_path(), layers));
+            IndexOrManifest::Manifest(manifest) => {
+                let layers = manifest.layers.iter().map(Descriptor::blob_path).collect();
+                return Ok((name, manifest.config.blob_path(), layers));
             }
         }
     }
@@ -614,6 +547,8 @@ fn read_layer(key: &str, stream: impl Read, inspector: &mut dyn Inspector) -> Re
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::image::entry::archive_of;
 

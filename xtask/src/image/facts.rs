@@ -2,7 +2,6 @@
 //! inspect`), and from one `docker save` stream its filesystem (its layers) and its compressed
 //! size (gzipped, counted, never written).
 
-use std::collections::BTreeMap;
 use std::io;
 use std::process::{Command, Stdio};
 
@@ -14,6 +13,7 @@ use crate::image::archive::{self, LayoutOnly};
 use crate::image::entry::Kind;
 use crate::image::surface;
 use crate::image::tree;
+use crate::oci::documents::RuntimeConfig;
 use crate::util::process;
 
 #[derive(Debug, Clone, Default)]
@@ -86,7 +86,7 @@ struct Inspected {
     size: u64,
     #[serde(rename = "RootFS")]
     root_fs: RootFs,
-    config: InspectedConfig,
+    config: RuntimeConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,27 +94,6 @@ struct Inspected {
 struct RootFs {
     #[serde(default)]
     layers: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct InspectedConfig {
-    user: String,
-    // Each port maps to an empty object.
-    exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    healthcheck: Option<Healthcheck>,
-    labels: Option<BTreeMap<String, String>>,
-    entrypoint: Option<Vec<String>>,
-    cmd: Option<Vec<String>>,
-    stop_signal: String,
-    working_dir: String,
-    env: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct Healthcheck {
-    test: Option<Vec<String>>,
 }
 
 pub(crate) fn config(reference: &str) -> Result<ImageConfig> {

@@ -1,8 +1,6 @@
 //! What in an image's filesystem an attacker could use, and what its configuration says about
 //! the user it runs as: shared by `analyze`, `scan` and `compare`.
 
-use serde_json::Value;
-
 use crate::image::entry::Kind;
 use crate::image::tree::{Node, Tree};
 
@@ -157,27 +155,9 @@ pub(crate) fn os_release(tree: &Tree) -> Option<(String, String)> {
     Some((field("ID")?, field("VERSION_ID").unwrap_or_default()))
 }
 
-/// The `User` of an image configuration; empty means root.
-pub(crate) fn user(config: &Value) -> String {
-    config["config"]["User"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 pub(crate) fn runs_as_root(user: &str) -> bool {
     let name = user.split(':').next().unwrap_or_default();
     name.is_empty() || name == "root" || name == "0"
-}
-
-/// The health check command, unless there is none or it is disabled (`NONE`).
-pub(crate) fn healthcheck(config: &Value) -> Option<Vec<String>> {
-    let test: Vec<String> = config["config"]["Healthcheck"]["Test"]
-        .as_array()?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    (!test.is_empty() && test[0] != "NONE").then_some(test)
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::curl::{self, Response};
+use super::documents::{Index, MediaType};
 use super::{Blob, INDEX_MEDIA_TYPE, Image, sha256};
 
 /// Attempts per request: the first and three retries, 1, 2 and 4 s apart.
@@ -53,8 +54,12 @@ impl Credentials {
         let Some(text) = config.and_then(|path| std::fs::read_to_string(path).ok()) else {
             return Ok(None);
         };
-        let config: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let Some(auth) = config["auths"][host]["auth"].as_str() else {
+        let config: DockerConfig = serde_json::from_str(&text).unwrap_or_default();
+        let Some(auth) = config
+            .auths
+            .get(host)
+            .and_then(|login| login.auth.as_deref())
+        else {
             return Ok(None);
         };
         let decoded = base64::engine::general_purpose::STANDARD
@@ -269,19 +274,26 @@ impl Repository {
         let Some(served) = self.manifest(reference)? else {
             return Ok(None);
         };
-        let parsed: Value = serde_json::from_slice(&served.bytes).with_context(|| {
+        let declared: MediaType = serde_json::from_slice(&served.bytes).with_context(|| {
             format!(
                 "the registry's manifest {}:{reference} is not JSON",
                 self.name
             )
         })?;
-        if !is_index(&served, &parsed) {
+        let index: Option<Index> = serde_json::from_slice(&served.bytes).ok();
+        if !is_index(&served, &declared.media_type, index.is_some()) {
             return Ok(Some(PlatformManifest {
                 manifest: served,
                 index: None,
             }));
         }
-        let digest = platform_digest(&parsed, platform).with_context(|| {
+        let index = index.with_context(|| {
+            format!(
+                "the registry's manifest {}:{reference} is an index that lists no manifests",
+                self.name
+            )
+        })?;
+        let digest = platform_digest(&index, platform).with_context(|| {
             format!(
                 "{}:{reference} is an index of platforms without {platform}",
                 self.name
@@ -444,11 +456,11 @@ impl Repository {
                         }
                     );
                 }
-                let body: Value = serde_json::from_slice(&response.body)
+                let body: TokenAnswer = serde_json::from_slice(&response.body)
                     .context("the token server's answer is not JSON")?;
-                let token = body["token"]
-                    .as_str()
-                    .or_else(|| body["access_token"].as_str())
+                let token = body
+                    .token
+                    .or(body.access_token)
                     .context("the token server's answer has no token")?;
                 Ok(format!("Bearer {token}"))
             }
@@ -460,26 +472,28 @@ impl Repository {
     }
 }
 
-/// Whether a served manifest is an index of platforms (OCI's, or Docker's manifest list).
-fn is_index(served: &Blob, parsed: &Value) -> bool {
-    let media_type = parsed["mediaType"]
-        .as_str()
-        .unwrap_or(served.media_type.as_str());
+/// Whether a served manifest is an index of platforms (OCI's, or Docker's manifest list): by
+/// the `mediaType` the document declares, else the one the registry served it as, else by
+/// whether it lists manifests.
+fn is_index(served: &Blob, declared: &str, lists_manifests: bool) -> bool {
+    let media_type = if declared.is_empty() {
+        served.media_type.as_str()
+    } else {
+        declared
+    };
     media_type.starts_with(INDEX_MEDIA_TYPE)
         || media_type.starts_with(DOCKER_MANIFEST_LIST)
-        || (media_type.is_empty() && parsed["manifests"].is_array())
+        || (media_type.is_empty() && lists_manifests)
 }
 
 const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The digest an index names for `platform` (`OS/ARCHITECTURE`).
-fn platform_digest(index: &Value, platform: &str) -> Option<String> {
+fn platform_digest(index: &Index, platform: &str) -> Option<String> {
     let (os, architecture) = platform.split_once('/')?;
-    index["manifests"].as_array()?.iter().find(|descriptor| {
-        descriptor["platform"]["os"] == os && descriptor["platform"]["architecture"] == architecture
-    })?["digest"]
-        .as_str()
-        .map(str::to_owned)
+    index
+        .for_platform(os, architecture)
+        .map(|descriptor| descriptor.digest.clone())
 }
 
 /// An image in a registry: `HOST[:PORT]/NAME[:TAG][@sha256:HEX]`.
@@ -584,22 +598,14 @@ fn basic(credentials: &Credentials) -> String {
 fn describe(response: &Response) -> String {
     let status = response.status;
     let body = response.text();
-    let message = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|errors| {
-            errors["errors"].as_array().map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{} {}",
-                            e["code"].as_str().unwrap_or_default(),
-                            e["message"].as_str().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
+    let message = serde_json::from_str::<ErrorAnswer>(&body)
+        .map(|answer| {
+            answer
+                .errors
+                .iter()
+                .map(|e| format!("{} {}", e.code, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
         })
         .unwrap_or_default();
     let hint = match status {
@@ -652,6 +658,39 @@ fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// What a token server answers (Docker's token flow: `token`, or OAuth's `access_token`).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// The distribution API's error document.
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    errors: Vec<RegistryError>,
+}
+
+#[derive(Deserialize)]
+struct RegistryError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The logins `docker login` stores in `~/.docker/config.json`.
+#[derive(Default, Deserialize)]
+struct DockerConfig {
+    #[serde(default)]
+    auths: std::collections::BTreeMap<String, Login>,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    auth: Option<String>,
 }
 
 #[cfg(test)]
@@ -722,17 +761,20 @@ mod tests {
                 {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
             ],
         });
+        let served = Blob::new("", serde_json::to_vec(&index).expect("JSON"));
+        let index: Index = serde_json::from_value(index).expect("an index");
         assert_eq!(
             platform_digest(&index, "linux/amd64").as_deref(),
             Some("sha256:amd")
         );
         assert_eq!(platform_digest(&index, "linux/s390x"), None);
-        let served = Blob::new("", serde_json::to_vec(&index).expect("JSON"));
-        assert!(is_index(&served, &index), "an index without a mediaType");
+        assert!(is_index(&served, "", true), "an index without a mediaType");
         let list = Blob::new(DOCKER_MANIFEST_LIST, b"{}".to_vec());
-        assert!(is_index(&list, &serde_json::json!({})));
-        let image = serde_json::json!({"mediaType": super::super::MANIFEST_MEDIA_TYPE});
-        assert!(!is_index(&list, &image), "the document's mediaType decides");
+        assert!(is_index(&list, "", false));
+        assert!(
+            !is_index(&list, super::super::MANIFEST_MEDIA_TYPE, false),
+            "the document's mediaType decides"
+        );
     }
 
     #[test]

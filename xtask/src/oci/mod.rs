@@ -8,6 +8,7 @@
 
 pub(crate) mod curl;
 pub(crate) mod distribution;
+pub(crate) mod documents;
 pub(crate) mod layer;
 
 use std::io::Write;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::docker;
 use crate::docker::base_images::BaseImage;
 use crate::oci::distribution::{self, Reference};
+use crate::oci::documents::{ArchiveManifest, ImageConfig, Manifest};
 use crate::oci::{self, Blob, Image, LAYER_MEDIA_TYPE, layer};
 use crate::project::final_stage::FinalStage;
 use crate::project::profile::CargoProfile;
@@ -142,13 +143,16 @@ pub(crate) fn build(variant: Variant, source: &Source, target_dir: &Path) -> Res
             layers.push(blob.clone());
         }
         diff_ids.extend(base.diff_ids.iter().cloned().map(Value::String));
+        // The base's history and settings are copied whole, fields xtask never reads included,
+        // so they stay JSON here: a struct would drop what it does not name.
         history.extend(
-            base.config["history"]
-                .as_array()
+            base.config
+                .get("history")
+                .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
         );
-        if let Some(inherited) = base.config["config"].as_object() {
+        if let Some(inherited) = base.config.get("config").and_then(Value::as_object) {
             config.clone_from(inherited);
         }
         annotations.insert(
@@ -302,29 +306,20 @@ impl Base {
         let served = registry
             .image_manifest(reference.manifest_reference(), PLATFORM)?
             .with_context(|| format!("{} serves no {text}", reference.host))?;
-        let manifest: Value = serde_json::from_slice(&served.manifest.bytes)
-            .with_context(|| format!("the manifest of {text} is not JSON"))?;
+        let manifest: Manifest = serde_json::from_slice(&served.manifest.bytes)
+            .with_context(|| format!("the manifest of {text} is not an image manifest"))?;
         let digest = served.manifest.digest();
-        let config_digest = manifest["config"]["digest"]
-            .as_str()
-            .with_context(|| format!("the manifest {digest} of {text} names no config"))?;
-        let config: Value = serde_json::from_slice(&registry.blob(config_digest)?)
-            .with_context(|| format!("the config of {text} is not JSON"))?;
-        let platform = format!(
-            "{}/{}",
-            config["os"].as_str().unwrap_or_default(),
-            config["architecture"].as_str().unwrap_or_default()
-        );
+        let config_bytes = registry.blob(&manifest.config.digest)?;
+        let settings: ImageConfig = serde_json::from_slice(&config_bytes)
+            .with_context(|| format!("the config of {text} is not an image configuration"))?;
+        let platform = format!("{}/{}", settings.os, settings.architecture);
         if platform != PLATFORM {
             bail!("{text} is an image for {platform}; the daemonless build makes {PLATFORM}");
         }
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|id| id.as_str().map(str::to_owned))
-            .collect();
-        let descriptors = manifest["layers"].as_array().cloned().unwrap_or_default();
+        let config: Value = serde_json::from_slice(&config_bytes)
+            .with_context(|| format!("the config of {text} is not JSON"))?;
+        let diff_ids = settings.rootfs.diff_ids;
+        let descriptors = manifest.layers;
         if descriptors.len() != diff_ids.len() {
             bail!(
                 "{text}: the manifest names {} layers, its config {}",
@@ -334,8 +329,8 @@ impl Base {
         }
         let mut layers = Vec::new();
         for (descriptor, diff_id) in descriptors.iter().zip(&diff_ids) {
-            let layer_digest = descriptor["digest"].as_str().unwrap_or_default();
-            let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+            let layer_digest = descriptor.digest.as_str();
+            let media_type = descriptor.media_type.as_str();
             if !GZIPPED_LAYERS.contains(&media_type) {
                 bail!(
                     "{text}: the layer {layer_digest} is {media_type:?}; the daemonless build \
@@ -412,34 +407,28 @@ impl Base {
         if !status.success() {
             bail!("docker save {reference} failed with {status}");
         }
-        let manifest: Value = serde_json::from_slice(
+        let manifest: Vec<ArchiveManifest> = serde_json::from_slice(
             files
                 .get("manifest.json")
                 .context("docker save wrote no manifest.json")?,
-        )?;
-        let entry = &manifest[0];
-        let file = |path: &Value| -> Result<&Vec<u8>> {
-            let path = path.as_str().unwrap_or_default();
+        )
+        .context("docker save's manifest.json is not the list of images it writes")?;
+        let entry = manifest
+            .into_iter()
+            .next()
+            .context("docker save's manifest.json lists no image")?;
+        let file = |path: &str| -> Result<&Vec<u8>> {
             files
                 .get(path)
                 .with_context(|| format!("docker save's archive has no {path}"))
         };
-        let config: Value = serde_json::from_slice(file(&entry["Config"])?)?;
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|id| id.as_str().map(str::to_owned))
-            .collect();
+        let config_bytes = file(&entry.config)?;
+        let settings: ImageConfig = serde_json::from_slice(config_bytes)
+            .with_context(|| format!("{reference}: its config is not an image configuration"))?;
+        let config: Value = serde_json::from_slice(config_bytes)?;
+        let diff_ids = settings.rootfs.diff_ids;
         let mut layers = Vec::new();
-        for (path, diff_id) in entry["Layers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .zip(&diff_ids)
-        {
+        for (path, diff_id) in entry.layers.iter().zip(&diff_ids) {
             let tar = file(path)?;
             if oci::sha256(tar) != *diff_id {
                 bail!(

@@ -1,8 +1,8 @@
 //! `push --daemonless`: the daemonless image sent over the registry API by xtask itself, with
 //! the tag rules of `push`; no engine is asked anything.
 
+use crate::oci::documents::Manifest;
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use super::registry::{Remote, Repository};
 use super::{Action, ecr, plan, record};
@@ -84,13 +84,10 @@ pub(super) fn push(
 
 /// A served manifest as `push` compares images: its digest and its config's.
 fn remote(manifest: &crate::oci::Blob) -> Result<Remote> {
-    let parsed: Value =
-        serde_json::from_slice(&manifest.bytes).context("the registry's manifest is not JSON")?;
+    let parsed: Manifest = serde_json::from_slice(&manifest.bytes)
+        .context("the registry's manifest is not an image manifest")?;
     Ok(Remote {
         manifest: manifest.digest(),
-        config: parsed["config"]["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        config: parsed.config.digest,
     })
 }

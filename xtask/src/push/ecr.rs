@@ -41,9 +41,10 @@ pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
     )?;
     eprintln!(
         "created the ECR repository {} (scan on push, immutable tags, AES-256 encryption)",
-        created["repository"]["repositoryUri"]
-            .as_str()
-            .unwrap_or(name)
+        serde_json::from_value::<CreatedRepository>(created).map_or_else(
+            |_| name.to_owned(),
+            |created| created.repository.repository_uri
+        )
     );
     Ok(())
 }
@@ -51,9 +52,13 @@ pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
 /// The account's ECR registry host and a password for user `AWS` (`get-login-password`, which
 /// `docker login` and the registry API take alike).
 pub(super) fn credentials(aws: &Aws) -> Result<(String, String)> {
-    let token = aws.require("ecr", "get-authorization-token", &[])?;
-    let endpoint = token["authorizationData"][0]["proxyEndpoint"]
-        .as_str()
+    let token: AuthorizationToken =
+        serde_json::from_value(aws.require("ecr", "get-authorization-token", &[])?)
+            .context("get-authorization-token answered in a shape xtask does not know")?;
+    let endpoint = token
+        .authorization_data
+        .first()
+        .map(|data| data.proxy_endpoint.as_str())
         .context("get-authorization-token returned no registry")?;
     let host = endpoint
         .trim_start_matches("https://")
@@ -62,4 +67,30 @@ pub(super) fn credentials(aws: &Aws) -> Result<(String, String)> {
     let host = std::env::var(REGISTRY_OVERRIDE).unwrap_or(host);
     let password = aws.text("ecr", "get-login-password", &[])?;
     Ok((host, password))
+}
+
+/// What `aws ecr create-repository` answers, the part read here.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedRepository {
+    repository: RepositoryUri,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepositoryUri {
+    repository_uri: String,
+}
+
+/// What `aws ecr get-authorization-token` answers, the part read here.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationToken {
+    authorization_data: Vec<AuthorizationData>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationData {
+    proxy_endpoint: String,
 }

@@ -6,7 +6,6 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use crate::docker;
 
@@ -245,20 +244,30 @@ pub(crate) fn remote(reference: &str) -> Result<Option<Remote>> {
             &format!("docker manifest inspect {reference}"),
         ));
     }
-    let value: Value = serde_json::from_slice(&output.stdout)
-        .context("docker manifest inspect printed no JSON")?;
     // One image is an object; a multi-platform index would be a list, which this never pushes.
-    let manifest = value["Descriptor"]["digest"]
-        .as_str()
-        .context("docker manifest inspect printed no digest")?;
-    let config = value["SchemaV2Manifest"]["config"]["digest"]
-        .as_str()
-        .or(value["OCIManifest"]["config"]["digest"].as_str())
+    let inspected: InspectedManifest = serde_json::from_slice(&output.stdout)
+        .context("docker manifest inspect printed no manifest description it knows")?;
+    let config = inspected
+        .schema_v2_manifest
+        .or(inspected.oci_manifest)
+        .map(|manifest| manifest.config.digest)
         .unwrap_or_default();
     Ok(Some(Remote {
-        manifest: manifest.to_owned(),
-        config: config.to_owned(),
+        manifest: inspected.descriptor.digest,
+        config,
     }))
+}
+
+/// `docker manifest inspect --verbose`'s answer for one image: the manifest's descriptor, and
+/// the manifest itself under the name of its format.
+#[derive(serde::Deserialize)]
+struct InspectedManifest {
+    #[serde(rename = "Descriptor")]
+    descriptor: crate::oci::documents::Descriptor,
+    #[serde(rename = "SchemaV2Manifest")]
+    schema_v2_manifest: Option<crate::oci::documents::Manifest>,
+    #[serde(rename = "OCIManifest")]
+    oci_manifest: Option<crate::oci::documents::Manifest>,
 }
 
 /// The digest the engine recorded when it pushed `image` to `repository`.
