@@ -116,10 +116,24 @@ fn cache_dir(path: &str) -> Option<String> {
     })
 }
 
+/// One layer as `analyze` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct LayerSummary {
+    pub(crate) index: usize,
+    /// The instruction that made it (empty: no history).
+    pub(crate) instruction: String,
+    /// Bytes of the files it writes, and the bytes the archive stores it in.
+    pub(crate) bytes: u64,
+    pub(crate) stored_bytes: u64,
+    pub(crate) added: u64,
+    pub(crate) changed: u64,
+    pub(crate) removed: u64,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Analysis {
     pub(crate) name: String,
-    pub(crate) layers: Vec<Value>,
+    pub(crate) layers: Vec<LayerSummary>,
     pub(crate) files: u64,
     pub(crate) content_bytes: u64,
     pub(crate) efficiency: f64,
@@ -141,11 +155,16 @@ impl Analyze {
         let analysis = analyze(&image, &tree);
         if self.json {
             let mut value = analysis.to_json();
-            value["read"] = json!({
-                "archive_bytes": image.archive_bytes,
-                "seconds": image.elapsed.as_secs_f64(),
-                "docker_save_to_file_seconds": save_seconds,
-            });
+            if let Some(fields) = value.as_object_mut() {
+                fields.insert(
+                    "read".to_owned(),
+                    json!({
+                        "archive_bytes": image.archive_bytes,
+                        "seconds": image.elapsed.as_secs_f64(),
+                        "docker_save_to_file_seconds": save_seconds,
+                    }),
+                );
+            }
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             analysis.print();
@@ -189,16 +208,14 @@ pub(crate) fn analyze(image: &Image, tree: &Tree) -> Analysis {
         .iter()
         .zip(&tree.layers)
         .enumerate()
-        .map(|(index, (layer, stats))| {
-            json!({
-                "index": index,
-                "instruction": layer.created_by,
-                "bytes": stats.bytes,
-                "stored_bytes": layer.stored_bytes,
-                "added": stats.added,
-                "changed": stats.changed,
-                "removed": stats.removed,
-            })
+        .map(|(index, (layer, stats))| LayerSummary {
+            index,
+            instruction: layer.created_by.clone(),
+            bytes: stats.bytes,
+            stored_bytes: layer.stored_bytes,
+            added: stats.added,
+            changed: stats.changed,
+            removed: stats.removed,
         })
         .collect();
     let mut largest: Vec<Evidence> = tree
@@ -404,17 +421,16 @@ impl Analysis {
         let mut table = Table::new(["#", "size", "added", "changed", "removed", "instruction"])
             .numeric(&[0, 1, 2, 3, 4]);
         for layer in &self.layers {
-            let text = match layer["instruction"].as_str().unwrap_or_default() {
+            let text = match layer.instruction.as_str() {
                 "" => "(no history)",
                 text => text,
             };
-            let count = |key: &str| layer[key].as_u64().unwrap_or(0).to_string();
             table.row([
-                count("index"),
-                output::bytes(layer["bytes"].as_u64().unwrap_or(0)),
-                count("added"),
-                count("changed"),
-                count("removed"),
+                layer.index.to_string(),
+                output::bytes(layer.bytes),
+                layer.added.to_string(),
+                layer.changed.to_string(),
+                layer.removed.to_string(),
                 shorten(text, 70),
             ]);
         }

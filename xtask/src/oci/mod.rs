@@ -126,13 +126,19 @@ impl Image {
 
     fn index(&self, name: &str) -> Value {
         let mut descriptor = self.manifest.descriptor();
-        descriptor["annotations"] = json!({
-            REF_NAME: tag_of(name),
-            // What containerd, and Docker 25 and later on its containerd image store, name the
-            // image by. Fully qualified, as Docker's own save writes it: Docker looks an image
-            // up by that form, and an `app:x` stored as written is listed but never found.
-            "io.containerd.image.name": qualified(name),
-        });
+        if let Some(fields) = descriptor.as_object_mut() {
+            fields.insert(
+                "annotations".to_owned(),
+                json!({
+                    REF_NAME: tag_of(name),
+                    // What containerd, and Docker 25 and later on its containerd image store,
+                    // name the image by. Fully qualified, as Docker's own save writes it: Docker
+                    // looks an image up by that form, and an `app:x` stored as written is listed
+                    // but never found.
+                    "io.containerd.image.name": qualified(name),
+                }),
+            );
+        }
         json!({
             "schemaVersion": 2,
             "mediaType": INDEX_MEDIA_TYPE,
@@ -292,13 +298,14 @@ mod tests {
             let stored = std::fs::read(dir.join(blob.path())).expect("a blob");
             assert_eq!(sha256(&stored), blob.digest());
         }
-        let index: Value =
+        let index: documents::Index =
             serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index"))
-                .expect("JSON");
-        assert_eq!(index["manifests"][0]["digest"], image.digest().as_str());
-        assert_eq!(index["manifests"][0]["annotations"][REF_NAME], "t");
+                .expect("an index");
+        let named = &index.manifests[0];
+        assert_eq!(named.digest, image.digest());
+        assert_eq!(named.annotations[REF_NAME], "t");
         assert_eq!(
-            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            named.annotations["io.containerd.image.name"],
             "docker.io/library/app:t"
         );
         assert!(!dir.with_extension("partial").exists(), "no staging left");

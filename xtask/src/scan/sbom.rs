@@ -118,6 +118,7 @@ pub(crate) fn cyclonedx(report: &Report) -> Value {
             if !seen.insert(reference.clone()) {
                 continue;
             }
+            let purl = (c.source == "crates.io").then(|| crate_purl(c));
             let mut component = json!({
                 "type": if c.root { "application" } else { "library" },
                 "bom-ref": reference, "name": c.name, "version": c.version,
@@ -127,8 +128,8 @@ pub(crate) fn cyclonedx(report: &Report) -> Value {
                     {"name": "path", "value": binary.path},
                 ],
             });
-            if c.source == "crates.io" {
-                component["purl"] = json!(crate_purl(c));
+            if let (Some(purl), Some(fields)) = (purl, component.as_object_mut()) {
+                fields.insert("purl".to_owned(), json!(purl));
             }
             components.push(component);
             dependencies.push(json!({
