@@ -331,7 +331,7 @@ fn bases_is_idempotent() {
     for image in [
         "local/rust:",
         "local/distroless-static:nonroot",
-        "local/nginx:bookworm",
+        "local/nginx:forky",
         "local/prometheus:bookworm",
     ] {
         assert!(

@@ -4,6 +4,9 @@
 //! nginx reloads. Prints every figure; never fails because of one (the system test asserts the
 //! zeros).
 //!
+//! Each event's load is compared with a steady load at the same rate measured just before it,
+//! so a latency the event adds shows beside what the same machine gives without it.
+//!
 //! The stack is a compose project of its own on free ports, started and stopped through
 //! `cargo xtask up`, `roll` and `down` as a user runs them, so a stack the user has up is left
 //! alone.
@@ -29,39 +32,94 @@ use crate::util::process;
 use crate::util::wait;
 
 const REPLICAS: usize = 3;
-/// One connection per worker: enough for the rate to hold while replicas stall (a request to
-/// a replica that just vanished waits for nginx's connect timeout).
+/// One connection per worker: enough for the rate to hold while a replica stalls.
 const WORKERS: usize = 128;
 /// Load before and after each event, so the figures cover the whole of it.
 const MARGIN: Duration = Duration::from_secs(1);
+/// The first steady load, whose requests Prometheus counts per replica.
 const STEADY: Duration = Duration::from_secs(5);
+/// The steady load just before each event, the baseline its figures stand beside.
+const BASELINE: Duration = Duration::from_secs(4);
 const SLOW_REQUESTS: usize = 6;
 const SLOW_MS: u64 = 4000;
 const RELOADS: usize = 3;
+/// What a client may see at p99 while a replica is replaced or dies.
+const P99_TARGET_MS: f64 = 50.0;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
     pub(crate) machine: String,
     pub(crate) rate: u32,
     pub(crate) replicas: usize,
-    pub(crate) steady: Summary,
+    pub(crate) steady: Phase,
     /// Each replica's `http_requests_total` for `/` after the steady load, read from
     /// Prometheus (one target per replica).
     pub(crate) spread: Vec<(String, u64)>,
-    pub(crate) roll: Summary,
+    /// The same rate with no event, just before the roll.
+    pub(crate) roll_steady: Phase,
+    pub(crate) roll: Phase,
     pub(crate) roll_seconds: f64,
     /// The replicas' container ids before and after the roll: none in common.
     pub(crate) replicas_before_roll: Vec<String>,
     pub(crate) replicas_after_roll: Vec<String>,
-    pub(crate) kill: Summary,
+    pub(crate) kill_steady: Phase,
+    pub(crate) kill: Phase,
     pub(crate) kill_restart_count: u64,
     pub(crate) kill_healthy_after_seconds: f64,
     pub(crate) slow_requests: usize,
     /// Slow requests in flight on the replica restarted under them.
     pub(crate) slow_on_restarted: u64,
     pub(crate) slow_completed: usize,
-    pub(crate) reload: Summary,
+    pub(crate) reload_steady: Phase,
+    pub(crate) reload: Phase,
     pub(crate) reloads: usize,
+}
+
+/// One load, and what nginx logged meanwhile.
+#[derive(Debug, Serialize)]
+pub(crate) struct Phase {
+    #[serde(flatten)]
+    pub(crate) load: Summary,
+    pub(crate) upstream: Upstream,
+}
+
+/// How nginx reached the replicas during a load, from its access and error logs: where the
+/// latency of a request that found its first replica gone went.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Upstream {
+    /// Requests nginx sent to a second replica (`upstream_status` lists two tries).
+    pub(crate) retried: u64,
+    /// Connects that waited the whole `proxy_connect_timeout`: an address nothing answers at.
+    pub(crate) connect_timeouts: u64,
+    /// Connects refused at once: a replica's listener closed, the address still there.
+    pub(crate) refused: u64,
+    /// Any other upstream error nginx logged (a reset, a closed keepalive connection).
+    pub(crate) other_errors: u64,
+}
+
+impl Upstream {
+    /// Counts from nginx's container log lines: JSON access lines and `[error]` lines.
+    fn read(log: &str) -> Self {
+        let mut upstream = Self::default();
+        for line in log.lines() {
+            if let Some(status) = line
+                .split_once("\"upstream_status\":\"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(status, _)| status)
+            {
+                upstream.retried += u64::from(status.contains(','));
+            } else if line.contains("[error]") {
+                if line.contains("timed out") && line.contains("while connecting to upstream") {
+                    upstream.connect_timeouts += 1;
+                } else if line.contains("Connection refused") {
+                    upstream.refused += 1;
+                } else {
+                    upstream.other_errors += 1;
+                }
+            }
+        }
+        upstream
+    }
 }
 
 pub(super) fn run(flags: &Bench) -> Result<()> {
@@ -96,10 +154,11 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
         thread::sleep(STEADY);
         Ok(())
     })?;
-    let spread = stack.spread(steady.ok)?;
+    let spread = stack.spread(steady.load.ok)?;
 
     eprintln!("rolling update under load");
     let replicas_before_roll = stack.containers("app")?;
+    let roll_steady = stack.baseline(rate)?;
     let (roll, roll_seconds) = stack.under_load(rate, || {
         let started = Instant::now();
         stack.xtask(&["roll", "--image", &image()])?;
@@ -108,6 +167,7 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
     let replicas_after_roll = stack.containers("app")?;
 
     eprintln!("a replica killed with SIGKILL under load");
+    let kill_steady = stack.baseline(rate)?;
     let (kill, (kill_restart_count, kill_healthy_after_seconds)) =
         stack.under_load(rate, || stack.kill_one())?;
 
@@ -115,6 +175,7 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
     let (slow_on_restarted, slow_completed) = stack.restart_under_slow_requests()?;
 
     eprintln!("nginx reloaded {RELOADS} times under load");
+    let reload_steady = stack.baseline(rate)?;
     let (reload, ()) = stack.under_load(rate, || {
         for _ in 0..RELOADS {
             let nginx = stack.container("nginx")?;
@@ -130,16 +191,19 @@ fn measure(stack: &Stack, flags: &Bench) -> Result<Report> {
         replicas: REPLICAS,
         steady,
         spread,
+        roll_steady,
         roll,
         roll_seconds,
         replicas_before_roll,
         replicas_after_roll,
+        kill_steady,
         kill,
         kill_restart_count,
         kill_healthy_after_seconds,
         slow_requests: SLOW_REQUESTS,
         slow_on_restarted,
         slow_completed,
+        reload_steady,
         reload,
         reloads: RELOADS,
     })
@@ -232,13 +296,41 @@ impl Stack {
     }
 
     /// The load through nginx during `event`, with a margin before and after it.
-    fn under_load<T>(&self, rate: u32, event: impl FnOnce() -> Result<T>) -> Result<(Summary, T)> {
+    fn under_load<T>(&self, rate: u32, event: impl FnOnce() -> Result<T>) -> Result<(Phase, T)> {
+        let since = unix_now();
         let load = Load::start(self.nginx, "/", rate, WORKERS);
         thread::sleep(MARGIN);
         let outcome = event();
         thread::sleep(MARGIN);
-        let summary = load.stop();
-        Ok((summary, outcome?))
+        let load = load.stop();
+        let upstream = self.upstream(since)?;
+        Ok((Phase { load, upstream }, outcome?))
+    }
+
+    /// The same load with nothing happening, for [`BASELINE`].
+    fn baseline(&self, rate: u32) -> Result<Phase> {
+        let (phase, ()) = self.under_load(rate, || {
+            thread::sleep(BASELINE.saturating_sub(MARGIN * 2));
+            Ok(())
+        })?;
+        Ok(phase)
+    }
+
+    /// What nginx logged since `since` (seconds since the epoch), both streams.
+    fn upstream(&self, since: f64) -> Result<Upstream> {
+        let nginx = self.container("nginx")?;
+        let output = docker::docker()
+            .args(["logs", "--since", &format!("{since:.3}"), &nginx])
+            .output()
+            .context("cannot read nginx's log")?;
+        ensure!(
+            output.status.success(),
+            "docker logs {nginx} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&output.stderr));
+        Ok(Upstream::read(&log))
     }
 
     /// Each replica's count of `/` requests in Prometheus, once its scrapes have seen `at_least`
@@ -357,6 +449,12 @@ fn in_flight(replica: &str) -> Result<u64> {
     Ok((gauge as u64).saturating_sub(1))
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
 /// A query string's value, percent-encoded (RFC 3986 unreserved characters kept).
 fn percent_encode(text: &str) -> String {
     text.bytes()
@@ -378,45 +476,93 @@ fn print(report: &Report) {
         report.rate
     );
     println!("Machine: {}\n", report.machine);
+    // Each event beside the steady load measured just before it: p50 and p99 in pairs.
     let mut table = Table::new([
         "while",
         "requests",
         "failed",
         "non-2xx",
         "socket errors",
+        "p50 steady",
         "p50",
+        "p99 steady",
         "p99",
         "max",
         "late",
         "target",
     ])
-    .numeric(&[1, 2, 3, 4, 5, 6, 7, 8]);
-    for (what, load) in [
-        ("steady", &report.steady),
-        ("rolling update", &report.roll),
-        ("SIGKILL of a replica", &report.kill),
-        ("nginx reloads", &report.reload),
+    .numeric(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (what, steady, load) in [
+        ("steady", None, &report.steady),
+        ("rolling update", Some(&report.roll_steady), &report.roll),
+        (
+            "SIGKILL of a replica",
+            Some(&report.kill_steady),
+            &report.kill,
+        ),
+        ("nginx reloads", Some(&report.reload_steady), &report.reload),
     ] {
+        let baseline = |figure: fn(&Summary) -> f64| {
+            steady.map_or_else(
+                || "-".to_owned(),
+                |s: &Phase| format!("{:.1} ms", figure(&s.load)),
+            )
+        };
+        let zero = steady.is_none_or(|s| s.load.failed() == 0) && load.load.failed() == 0;
+        let load = &load.load;
         table.row([
             what.to_owned(),
             load.requests.to_string(),
             load.failed().to_string(),
             load.non_2xx.to_string(),
             load.socket_errors.to_string(),
+            baseline(|s| s.p50_ms),
             format!("{:.1} ms", load.p50_ms),
+            baseline(|s| s.p99_ms),
             format!("{:.1} ms", load.p99_ms),
             format!("{:.0} ms", load.max_ms),
             load.late.to_string(),
-            format!("0 failed: {}", output::target(load.failed() == 0)),
+            target(what, load, zero),
         ]);
     }
     print!("{}", table.render());
-    for (what, load) in [
+    // Where the tail comes from: requests nginx had to send elsewhere, and why.
+    let mut upstream = Table::new([
+        "nginx during",
+        "retried elsewhere",
+        "connect timeouts",
+        "refused",
+        "other upstream errors",
+    ])
+    .numeric(&[1, 2, 3, 4]);
+    for (what, phase) in [
+        ("steady", &report.steady),
+        ("steady before the roll", &report.roll_steady),
         ("rolling update", &report.roll),
+        ("steady before the SIGKILL", &report.kill_steady),
+        ("SIGKILL of a replica", &report.kill),
+        ("steady before the reloads", &report.reload_steady),
+        ("nginx reloads", &report.reload),
+    ] {
+        let counts = &phase.upstream;
+        upstream.row([
+            what.to_owned(),
+            counts.retried.to_string(),
+            counts.connect_timeouts.to_string(),
+            counts.refused.to_string(),
+            counts.other_errors.to_string(),
+        ]);
+    }
+    print!("\n{}", upstream.render());
+    for (what, load) in [
+        ("steady before the roll", &report.roll_steady),
+        ("rolling update", &report.roll),
+        ("steady before the SIGKILL", &report.kill_steady),
         ("SIGKILL", &report.kill),
+        ("steady before the reloads", &report.reload_steady),
         ("reloads", &report.reload),
     ] {
-        for error in &load.errors {
+        for error in &load.load.errors {
             println!("  {what}: {error}");
         }
     }
@@ -443,13 +589,53 @@ fn print(report: &Report) {
         .collect();
     println!(
         "spread of the steady load's {} requests, per replica (Prometheus): {}",
-        report.steady.ok,
+        report.steady.load.ok,
         spread.join(", ")
     );
 }
 
+/// The issue's targets: 0 failed everywhere, and p99 at most 50 ms during a roll and after a
+/// SIGKILL.
+fn target(what: &str, load: &Summary, zero: bool) -> String {
+    let zero = format!("0 failed: {}", output::target(zero));
+    if what == "rolling update" || what.starts_with("SIGKILL") {
+        format!(
+            "{zero}, p99 <= {P99_TARGET_MS} ms: {}",
+            output::target(load.p99_ms <= P99_TARGET_MS)
+        )
+    } else {
+        zero
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_what_nginx_logged_about_its_upstreams() {
+        let log = concat!(
+            r#"{"status":200,"upstream_status":"200","request_time":0.001}"#,
+            "\n",
+            r#"{"status":200,"upstream_status":"502, 200","request_time":0.026}"#,
+            "\n",
+            "2025/01/01 00:00:00 [error] 30#30: *7 upstream timed out (110: Connection timed out) \
+             while connecting to upstream, client: 172.18.0.1\n",
+            "2025/01/01 00:00:00 [error] 30#30: *8 connect() failed (111: Connection refused) \
+             while connecting to upstream, client: 172.18.0.1\n",
+            "2025/01/01 00:00:00 [error] 30#30: *9 upstream prematurely closed connection\n",
+            "2025/01/01 00:00:00 [notice] 1#1: signal process started\n",
+        );
+        let counts = super::Upstream::read(log);
+        assert_eq!(
+            (
+                counts.retried,
+                counts.connect_timeouts,
+                counts.refused,
+                counts.other_errors
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
     #[test]
     fn percent_encodes_a_query() {
         assert_eq!(

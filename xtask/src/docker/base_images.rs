@@ -12,8 +12,11 @@ use anyhow::{Context, Result};
 use crate::docker;
 use crate::docker::stand_ins;
 
-/// The Debian release every stand-in is built from.
+/// The Debian release every stand-in but nginx's is built from.
 pub(crate) const SUITE: &str = "bookworm";
+/// nginx's: the stack needs `server ... resolve` in an upstream (nginx >= 1.27.3); bookworm has
+/// nginx 1.22 and trixie 1.26, forky a current release.
+pub(crate) const NGINX_SUITE: &str = "forky";
 /// The repository prefix of every stand-in, so they never shadow a real public image.
 const LOCAL_REPOSITORY: &str = "local";
 
@@ -74,7 +77,7 @@ impl BaseImage {
         Self {
             variable: "NGINX_IMAGE",
             declared: Declared::Compose,
-            local: format!("{LOCAL_REPOSITORY}/nginx:{SUITE}"),
+            local: format!("{LOCAL_REPOSITORY}/nginx:{NGINX_SUITE}"),
         }
     }
 

@@ -25,9 +25,7 @@ pub(crate) fn build_all() -> Result<()> {
     let debian = BaseImage::debian();
     // The stack's proxy and metrics server, from Debian's packages.
     let nginx = BaseImage::nginx();
-    ensure(&nginx.local, || {
-        from_debian(&debian.local, &nginx.local, NGINX_DOCKERFILE)
-    })?;
+    ensure(&nginx.local, || nginx_image(&nginx.local))?;
     let prometheus = BaseImage::prometheus();
     ensure(&prometheus.local, || {
         from_debian(&debian.local, &prometheus.local, PROMETHEUS_DOCKERFILE)
@@ -82,16 +80,72 @@ fn build_for_images() -> Result<()> {
 }
 
 /// nginx as the official image runs it: logs to the container's stdout and stderr, in the
-/// foreground, with `wget` for the compose health check.
-const NGINX_DOCKERFILE: &str = "RUN apt-get update \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx wget \\
- && rm -rf /var/lib/apt/lists/* \\
- && ln -sf /dev/stdout /var/log/nginx/access.log \\
- && ln -sf /dev/stderr /var/log/nginx/error.log
-EXPOSE 8080
-STOPSIGNAL SIGQUIT
-CMD [\"nginx\", \"-g\", \"daemon off;\"]
-";
+/// foreground, stopped gracefully by SIGQUIT, with `wget` for the compose health check. From
+/// Debian forky ([`base_images::NGINX_SUITE`]): a current release, which re-resolves upstream
+/// servers. Its packages need a newer libc than bookworm's, so it is a root filesystem of its
+/// own, debootstrapped with bookworm's debootstrap through the sid script (forky has none).
+fn nginx_image(tag: &str) -> Result<()> {
+    let work = WorkDir::new("nginx")?;
+    let root = &work.0;
+    tools::require(&["debootstrap"])?;
+    let mut command = Command::new("debootstrap");
+    command
+        .args(["--variant=minbase", "--include=nginx,wget"])
+        .arg(base_images::NGINX_SUITE)
+        .arg(root)
+        .arg(apt_mirror())
+        .arg("/usr/share/debootstrap/scripts/sid");
+    process::run_logged(&mut command)?;
+    for dir in ["var/lib/apt/lists", "var/cache/apt"] {
+        for entry in fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+            if entry.path().is_file() {
+                fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    for (log, target) in [("access.log", "/dev/stdout"), ("error.log", "/dev/stderr")] {
+        let path = root.join("var/log/nginx").join(log);
+        let _ = fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path)?;
+    }
+    // `docker import` takes no STOPSIGNAL: a one-line build on the imported root adds it.
+    let imported = format!("{tag}-rootfs");
+    import(
+        root,
+        &imported,
+        &[
+            format!("ENV {PATH_ENV}"),
+            "EXPOSE 8080".to_owned(),
+            r#"CMD ["nginx", "-g", "daemon off;"]"#.to_owned(),
+        ],
+    )?;
+    let built = from_debian(&imported, tag, "STOPSIGNAL SIGQUIT\n");
+    let _ = process::capture(docker::docker().args(["image", "rm", &imported]));
+    built
+}
+
+/// The Debian mirror this machine's apt sources name (deb822 or one-line), else Debian's own.
+fn apt_mirror() -> String {
+    let deb822 = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    let one_line = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    deb822
+        .lines()
+        .find_map(|line| line.strip_prefix("URIs:"))
+        .and_then(|uris| uris.split_whitespace().next())
+        .map(str::to_owned)
+        .or_else(|| {
+            one_line
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.starts_with("deb "))
+                .find_map(|line| {
+                    line.split_whitespace()
+                        .find(|word| word.starts_with("http"))
+                })
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned())
+}
 
 /// Prometheus laid out as prom/prometheus is: the binary as entrypoint, data in /prometheus
 /// owned by nobody.
