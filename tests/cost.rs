@@ -94,6 +94,13 @@ fn cost_counts_the_service_the_bare_handler_and_every_feature() {
     assert!(uncertainty("/health") >= 0.0 && uncertainty("/metrics") >= 0.0);
     assert!(price("request id", "/health") > 0.0);
     assert!(price("metrics", "/metrics") > 10.0 * price("metrics", "/health").abs());
+    // gzip, as Prometheus asks for it, shrinks a scrape.
+    let scrape = &report["metrics_scrape"];
+    let (text, gzip) = (scrape["text"].as_u64(), scrape["gzip"].as_u64());
+    assert!(
+        matches!((text, gzip), (Some(text), Some(gzip)) if gzip > 0 && gzip < text),
+        "{scrape}"
+    );
     let rate = report["instructions_per_ns"].as_f64().expect("a rate");
     assert!(rate > 0.05 && rate < 100.0, "instructions per ns: {rate}");
 

@@ -69,6 +69,14 @@ impl Cost {
         let instructions_per_ns =
             per_request * f64::from(NATIVE_REQUESTS) / user.as_nanos().max(1) as f64;
 
+        // What the gzip of `/metrics` saves a scrape: bytes, not instructions, so counted once,
+        // natively.
+        let scrape = if endpoints.contains(&"/metrics") {
+            Some(run::scrape(&service.launch, &service.endpoints)?)
+        } else {
+            None
+        };
+
         let report = Report::new(
             &subjects,
             &endpoints,
@@ -76,6 +84,7 @@ impl Cost {
             &self,
             instructions_per_ns,
             rate_path,
+            scrape,
         );
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);

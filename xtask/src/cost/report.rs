@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::Subject;
-use super::run::SETTINGS;
+use super::run::{SETTINGS, Scrape};
 use crate::flags::Cost;
 use crate::util::machine::Machine;
 use crate::util::output::{self, Table};
@@ -68,6 +68,9 @@ pub(crate) struct Report {
     servers: Vec<Server>,
     prices: Vec<Price>,
     targets: Vec<Target>,
+    /// One `/metrics` scrape's body in bytes, gzip (as Prometheus asks) and as text; `None`
+    /// when `/metrics` was not counted.
+    metrics_scrape: Option<Scrape>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +110,7 @@ impl Report {
         flags: &Cost,
         instructions_per_ns: f64,
         rate_endpoint: &'static str,
+        metrics_scrape: Option<Scrape>,
     ) -> Self {
         let servers: Vec<Server> = subjects
             .iter()
@@ -189,6 +193,7 @@ impl Report {
             servers,
             prices,
             targets,
+            metrics_scrape,
         }
     }
 
@@ -264,6 +269,16 @@ impl Report {
             table.push(row);
         }
         text.push_str(&table.render());
+        if let Some(scrape) = self.metrics_scrape {
+            let _ = writeln!(
+                text,
+                "\nA /metrics scrape after one request to each endpoint: {} bytes of text, {} gzipped as Prometheus asks for it ({} bytes, {:.0} %, saved)",
+                count(scrape.text as f64),
+                count(scrape.gzip as f64),
+                count(scrape.text as f64 - scrape.gzip as f64),
+                (1.0 - scrape.gzip as f64 / scrape.text.max(1) as f64) * 100.0
+            );
+        }
 
         text.push_str("\nTargets\n");
         for target in &self.targets {

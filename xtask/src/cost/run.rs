@@ -80,6 +80,73 @@ pub(crate) fn user_time(launch: &Launch, requests: Requests<'_>) -> Result<Durat
     ))
 }
 
+/// What one `/metrics` scrape sends, in body bytes: as Prometheus asks for it (gzip) and the
+/// same text uncompressed.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct Scrape {
+    pub(crate) text: usize,
+    pub(crate) gzip: usize,
+}
+
+/// One `/metrics` scrape with `Accept-Encoding: gzip`, natively, after one request to each of
+/// `warm_up` (so that their series are in it); the gzip body, and the text it unpacks to.
+pub(crate) fn scrape(launch: &Launch, warm_up: &[&str]) -> Result<Scrape> {
+    use std::io::{Read as _, Write as _};
+    let mut server = Server::start(launch, Command::new(&launch.binary))?;
+    server.send(Requests {
+        warm_up,
+        path: "/metrics",
+        count: 0,
+    })?;
+    let mut stream = std::net::TcpStream::connect(server.address)
+        .with_context(|| format!("cannot connect to {}", server.address))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.write_all(
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .context("cannot read the /metrics scrape")?;
+    server.stop()?;
+    let gzip = http_body(&response).context("the /metrics scrape is not an HTTP response")?;
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&gzip[..])
+        .read_to_end(&mut text)
+        .context("/metrics did not answer gzip when asked for it")?;
+    Ok(Scrape {
+        text: text.len(),
+        gzip: gzip.len(),
+    })
+}
+
+/// The body of a whole HTTP/1.1 response, taken out of its chunks if it was sent in chunks.
+fn http_body(response: &[u8]) -> Option<Vec<u8>> {
+    let head_end = memchr::memmem::find(response, b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&response[..head_end]).ok()?;
+    let chunked = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("transfer-encoding") && value.trim() == "chunked"
+        })
+    });
+    let mut rest = &response[head_end..];
+    if !chunked {
+        return Some(rest.to_vec());
+    }
+    let mut body = Vec::new();
+    loop {
+        let line_end = memchr::memmem::find(rest, b"\r\n")?;
+        let size = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
+
 /// `USER_HZ`, which Linux fixes at 100 for `/proc/PID/stat` on every architecture it runs on.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
@@ -217,6 +284,14 @@ fn totals(profile: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn takes_a_chunked_body_out_of_its_chunks() {
+        let response = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(http_body(response).as_deref(), Some(&b"abcde"[..]));
+        let whole = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        assert_eq!(http_body(whole).as_deref(), Some(&b"ok"[..]));
+    }
 
     #[test]
     fn reads_the_totals_of_a_callgrind_profile() {
