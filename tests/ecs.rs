@@ -23,7 +23,7 @@ fn template() -> String {
 
 /// cfn-lint passes the template with no error and no warning, and refuses each broken copy: a
 /// health check every second (ELB's minimum is 5), a task size Fargate does not offer written
-/// in the template, and a property CloudFormation does not know.
+/// in the template, and a property `CloudFormation` does not know.
 #[test]
 fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
     if !tools_available("cfn_lint_passes_the_template", &["cfn-lint"]) {
@@ -66,7 +66,12 @@ fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
         stdout(&clean),
         stderr(&clean)
     );
-    let refused = lint(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    let refused = lint(
+        &files
+            .iter()
+            .map(std::path::PathBuf::as_path)
+            .collect::<Vec<_>>(),
+    );
     assert!(!refused.status.success());
     let said = stdout(&refused);
     // Each finding is a rule id line followed by `FILE:LINE:COLUMN`.
@@ -147,28 +152,29 @@ fn dry_run_without_aws_prints_resources_parameters_and_cost() {
     ]);
     assert!(own.status.success(), "{}", stderr(&own));
     let said = stdout(&own);
-    for line in [
-        "deploy/ecs-service.yaml as the stack rust-container-reference-web-app:",
-        "  LoadBalancer               AWS::ElasticLoadBalancingV2::LoadBalancer",
-        "  HttpsListener              AWS::ElasticLoadBalancingV2::Listener",
-        "  RequestScaling             AWS::ApplicationAutoScaling::ScalingPolicy",
-        "aws cloudformation deploy --template-file deploy/ecs-service.yaml",
-        &format!("    Image=\"{image}\""),
-        "    MinTasks=\"2\"",
-        "    VpcId=\"<the subnets' VPC>\"",
-        "monthly cost at 2 task(s):",
-        "monthly cost at 6 task(s):",
-    ] {
-        assert!(said.contains(line), "{line:?} missing from:\n{said}");
-    }
+    said_all(
+        &said,
+        &[
+            "deploy/ecs-service.yaml as the stack rust-container-reference-web-app:",
+            "  LoadBalancer               AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "  HttpsListener              AWS::ElasticLoadBalancingV2::Listener",
+            "  RequestScaling             AWS::ApplicationAutoScaling::ScalingPolicy",
+            "aws cloudformation deploy --template-file deploy/ecs-service.yaml",
+            &format!("    Image=\"{image}\""),
+            "    MinTasks=\"2\"",
+            "    VpcId=\"<the subnets' VPC>\"",
+            "monthly cost at 2 task(s):",
+            "monthly cost at 6 task(s):",
+        ],
+    );
     assert!(!said.contains("HostRule"), "{said}");
-    let checks = stderr(&own);
-    for line in [
-        "ok      TLS policy: HTTPS with ELBSecurityPolicy-TLS13-1-2-2021-06",
-        "skipped network: needs AWS",
-    ] {
-        assert!(checks.contains(line), "{line:?} missing from:\n{checks}");
-    }
+    said_all(
+        &stderr(&own),
+        &[
+            "ok      TLS policy: HTTPS with ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "skipped network: needs AWS",
+        ],
+    );
 
     let shared = deploy_without_aws(&[
         "--image",
@@ -188,53 +194,57 @@ fn dry_run_without_aws_prints_resources_parameters_and_cost() {
 }
 
 /// What cfn-lint cannot see, refused by the preflight before any call, one line each: a task
-/// size that arrives as a parameter, timings that must agree, a retention CloudWatch does not
-/// offer, a stack name CloudFormation does not take; and the 8 and 16 vCPU sizes accepted.
+/// size that arrives as a parameter, timings that must agree, a retention `CloudWatch` does not
+/// offer, a stack name `CloudFormation` does not take; and the 8 and 16 vCPU sizes accepted.
 #[test]
 fn preflight_refuses_what_the_template_cannot_see() {
     let image = some_image();
-    for (extra, expected) in [
-        (
-            &["--cpu", "256", "--memory", "4096"][..],
-            "task size: Fargate does not offer --cpu 256 with --memory 4096",
-        ),
-        (
-            &["--cpu", "8192", "--memory", "18432"][..],
-            "task size: Fargate does not offer --cpu 8192 with --memory 18432",
-        ),
-        (
-            &["--deregistration-delay", "5"][..],
-            "deregistration delay: the deregistration delay (5 s) is shorter than the app's \
-             request timeout (10 s)",
-        ),
-        (
-            &["--health-check-grace", "4"][..],
-            "health check grace: the health check grace period (4 s) ends before a new task can \
-             pass the load balancer's checks (10 s)",
-        ),
-        (
-            &["--min", "3", "--max", "2"][..],
-            "scaling: --min 3 is above --max 2",
-        ),
-        (
-            &["--log-retention-days", "31"][..],
-            "log retention: CloudWatch Logs does not offer 31 days",
-        ),
-        (
-            &["--service", "my_app"][..],
-            "stack name: the stack would be named \"rust-container-reference-web-my_app\"",
-        ),
+    // Every check runs, so one deploy shows them all.
+    let refused = deploy_without_aws(&[
+        "--image",
+        &image,
+        "--cpu",
+        "256",
+        "--memory",
+        "4096",
+        "--deregistration-delay",
+        "5",
+        "--health-check-grace",
+        "4",
+        "--min",
+        "3",
+        "--max",
+        "2",
+        "--log-retention-days",
+        "31",
+        "--service",
+        "my_app",
+    ]);
+    assert!(!refused.status.success());
+    assert!(stdout(&refused).is_empty(), "{}", stdout(&refused));
+    let said = stderr(&refused);
+    for expected in [
+        "preflight failed; nothing was created or changed",
+        "task size: Fargate does not offer --cpu 256 with --memory 4096",
+        "deregistration delay: the deregistration delay (5 s) is shorter than the app's request \
+         timeout (10 s)",
+        "health check grace: the health check grace period (4 s) ends before a new task can pass \
+         the load balancer's checks (10 s)",
+        "scaling: --min 3 is above --max 2",
+        "log retention: CloudWatch Logs does not offer 31 days",
+        "stack name: the stack would be named \"rust-container-reference-web-my_app\"",
     ] {
-        let output = deploy_without_aws(&[&["--image", &image][..], extra].concat());
-        assert!(!output.status.success());
-        assert!(stdout(&output).is_empty(), "{}", stdout(&output));
         assert!(
-            stderr(&output).contains("preflight failed; nothing was created or changed"),
-            "{}",
-            stderr(&output)
+            said.contains(expected),
+            "{expected:?} missing from:\n{said}"
         );
-        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
     }
+    let eight = deploy_without_aws(&["--image", &image, "--cpu", "8192", "--memory", "18432"]);
+    assert!(
+        stderr(&eight).contains("task size: Fargate does not offer --cpu 8192 with --memory 18432"),
+        "{}",
+        stderr(&eight)
+    );
     for (cpu, memory) in [("8192", "20480"), ("16384", "65536")] {
         let output = deploy_without_aws(&["--image", &image, "--cpu", cpu, "--memory", memory]);
         assert!(output.status.success(), "{}", stderr(&output));
@@ -307,7 +317,7 @@ fn sha256(text: &str) -> String {
 /// In moto: a VPC with public subnets in eu-west-1a (two) and eu-west-1b routed to an internet
 /// gateway, a private subnet with no way out, and the cluster `web`. Built by a stack of its own
 /// (moto creates it in one call), the public subnets then put on the public route table, which
-/// moto's CloudFormation does not do.
+/// moto's `CloudFormation` does not do.
 struct Network {
     public_a: String,
     public_b: String,
@@ -428,57 +438,7 @@ fn a_stack_on_moto_is_created_updated_and_deleted() {
     };
     let public = format!("{},{}", network.public_a, network.public_b);
 
-    // Tasks in a subnet with no way out, and two load balancer subnets in one zone: both said,
-    // nothing created.
-    let crowded = format!(
-        "{},{},{}",
-        network.public_a, network.public_a2, network.public_b
-    );
-    let refused = deploy(&first, &network.private_a, &crowded, &[]);
-    assert!(!refused.status.success());
-    for line in [
-        format!(
-            "  network: tasks without a public IP in {} cannot reach ECR, S3 and CloudWatch Logs",
-            network.private_a
-        ),
-        format!(
-            "  load balancer subnets: {} and {} are both in eu-west-1a",
-            network.public_a, network.public_a2
-        ),
-    ] {
-        assert!(
-            stderr(&refused).contains(&line),
-            "{line:?} missing from:\n{}",
-            stderr(&refused)
-        );
-    }
-
-    let dry = deploy(&first, &public, &public, &["--public-ip", "--dry-run"]);
-    assert!(dry.status.success(), "{}", stderr(&dry));
-    for line in [
-        "ok      architecture: the image is linux/amd64 (its registry)",
-        "ok      network: every subnet routes out (",
-        "ok      load balancer subnets: public subnets in eu-west-1a, eu-west-1b",
-    ] {
-        assert!(
-            stderr(&dry).contains(line),
-            "{line:?} missing from:\n{}",
-            stderr(&dry)
-        );
-    }
-    for line in [
-        "  Add      LoadBalancer               AWS::ElasticLoadBalancingV2::LoadBalancer",
-        "  Add      Service                    AWS::ECS::Service",
-        "--dry-run: the change set was deleted, nothing was changed",
-    ] {
-        assert!(
-            stdout(&dry).contains(line),
-            "{line:?} missing from:\n{}",
-            stdout(&dry)
-        );
-    }
-    let balancers = moto.aws(&["elbv2", "describe-load-balancers"]);
-    assert_eq!(balancers["LoadBalancers"], Value::Array(Vec::new()));
+    refused_then_previewed(&moto, &deploy, &network, &first);
 
     let created = deploy(&first, &public, &public, &["--public-ip"]);
     assert!(created.status.success(), "{}", stderr(&created));
@@ -497,23 +457,119 @@ fn a_stack_on_moto_is_created_updated_and_deleted() {
         "{}",
         stdout(&updated)
     );
-    let stack = describe_stack(&moto);
-    assert_eq!(parameter(&stack, "Image"), second);
+    let [stacks, definitions, old] = read_all(
+        &moto,
+        [
+            DESCRIBE_STACK,
+            &["ecs", "list-task-definitions"],
+            &[
+                "ecs",
+                "describe-task-definition",
+                "--task-definition",
+                "app:1",
+            ],
+        ],
+    );
+    assert_eq!(parameter(&stacks["Stacks"][0], "Image"), second);
     // A new revision, the replaced one deregistered (moto keeps its description).
-    let definitions = moto.aws(&["ecs", "list-task-definitions"]);
     let arns = definitions["taskDefinitionArns"].to_string();
     assert!(
         arns.contains("task-definition/app:2") && !arns.contains("task-definition/app:1"),
         "{arns}"
     );
-    let old = moto.aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        "app:1",
-    ]);
     assert_eq!(old["taskDefinition"]["status"], "INACTIVE");
 
+    destroyed(&moto, &run);
+}
+
+/// A deploy the preflight refuses, both reasons said; then `--dry-run` with AWS: the checks
+/// that read it, the change set's additions, and the change set and the stack it made gone.
+fn refused_then_previewed(moto: &Moto, deploy: &Deploy<'_>, network: &Network, first: &str) {
+    let public = format!("{},{}", network.public_a, network.public_b);
+    // Tasks in a subnet with no way out, and two load balancer subnets in one zone: both said,
+    // nothing created.
+    let crowded = format!(
+        "{},{},{}",
+        network.public_a, network.public_a2, network.public_b
+    );
+    let refused = deploy(first, &network.private_a, &crowded, &[]);
+    assert!(!refused.status.success());
+    said_all(
+        &stderr(&refused),
+        &[
+            format!(
+                "  network: tasks without a public IP in {} cannot reach ECR, S3 and CloudWatch Logs",
+                network.private_a
+            ),
+            format!(
+                "  load balancer subnets: {} and {} are both in eu-west-1a",
+                network.public_a, network.public_a2
+            ),
+        ],
+    );
+
+    let dry = deploy(first, &public, &public, &["--public-ip", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    said_all(
+        &stderr(&dry),
+        &[
+            "ok      architecture: the image is linux/amd64 (its registry)",
+            "ok      network: every subnet routes out (",
+            "ok      load balancer subnets: public subnets in eu-west-1a, eu-west-1b",
+        ],
+    );
+    said_all(
+        &stdout(&dry),
+        &[
+            "  Add      LoadBalancer               AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "  Add      Service                    AWS::ECS::Service",
+            "--dry-run: the change set was deleted, nothing was changed",
+        ],
+    );
+    let balancers = moto.aws(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(balancers["LoadBalancers"], Value::Array(Vec::new()));
+}
+
+/// The log group's retention, the task definition's container as the template writes it, and
+/// the service on that revision.
+fn task_as_the_template_says(logs: &Value, definition: &Value, services: &Value, image: &str) {
+    let log_group = &logs["logGroups"][0];
+    assert_eq!(log_group["retentionInDays"], 30);
+    let container = &definition["taskDefinition"]["containerDefinitions"][0];
+    assert_eq!(container["image"], image);
+    assert_eq!(container["user"], "65532:65532");
+    assert_eq!(container["readonlyRootFilesystem"], true);
+    assert_eq!(container["stopTimeout"], 15);
+    assert_eq!(
+        container["healthCheck"]["command"].to_string(),
+        r#"["CMD","/app","healthcheck"]"#
+    );
+    let options = &container["logConfiguration"]["options"];
+    assert_eq!(options["mode"], "non-blocking");
+    assert_eq!(options["max-buffer-size"], "25m");
+    assert_eq!(options["awslogs-group"], log_group["logGroupName"]);
+    said_all(
+        &container["environment"].to_string(),
+        &[
+            r#"{"name":"APP_SHUTDOWN_DELAY","value":"0s"}"#,
+            r#"{"name":"APP_SHUTDOWN_GRACE","value":"8s"}"#,
+            r#"{"name":"APP_REQUEST_TIMEOUT","value":"10s"}"#,
+        ],
+    );
+    assert!(
+        services["services"][0]["taskDefinition"]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with("task-definition/app:1")),
+        "{services}"
+    );
+}
+
+/// `cargo xtask deploy` of an image into subnets, load balancer subnets, with more flags.
+type Deploy<'a> = dyn Fn(&str, &str, &str, &[&str]) -> Output + 'a;
+
+/// `destroy` deletes the stack, keeps the logs, and run again finds nothing; nor does
+/// `rollback` then.
+fn destroyed(moto: &Moto, run: &(dyn Fn(&[&str]) -> Output + Sync)) {
     let deleted = run(&["destroy", "--cluster", "web"]);
     assert!(deleted.status.success(), "{}", stderr(&deleted));
     let said = stdout(&deleted);
@@ -522,9 +578,15 @@ fn a_stack_on_moto_is_created_updated_and_deleted() {
         said.contains("kept the log group rust-container-reference-web-app-LogGroup-"),
         "{said}"
     );
-    let gone = moto.aws(&["elbv2", "describe-load-balancers"]);
+    let [gone, groups, logs] = read_all(
+        moto,
+        [
+            &["elbv2", "describe-load-balancers"],
+            &["ec2", "describe-security-groups"],
+            &["logs", "describe-log-groups"],
+        ],
+    );
     assert_eq!(gone["LoadBalancers"], Value::Array(Vec::new()));
-    let groups = moto.aws(&["ec2", "describe-security-groups"]);
     assert!(
         groups["SecurityGroups"]
             .as_array()
@@ -532,13 +594,15 @@ fn a_stack_on_moto_is_created_updated_and_deleted() {
         "{groups}"
     );
     // The template retains the log group, so the logs outlive the stack.
-    let logs = moto.aws(&["logs", "describe-log-groups"]);
     assert_eq!(logs["logGroups"][0]["retentionInDays"], 30, "{logs}");
-    let again = run(&["destroy", "--cluster", "web"]);
+    let (again, back) = std::thread::scope(|scope| {
+        let again = scope.spawn(|| run(&["destroy", "--cluster", "web"]));
+        let back = run(&["rollback", "--cluster", "web"]);
+        (again.join().expect("destroy ran"), back)
+    });
     assert!(
         stdout(&again).contains("no stack rust-container-reference-web-app: nothing to delete")
     );
-    let back = run(&["rollback", "--cluster", "web"]);
     assert!(!back.status.success());
     assert!(
         stderr(&back).contains("no stack rust-container-reference-web-app: nothing to roll back"),
@@ -547,15 +611,29 @@ fn a_stack_on_moto_is_created_updated_and_deleted() {
     );
 }
 
-fn describe_stack(moto: &Moto) -> Value {
-    let stacks = moto.aws(&[
-        "cloudformation",
-        "describe-stacks",
-        "--stack-name",
-        "rust-container-reference-web-app",
-    ]);
-    stacks["Stacks"][0].clone()
+/// Asserts that `text` has every one of `lines`.
+fn said_all<S: AsRef<str>>(text: &str, lines: &[S]) {
+    for line in lines {
+        let line = line.as_ref();
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
 }
+
+/// Each of `calls` to moto at once, their answers in order: most of a call's time is the AWS
+/// CLI starting.
+fn read_all<const N: usize>(moto: &Moto, calls: [&[&str]; N]) -> [Value; N] {
+    std::thread::scope(|scope| {
+        let running = calls.map(|call| scope.spawn(move || moto.aws(call)));
+        running.map(|thread| thread.join().expect("an AWS call"))
+    })
+}
+
+const DESCRIBE_STACK: &[&str] = &[
+    "cloudformation",
+    "describe-stacks",
+    "--stack-name",
+    "rust-container-reference-web-app",
+];
 
 fn parameter(stack: &Value, key: &str) -> String {
     stack["Parameters"]
@@ -573,7 +651,39 @@ fn parameter(stack: &Value, key: &str) -> String {
 /// health check, the listener, the security groups' ingress, the log
 /// group's retention, the task definition's container and the service on it.
 fn created_as_the_template_says(moto: &Moto, image: &str) {
-    let stack = describe_stack(moto);
+    let [
+        stacks,
+        balancers,
+        groups,
+        security,
+        logs,
+        definition,
+        services,
+    ] = read_all(
+        moto,
+        [
+            DESCRIBE_STACK,
+            &["elbv2", "describe-load-balancers"],
+            &["elbv2", "describe-target-groups"],
+            &["ec2", "describe-security-groups"],
+            &["logs", "describe-log-groups"],
+            &[
+                "ecs",
+                "describe-task-definition",
+                "--task-definition",
+                "app:1",
+            ],
+            &[
+                "ecs",
+                "describe-services",
+                "--cluster",
+                "web",
+                "--services",
+                "app",
+            ],
+        ],
+    );
+    let stack = &stacks["Stacks"][0];
     assert_eq!(stack["StackStatus"], "CREATE_COMPLETE");
     let tags = stack["Tags"].to_string();
     assert!(
@@ -587,13 +697,11 @@ fn created_as_the_template_says(moto: &Moto, image: &str) {
         ("MaxTasks", "6"),
         ("AssignPublicIp", "ENABLED"),
     ] {
-        assert_eq!(parameter(&stack, key), value, "{key}");
+        assert_eq!(parameter(stack, key), value, "{key}");
     }
-    let balancer = moto.aws(&["elbv2", "describe-load-balancers"]);
-    let balancer = &balancer["LoadBalancers"][0];
+    let balancer = &balancers["LoadBalancers"][0];
     assert_eq!(balancer["Scheme"], "internet-facing");
     let arn = balancer["LoadBalancerArn"].as_str().expect("an ARN");
-    let groups = moto.aws(&["elbv2", "describe-target-groups"]);
     let group = &groups["TargetGroups"][0];
     for (key, value) in [
         ("HealthCheckPath", Value::from("/health/ready")),
@@ -613,7 +721,6 @@ fn created_as_the_template_says(moto: &Moto, image: &str) {
     );
     assert_eq!(listener["DefaultActions"][0]["TargetGroupArn"], group_arn);
     // The tasks take 8080 from the load balancer's group only.
-    let security = moto.aws(&["ec2", "describe-security-groups"]);
     let all = security["SecurityGroups"].as_array().expect("groups");
     let balancer_group = balancer["SecurityGroups"][0].as_str().expect("its group");
     let tasks = all
@@ -624,51 +731,5 @@ fn created_as_the_template_says(moto: &Moto, image: &str) {
         tasks["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"],
         balancer_group
     );
-    let logs = moto.aws(&["logs", "describe-log-groups"]);
-    let log_group = &logs["logGroups"][0];
-    assert_eq!(log_group["retentionInDays"], 30);
-    let definition = moto.aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        "app:1",
-    ]);
-    let container = &definition["taskDefinition"]["containerDefinitions"][0];
-    assert_eq!(container["image"], image);
-    assert_eq!(container["user"], "65532:65532");
-    assert_eq!(container["readonlyRootFilesystem"], true);
-    assert_eq!(container["stopTimeout"], 15);
-    assert_eq!(
-        container["healthCheck"]["command"].to_string(),
-        r#"["CMD","/app","healthcheck"]"#
-    );
-    let options = &container["logConfiguration"]["options"];
-    assert_eq!(options["mode"], "non-blocking");
-    assert_eq!(options["max-buffer-size"], "25m");
-    assert_eq!(options["awslogs-group"], log_group["logGroupName"]);
-    let environment = container["environment"].to_string();
-    for pair in [
-        r#"{"name":"APP_SHUTDOWN_DELAY","value":"0s"}"#,
-        r#"{"name":"APP_SHUTDOWN_GRACE","value":"8s"}"#,
-        r#"{"name":"APP_REQUEST_TIMEOUT","value":"10s"}"#,
-    ] {
-        assert!(
-            environment.contains(pair),
-            "{pair} missing from {environment}"
-        );
-    }
-    let services = moto.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "web",
-        "--services",
-        "app",
-    ]);
-    assert!(
-        services["services"][0]["taskDefinition"]
-            .as_str()
-            .is_some_and(|arn| arn.ends_with("task-definition/app:1")),
-        "{services}"
-    );
+    task_as_the_template_says(&logs, &definition, &services, image);
 }

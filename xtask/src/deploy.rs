@@ -1,5 +1,5 @@
 //! `cargo xtask deploy`: the image `push` printed (by digest) on ECS Fargate through
-//! CloudFormation. The topology is one template, `deploy/ecs-service.yaml`, which a person can
+//! `CloudFormation`. The topology is one template, `deploy/ecs-service.yaml`, which a person can
 //! also deploy with the plain AWS CLI; this command checks first what the template cannot
 //! (`deploy/preflight.rs`), turns its flags into the template's parameters, and runs a change
 //! set: created, its changes printed, executed, the stack's events followed as progress lines,
@@ -274,7 +274,7 @@ impl Deploy {
         } else {
             stack.execute_change_set(&name, self.wait_secs)?;
         }
-        match stack.output("Url")?.or(stack.output("Host")?) {
+        match stack.output(&["Url", "Host"])? {
             Some(url) => println!("URL: {url}"),
             None => println!("the stack has no Url output yet"),
         }
@@ -284,7 +284,7 @@ impl Deploy {
 
 /// Whether the AWS CLI has credentials to sign with, from where it looks first: the
 /// environment, a profile, a web identity, the container's role, or the files `aws configure`
-/// writes. (An instance role alone is not seen: pass --region and AWS_PROFILE there.)
+/// writes. (An instance role alone is not seen: pass --region and `AWS_PROFILE` there.)
 fn credentials_at_hand() -> bool {
     let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);

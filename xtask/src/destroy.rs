@@ -1,4 +1,4 @@
-//! `cargo xtask destroy`: `delete-stack`, followed until the stack is gone. CloudFormation
+//! `cargo xtask destroy`: `delete-stack`, followed until the stack is gone. `CloudFormation`
 //! deletes what it created, in dependency order, and nothing else; the log group is retained
 //! by the template, so the logs outlive the service.
 

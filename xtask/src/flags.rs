@@ -336,7 +336,7 @@ impl Push {
     }
 }
 
-/// Deploy the pushed image to ECS Fargate through CloudFormation: a change set of
+/// Deploy the pushed image to ECS Fargate through `CloudFormation`: a change set of
 /// deploy/ecs-service.yaml, shown, executed and followed until the stack settles
 ///
 /// Checks first what the template cannot (the Fargate size, the timings that must agree, the
@@ -361,8 +361,8 @@ pub(crate) struct Deploy {
     /// The role ECS pulls the image and writes logs with
     #[arg(long)]
     pub(crate) execution_role: String,
-    /// The role CloudFormation acts with (deploy/cloudformation-role-policy.json); without it,
-    /// CloudFormation acts with the caller's own permissions
+    /// The role `CloudFormation` acts with (deploy/cloudformation-role-policy.json); without it,
+    /// `CloudFormation` acts with the caller's own permissions
     #[arg(long, value_name = "ARN")]
     pub(crate) cloudformation_role: Option<String>,
     /// The ECS service
@@ -395,7 +395,7 @@ pub(crate) struct Deploy {
     /// The AWS region (default: `AWS_REGION`)
     #[arg(long)]
     pub(crate) region: Option<String>,
-    /// Days CloudWatch Logs keeps the tasks' logs (a value CloudWatch offers: 1, 3, 5, 7, 14,
+    /// Days `CloudWatch` Logs keeps the tasks' logs (a value `CloudWatch` offers: 1, 3, 5, 7, 14,
     /// 30, 60, 90, ...)
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub(crate) log_retention_days: u32,
@@ -615,7 +615,7 @@ pub(crate) struct EcsService {
     pub(crate) wait_secs: u32,
 }
 
-/// Put the service back through its stack: an update in progress cancelled (CloudFormation
+/// Put the service back through its stack: an update in progress cancelled (`CloudFormation`
 /// rolls it back), else the image of the task definition revision before the current one
 /// deployed again, every other parameter as the stack has it
 #[derive(Debug, Args)]

@@ -1,10 +1,10 @@
 //! `cargo xtask rollback`: the service put back through its stack, never around it. An update
-//! still in progress is cancelled, and CloudFormation rolls it back to the stack as it was.
+//! still in progress is cancelled, and `CloudFormation` rolls it back to the stack as it was.
 //! Otherwise the last update succeeded and is unwanted: the image of the task definition
 //! revision before the current one is deployed again by a change set in which every other
-//! parameter keeps the stack's value, so only the image goes back. (CloudFormation itself keeps
+//! parameter keeps the stack's value, so only the image goes back. (`CloudFormation` itself keeps
 //! no earlier parameters; the circuit breaker and the 5xx alarm already roll back a release
-//! that fails while it deploys, and CloudFormation's update with it.)
+//! that fails while it deploys, and `CloudFormation`'s update with it.)
 
 use anyhow::{Context, Result, bail};
 

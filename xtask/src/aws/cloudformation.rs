@@ -1,6 +1,6 @@
-//! One CloudFormation stack, as `deploy`, `rollback` and `destroy` share it: its status, a change
+//! One `CloudFormation` stack, as `deploy`, `rollback` and `destroy` share it: its status, a change
 //! set created, shown, executed or deleted, and its events followed as progress lines until it
-//! settles. CloudFormation does the creating, comparing, rolling back and deleting; this only
+//! settles. `CloudFormation` does the creating, comparing, rolling back and deleting; this only
 //! asks and reports.
 
 use std::collections::HashSet;
@@ -71,7 +71,7 @@ impl Stack<'_> {
     }
 
     /// Creates the change set `change_set` with `parameters` (each a value, or `None` for the
-    /// stack's current one), waits until CloudFormation has computed it, and prints its changes.
+    /// stack's current one), waits until `CloudFormation` has computed it, and prints its changes.
     /// `false`: nothing would change (the change set is deleted then).
     pub(crate) fn change_set(
         &self,
@@ -92,10 +92,10 @@ impl Stack<'_> {
         let parameters = Value::from(parameters).to_string();
         let mut args = vec!["--change-set-name", change_set, "--change-set-type", kind];
         args.extend(["--parameters", &parameters]);
-        if !template.is_empty() {
-            args.extend(["--template-body", template]);
-        } else {
+        if template.is_empty() {
             args.push("--use-previous-template");
+        } else {
+            args.extend(["--template-body", template]);
         }
         args.extend(extra);
         self.run("create-change-set", &args)?;
@@ -156,7 +156,7 @@ impl Stack<'_> {
         self.follow(seen, wait_secs)
     }
 
-    /// `cancel-update-stack`: CloudFormation rolls the update in progress back.
+    /// `cancel-update-stack`: `CloudFormation` rolls the update in progress back.
     pub(crate) fn cancel_update(&self, wait_secs: u32) -> Result<()> {
         let seen = self.event_ids()?;
         self.run("cancel-update-stack", &[])?;
@@ -180,42 +180,51 @@ impl Stack<'_> {
         ))
     }
 
-    /// The newest events, newest first (CloudFormation's order); none for a stack gone.
-    fn events(&self) -> Result<Vec<Value>> {
+    /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
+    fn events(&self) -> Result<Option<Vec<Value>>> {
         let answer = self.aws.call(
             "cloudformation",
             "describe-stack-events",
             &["--stack-name", &self.name, "--max-items", "100"],
         )?;
-        Ok(answer.map_or_else(
-            |_| Vec::new(),
-            |found| found["StackEvents"].as_array().cloned().unwrap_or_default(),
-        ))
+        Ok(answer
+            .ok()
+            .map(|found| found["StackEvents"].as_array().cloned().unwrap_or_default()))
     }
 
     fn event_ids(&self) -> Result<HashSet<String>> {
-        Ok(self.events()?.iter().map(event_id).collect())
+        Ok(self
+            .events()?
+            .unwrap_or_default()
+            .iter()
+            .map(event_id)
+            .collect())
     }
 
     /// Prints each new event as a progress line until the stack settles: `Ok` when it got
-    /// where it was going, an error naming the event that made it roll back otherwise.
+    /// where it was going, an error naming the event that made it roll back otherwise. The
+    /// stack's own events carry its status, so one call a look does.
     fn follow(&self, mut seen: HashSet<String>, wait_secs: u32) -> Result<()> {
         let mut failures = Vec::new();
+        let mut status = String::new();
         let limit = Duration::from_secs(u64::from(wait_secs));
-        let status = wait::until(limit, Duration::from_secs(5), || {
-            let status = self.status()?;
-            let events = self.events()?;
+        let settled_status = wait::until(limit, Duration::from_secs(5), || {
+            let Some(events) = self.events()? else {
+                return Ok(Some("DELETE_COMPLETE".to_owned()));
+            };
             for event in events.iter().rev().filter(|e| seen.insert(event_id(e))) {
                 let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
                 let (state, reason) = (text("ResourceStatus"), text("ResourceStatusReason"));
                 println!("  {:<26} {state:<28} {reason}", text("LogicalResourceId"));
-                if state.ends_with("_FAILED") && !reason.contains("cancelled") {
+                if event["ResourceType"] == "AWS::CloudFormation::Stack" {
+                    status.clone_from(&state);
+                } else if state.ends_with("_FAILED") && !reason.contains("cancelled") {
                     failures.push(format!("{}: {reason}", text("LogicalResourceId")));
                 }
             }
-            Ok((settled(&status) != Settled::Busy).then_some(status))
+            Ok((!status.is_empty() && settled(&status) != Settled::Busy).then(|| status.clone()))
         })?;
-        let Some(status) = status else {
+        let Some(status) = settled_status else {
             bail!(
                 "the stack {} is still changing after {wait_secs} s; CloudFormation carries on: \
                  follow it with `aws cloudformation describe-stack-events --stack-name {}`",
@@ -233,14 +242,14 @@ impl Stack<'_> {
         Ok(())
     }
 
-    /// The stack's output `key`, when it has one.
-    pub(crate) fn output(&self, key: &str) -> Result<Option<String>> {
+    /// The first of the stack's outputs `keys` it has.
+    pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
         let stack = self.describe()?.unwrap_or_default();
         Ok(stack["Outputs"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|output| output["OutputKey"] == key)
+            .find(|output| keys.iter().any(|key| output["OutputKey"] == *key))
             .and_then(|output| output["OutputValue"].as_str())
             .map(str::to_owned))
     }

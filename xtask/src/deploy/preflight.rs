@@ -179,7 +179,7 @@ fn task_size(cpu: u32, memory: u32) -> Verdict {
     }
 }
 
-/// CloudFormation's rule for stack names: a letter, then letters, digits and hyphens, 128 at
+/// `CloudFormation`'s rule for stack names: a letter, then letters, digits and hyphens, 128 at
 /// most (ECS allows underscores in cluster and service names; a stack does not).
 fn stack_name(name: &str) -> Verdict {
     let valid = name.len() <= 128
@@ -288,7 +288,7 @@ fn health_check() -> Verdict {
     }
 }
 
-/// The retention periods CloudWatch Logs offers.
+/// The retention periods `CloudWatch` Logs offers.
 const RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
@@ -308,7 +308,7 @@ fn log_retention(days: u32) -> Verdict {
 }
 
 /// The TLS 1.3 policies ELB offers an HTTPS listener (its own names; a misspelt one fails
-/// only when CloudFormation creates the listener, half-way through a deploy).
+/// only when `CloudFormation` creates the listener, half-way through a deploy).
 const TLS13_POLICIES: [&str; 12] = [
     "ELBSecurityPolicy-TLS13-1-2-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
