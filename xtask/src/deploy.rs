@@ -263,7 +263,7 @@ impl Deploy {
             stack.delete_change_set(&name)?;
             if create {
                 // The stack a first change set makes holds nothing until it is executed.
-                stack.delete(self.wait_secs)?;
+                stack.delete(self.wait_secs, &extra[2..])?;
             }
             println!("--dry-run: the change set was deleted, nothing was changed");
             return Ok(());

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, stack_name};
+use crate::aws::cloudformation::{Stack, role_of, stack_name};
 use crate::flags::Destroy;
 
 impl Destroy {
@@ -16,13 +16,13 @@ impl Destroy {
             aws: &aws,
             name: stack_name(&target.cluster, &target.service),
         };
-        if stack.describe()?.is_none() {
+        let Some(found) = stack.describe()? else {
             println!("no stack {}: nothing to delete", stack.name);
             return Ok(());
-        }
+        };
         let logs = stack.resource("LogGroup").ok();
         println!("deleting the stack {}", stack.name);
-        stack.delete(target.wait_secs)?;
+        stack.delete(target.wait_secs, &role_of(&found))?;
         if let Some(logs) = logs {
             println!(
                 "kept the log group {logs} and its logs: `aws logs delete-log-group \

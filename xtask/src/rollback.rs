@@ -9,7 +9,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Settled, Stack, settled, stack_name};
+use crate::aws::cloudformation::{Settled, Stack, role_of, settled, stack_name};
 use crate::flags::Rollback;
 
 impl Rollback {
@@ -74,7 +74,7 @@ impl Rollback {
             .map(|key| (key, (key == "Image").then(|| previous.clone())))
             .collect();
         let name = format!("xtask-rollback-{revision}");
-        if stack.change_set(&name, false, "", &values, &[])? {
+        if stack.change_set(&name, false, "", &values, &role_of(&found))? {
             stack.execute_change_set(&name, target.wait_secs)?;
         }
         Ok(())

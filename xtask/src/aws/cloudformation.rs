@@ -150,9 +150,9 @@ impl Stack<'_> {
     }
 
     /// `delete-stack`, followed until the stack is gone.
-    pub(crate) fn delete(&self, wait_secs: u32) -> Result<()> {
+    pub(crate) fn delete(&self, wait_secs: u32, extra: &[&str]) -> Result<()> {
         let seen = self.event_ids()?;
-        self.run("delete-stack", &[])?;
+        self.run("delete-stack", extra)?;
         self.follow(seen, wait_secs)
     }
 
@@ -241,7 +241,17 @@ impl Stack<'_> {
         println!("the stack {} is {status}", self.name);
         Ok(())
     }
+}
 
+/// `--role-arn` of the role the stack acts with, for a call that should keep it (a deploy
+/// identity may be allowed stack changes only through that role).
+pub(crate) fn role_of(stack: &Value) -> Vec<&str> {
+    stack["RoleARN"]
+        .as_str()
+        .map_or_else(Vec::new, |role| vec!["--role-arn", role])
+}
+
+impl Stack<'_> {
     /// The first of the stack's outputs `keys` it has.
     pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
         let stack = self.describe()?.unwrap_or_default();
