@@ -90,3 +90,35 @@ pub fn in_json(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await;
+        String::from_utf8(bytes.expect("a body").to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn tower_http_answers_become_json_and_json_ones_pass_as_they_are() {
+        let map = in_json(Duration::from_millis(250), 1024);
+        let plain = |status| {
+            let mut response = Response::new(axum::body::Body::from("length limit exceeded"));
+            *response.status_mut() = status;
+            response
+        };
+        let timeout = map.clone()(plain(StatusCode::REQUEST_TIMEOUT));
+        assert_eq!(timeout.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(timeout.headers()[CONTENT_TYPE], "application/json");
+        assert!(body(timeout).await.contains("longer than 250 ms"));
+        let too_large = map.clone()(plain(StatusCode::PAYLOAD_TOO_LARGE));
+        assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body(too_large).await.contains("limited to 1024 bytes"));
+
+        let own = json_error(StatusCode::PAYLOAD_TOO_LARGE, "mine", "a handler's own");
+        assert!(body(map.clone()(own)).await.contains("a handler's own"));
+        let ok = map(plain(StatusCode::OK));
+        assert_eq!(body(ok).await, "length limit exceeded");
+    }
+}

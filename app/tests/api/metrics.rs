@@ -118,3 +118,25 @@ async fn metrics_pass_promtool_check_metrics() {
         "promtool findings:\n{findings}"
     );
 }
+
+#[tokio::test]
+async fn a_scrape_is_gzipped_when_asked_for_and_nothing_else_is() {
+    let app = spawn_app().await;
+    let get = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+    };
+    let metrics = get("/metrics").await.expect("GET /metrics");
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(metrics.headers()["content-encoding"], "gzip");
+    let gzip = metrics.bytes().await.expect("a body");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut text)
+        .expect("gzip of UTF-8 text");
+    assert!(text.contains("# TYPE"), "{text}");
+    assert!(gzip.len() < text.len());
+    let root = get("/").await.expect("GET /");
+    assert!(root.headers().get("content-encoding").is_none());
+}
