@@ -8,7 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-/// Every environment variable the service reads, with its default: the README's table.
+/// Every environment variable the service reads, with its default: the README's configuration
+/// table.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("APP_HOST", "0.0.0.0", "IP address to listen on"),
     (
