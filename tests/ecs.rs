@@ -84,6 +84,46 @@ fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
     }
 }
 
+/// The template's timing defaults are compose.yaml's `x-shutdown`, so a person deploying it
+/// with the plain AWS CLI gets the values `deploy` passes.
+#[test]
+fn the_template_defaults_are_the_shutdown_settings() {
+    let compose = fs::read_to_string(project_root().join("compose.yaml")).expect("compose.yaml");
+    let block = compose.split_once("\nx-shutdown:\n").expect("x-shutdown").1;
+    let setting = |key: &str| {
+        block
+            .lines()
+            .take_while(|line| line.starts_with("  "))
+            .find_map(|line| line.trim().strip_prefix(&format!("{key}: ")))
+            .and_then(|value| value.split_whitespace().last())
+            .map(|value| value.trim_end_matches('s').to_owned())
+            .unwrap_or_else(|| panic!("x-shutdown has no {key}"))
+    };
+    let template = template();
+    let default = |name: &str| {
+        let block = template
+            .split_once(&format!("\n  {name}:\n"))
+            .expect(name)
+            .1;
+        block
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Default: "))
+            .map(|value| value.trim_matches('"').to_owned())
+            .unwrap_or_else(|| panic!("{name} has no default"))
+    };
+    for (parameter, key) in [
+        ("ShutdownGrace", "grace"),
+        ("StopTimeout", "stop-timeout"),
+        ("HealthCheckInterval", "health-interval"),
+    ] {
+        assert_eq!(
+            default(parameter),
+            setting(key),
+            "{parameter} against x-shutdown's {key}"
+        );
+    }
+}
+
 /// A digest no registry needs to hold: the checks that need no AWS never read it.
 fn some_image() -> String {
     format!(

@@ -17,7 +17,7 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Settled, Stack, project_name, settled, stack_name};
+use crate::aws::cloudformation::{Stack, busy, project_name, stack_name};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -39,9 +39,7 @@ impl Deploy {
             credentials_at_hand() && crate::aws::region(self.region.as_deref()).is_ok();
         if self.dry_run && !aws_at_hand {
             preflight.report()?;
-            let parameters = self.parameters(&image, "<the subnets' VPC>");
-            self.print_plan(&parameters);
-            self.print_cost();
+            self.print_plan(&self.parameters(&image, "<the subnets' VPC>"));
             return Ok(());
         }
         if preflight.failed() {
@@ -54,7 +52,6 @@ impl Deploy {
         let parameters = self.parameters(&image, &vpc);
         if self.dry_run {
             self.print_plan(&parameters);
-            self.print_cost();
         }
         self.change_set(&aws, &parameters)
     }
@@ -67,64 +64,56 @@ impl Deploy {
     /// to the stack's previous value, so what runs is what this command says.
     fn parameters(&self, image: &str, vpc: &str) -> Parameters {
         let shutdown = Shutdown::get();
-        let list = |items: &[String]| items.join(",");
-        let balancer_subnets = if self.alb_subnets.is_empty() {
+        let seconds = |d: std::time::Duration| d.as_secs().to_string();
+        let n = |value: u32| value.to_string();
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let alb = if self.alb_subnets.is_empty() {
             &self.subnets
         } else {
             &self.alb_subnets
         };
-        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        let public_ip = if self.public_ip {
+            "ENABLED"
+        } else {
+            "DISABLED"
+        };
         vec![
             ("Cluster", self.cluster.clone()),
             ("ServiceName", self.service.clone()),
             ("Family", self.family.clone()),
             ("Image", image.to_owned()),
-            ("Cpu", self.cpu.to_string()),
-            ("Memory", self.memory.to_string()),
+            ("Cpu", n(self.cpu)),
+            ("Memory", n(self.memory)),
             ("CpuArchitecture", self.arch.ecs().to_owned()),
             ("ExecutionRoleArn", self.execution_role.clone()),
             ("VpcId", vpc.to_owned()),
-            ("Subnets", list(&self.subnets)),
-            ("LoadBalancerSubnets", list(balancer_subnets)),
-            ("ExtraSecurityGroups", list(&self.security_groups)),
-            (
-                "AssignPublicIp",
-                if self.public_ip {
-                    "ENABLED"
-                } else {
-                    "DISABLED"
-                }
-                .to_owned(),
-            ),
-            ("MinTasks", self.min.to_string()),
-            ("MaxTasks", self.max.to_string()),
-            ("CpuTarget", self.cpu_target.to_string()),
+            ("Subnets", self.subnets.join(",")),
+            ("LoadBalancerSubnets", alb.join(",")),
+            ("ExtraSecurityGroups", self.security_groups.join(",")),
+            ("AssignPublicIp", public_ip.to_owned()),
+            ("MinTasks", n(self.min)),
+            ("MaxTasks", n(self.max)),
+            ("CpuTarget", n(self.cpu_target)),
             (
                 "RequestsPerTarget",
-                self.requests_per_target.unwrap_or(0).to_string(),
+                n(self.requests_per_target.unwrap_or(0)),
             ),
-            ("CertificateArn", text(self.certificate_arn.as_ref())),
-            ("SharedListenerArn", text(self.shared_listener.as_ref())),
+            ("CertificateArn", text(&self.certificate_arn)),
+            ("SharedListenerArn", text(&self.shared_listener)),
             (
                 "SharedLoadBalancerSecurityGroup",
-                text(self.shared_security_group.as_ref()),
+                text(&self.shared_security_group),
             ),
-            ("Host", text(self.host.as_ref())),
-            ("RulePriority", self.rule_priority.to_string()),
-            ("DeregistrationDelay", self.deregistration_delay.to_string()),
-            (
-                "HealthCheckGracePeriod",
-                self.health_check_grace.to_string(),
-            ),
-            ("Max5xxPercent", self.max_5xx_percent.to_string()),
-            ("LogRetentionDays", self.log_retention_days.to_string()),
-            ("ShutdownGrace", shutdown.grace.as_secs().to_string()),
-            ("StopTimeout", shutdown.stop_timeout.as_secs().to_string()),
+            ("Host", text(&self.host)),
+            ("RulePriority", n(self.rule_priority)),
+            ("DeregistrationDelay", n(self.deregistration_delay)),
+            ("HealthCheckGracePeriod", n(self.health_check_grace)),
+            ("Max5xxPercent", n(self.max_5xx_percent)),
+            ("LogRetentionDays", n(self.log_retention_days)),
+            ("ShutdownGrace", seconds(shutdown.grace)),
+            ("StopTimeout", seconds(shutdown.stop_timeout)),
             ("RequestTimeout", REQUEST_TIMEOUT_SECS.to_string()),
-            (
-                "HealthCheckInterval",
-                shutdown.health_interval.as_secs().to_string(),
-            ),
+            ("HealthCheckInterval", seconds(shutdown.health_interval)),
         ]
     }
 
@@ -140,8 +129,8 @@ impl Deploy {
         }
     }
 
-    /// The resources these flags make of the template, and the plain-CLI command that deploys
-    /// the same.
+    /// The resources these flags make of the template, the plain-CLI command that deploys the
+    /// same, and the monthly cost.
     fn print_plan(&self, parameters: &Parameters) {
         println!("{TEMPLATE_PATH} as the stack {}:", self.stack_name());
         for (logical, kind, condition) in resources(TEMPLATE) {
@@ -160,21 +149,13 @@ impl Deploy {
         for (key, value) in parameters {
             println!("    {key}={value:?}");
         }
-    }
-
-    /// The monthly cost at `--min` and at `--max` tasks.
-    fn print_cost(&self) {
         let task = cost::Task {
             cpu_units: self.cpu,
             memory_mib: self.memory,
             arm64: self.arch == crate::flags::Arch::Arm64,
         };
         let own = self.shared_listener.is_none();
-        let egress = if self.public_ip {
-            cost::Egress::PublicIp
-        } else {
-            cost::Egress::Nat
-        };
+        let egress = [cost::Egress::Nat, cost::Egress::PublicIp][usize::from(self.public_ip)];
         for tasks in [self.min, self.max] {
             let estimate = cost::monthly(&self.prices, task, tasks, egress, own);
             println!("\nmonthly cost at {tasks} task(s):");
@@ -215,10 +196,8 @@ impl Deploy {
             aws,
             name: self.stack_name(),
         };
-        let status = stack
-            .describe()?
-            .map(|s| s["StackStatus"].as_str().unwrap_or_default().to_owned());
-        let create = match status.as_deref() {
+        let found = stack.describe()?.unwrap_or_default();
+        let create = match found["StackStatus"].as_str() {
             None | Some("REVIEW_IN_PROGRESS") => true,
             Some("ROLLBACK_COMPLETE") => bail!(
                 "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
@@ -227,28 +206,24 @@ impl Deploy {
                 self.cluster,
                 self.service
             ),
-            Some(status) if settled(status) == Settled::Busy => bail!(
+            Some(status) if busy(status) => bail!(
                 "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
                  an update)",
                 stack.name
             ),
             Some(_) => false,
         };
-        let name = format!(
-            "xtask-{}",
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .context("the clock is before 1970")?
-                .as_secs()
-        );
+        let seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs());
+        let name = format!("xtask-{}", seconds.context("the clock is before 1970")?);
         let values: Vec<(&str, Option<String>)> = parameters
             .iter()
             .map(|(key, value)| (*key, Some(value.clone())))
             .collect();
+        let (project, service) = (project_name(), &self.service);
         let tags = format!(
-            r#"[{{"Key":"project","Value":"{}"}},{{"Key":"service","Value":"{}"}}]"#,
-            project_name(),
-            self.service
+            r#"[{{"Key":"project","Value":"{project}"}},{{"Key":"service","Value":"{service}"}}]"#
         );
         let mut extra = vec!["--tags", &tags];
         if let Some(role) = &self.cloudformation_role {
@@ -286,22 +261,20 @@ impl Deploy {
 /// environment, a profile, a web identity, the container's role, or the files `aws configure`
 /// writes. (An instance role alone is not seen: pass --region and `AWS_PROFILE` there.)
 fn credentials_at_hand() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    [
+    let variables = [
         "AWS_ACCESS_KEY_ID",
         "AWS_PROFILE",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    ]
-    .iter()
-    .any(|name| set(name))
-        || home.is_some_and(|home| {
-            ["credentials", "config"]
-                .iter()
-                .any(|file| home.join(".aws").join(file).is_file())
-        })
+    ];
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    variables
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        || ["credentials", "config"]
+            .iter()
+            .any(|file| home.join(".aws").join(file).is_file())
 }
 
 /// The template's resources: logical id, type and condition, read from its two-space layout.
@@ -326,56 +299,4 @@ pub(crate) fn resources(template: &str) -> Vec<(&str, &str, Option<&str>)> {
         }
     }
     found
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_resource_has_a_type_and_known_conditions() {
-        let all = resources(TEMPLATE);
-        assert!(all.len() >= 15, "{all:?}");
-        for (logical, kind, condition) in &all {
-            assert!(kind.starts_with("AWS::"), "{logical}: {kind:?}");
-            if let Some(condition) = condition {
-                assert!(
-                    [
-                        "OwnLoadBalancer",
-                        "SharedLoadBalancer",
-                        "Https",
-                        "ScaleOnRequests"
-                    ]
-                    .contains(condition),
-                    "{logical}: {condition}"
-                );
-            }
-        }
-    }
-
-    /// The template's timing defaults are compose.yaml's x-shutdown, so a person deploying it
-    /// with the plain CLI gets what `deploy` passes.
-    #[test]
-    fn the_template_defaults_are_the_shutdown_settings() {
-        let shutdown = Shutdown::get();
-        let default = |name: &str| {
-            let block = TEMPLATE
-                .split_once(&format!("\n  {name}:\n"))
-                .map_or("", |(_, rest)| rest);
-            block
-                .lines()
-                .find_map(|line| line.trim().strip_prefix("Default: "))
-                .and_then(|value| value.trim_matches('"').parse::<u64>().ok())
-        };
-        assert_eq!(default("ShutdownGrace"), Some(shutdown.grace.as_secs()));
-        assert_eq!(
-            default("StopTimeout"),
-            Some(shutdown.stop_timeout.as_secs())
-        );
-        assert_eq!(
-            default("HealthCheckInterval"),
-            Some(shutdown.health_interval.as_secs())
-        );
-        assert_eq!(default("RequestTimeout"), Some(REQUEST_TIMEOUT_SECS));
-    }
 }

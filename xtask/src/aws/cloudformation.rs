@@ -1,7 +1,6 @@
-//! One `CloudFormation` stack, as `deploy`, `rollback` and `destroy` share it: its status, a change
-//! set created, shown, executed or deleted, and its events followed as progress lines until it
-//! settles. `CloudFormation` does the creating, comparing, rolling back and deleting; this only
-//! asks and reports.
+//! One `CloudFormation` stack, as `deploy`, `rollback` and `destroy` share it: a change set
+//! created, shown, executed or deleted, and the stack's events followed as progress lines until
+//! it settles. `CloudFormation` does the creating, comparing, rolling back and deleting.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,12 +14,8 @@ use crate::util::wait;
 /// The project's name: the repository's last path segment. Every stack's name starts with it,
 /// which is what the deploy identity's policy allows, and it is the stack's `project` tag.
 pub(crate) fn project_name() -> &'static str {
-    env!("CARGO_PKG_REPOSITORY")
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|name| !name.is_empty())
-        .unwrap_or("app")
+    let repository = env!("CARGO_PKG_REPOSITORY").trim_end_matches('/');
+    repository.rsplit('/').next().unwrap_or("app")
 }
 
 /// The stack of a service in a cluster.
@@ -28,22 +23,22 @@ pub(crate) fn stack_name(cluster: &str, service: &str) -> String {
     format!("{}-{cluster}-{service}", project_name())
 }
 
-/// Where a stack stands, from its status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settled {
-    Done,
-    RolledBack,
-    Busy,
+/// Whether a status is on the way somewhere (`UPDATE_IN_PROGRESS`, `REVIEW_IN_PROGRESS`).
+pub(crate) fn busy(status: &str) -> bool {
+    status.ends_with("_IN_PROGRESS")
 }
 
-pub(crate) fn settled(status: &str) -> Settled {
-    if status.ends_with("_IN_PROGRESS") {
-        Settled::Busy
-    } else if status.contains("ROLLBACK") || status.ends_with("_FAILED") {
-        Settled::RolledBack
-    } else {
-        Settled::Done
-    }
+/// Whether a settled status is a failure: a rollback, or a step that failed.
+fn failed(status: &str) -> bool {
+    status.contains("ROLLBACK") || status.ends_with("_FAILED")
+}
+
+/// `--role-arn` of the role the stack acts with, for a call that should keep it (a deploy
+/// identity may be allowed stack changes only through that role).
+pub(crate) fn role_of(stack: &Value) -> Vec<&str> {
+    stack["RoleARN"]
+        .as_str()
+        .map_or_else(Vec::new, |role| vec!["--role-arn", role])
 }
 
 pub(crate) struct Stack<'a> {
@@ -54,11 +49,8 @@ pub(crate) struct Stack<'a> {
 impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
     pub(crate) fn describe(&self) -> Result<Option<Value>> {
-        match self.aws.call(
-            "cloudformation",
-            "describe-stacks",
-            &["--stack-name", &self.name],
-        )? {
+        let args = ["--stack-name", self.name.as_str()];
+        match self.aws.call("cloudformation", "describe-stacks", &args)? {
             Ok(found) => Ok(Some(found["Stacks"][0].clone())),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
@@ -70,12 +62,12 @@ impl Stack<'_> {
         self.aws.require("cloudformation", operation, &args)
     }
 
-    /// Creates the change set `change_set` with `parameters` (each a value, or `None` for the
-    /// stack's current one), waits until `CloudFormation` has computed it, and prints its changes.
-    /// `false`: nothing would change (the change set is deleted then).
+    /// Creates the change set `name` of `template` (empty: the stack's own) with `parameters`
+    /// (`None`: the stack's current value), waits until `CloudFormation` has computed it and
+    /// prints its changes. `false`: nothing would change, and the change set is deleted.
     pub(crate) fn change_set(
         &self,
-        change_set: &str,
+        name: &str,
         create: bool,
         template: &str,
         parameters: &[(&str, Option<String>)],
@@ -88,25 +80,23 @@ impl Stack<'_> {
                 None => json!({"ParameterKey": key, "UsePreviousValue": true}),
             })
             .collect();
-        let kind = if create { "CREATE" } else { "UPDATE" };
         let parameters = Value::from(parameters).to_string();
-        let mut args = vec!["--change-set-name", change_set, "--change-set-type", kind];
+        let kind = if create { "CREATE" } else { "UPDATE" };
+        let mut args = vec!["--change-set-name", name, "--change-set-type", kind];
         args.extend(["--parameters", &parameters]);
         if template.is_empty() {
             args.push("--use-previous-template");
         } else {
             args.extend(["--template-body", template]);
         }
-        args.extend(extra);
-        self.run("create-change-set", &args)?;
-        let named = ["--change-set-name", change_set];
+        self.run("create-change-set", &[&args[..], extra].concat())?;
+        let named = ["--change-set-name", name];
         let described = wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
             let described = self.run("describe-change-set", &named)?;
-            let status = described["Status"].as_str().unwrap_or_default().to_owned();
-            Ok(
-                (!status.ends_with("_PENDING") && !status.ends_with("_IN_PROGRESS"))
-                    .then_some(described),
-            )
+            Ok((!described["Status"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("PENDING") || busy(s)))
+            .then_some(described))
         })?
         .context("CloudFormation did not compute the change set within 5 minutes")?;
         if described["Status"] == "FAILED" {
@@ -121,94 +111,84 @@ impl Stack<'_> {
         }
         println!("changes to the stack {}:", self.name);
         for change in described["Changes"].as_array().into_iter().flatten() {
-            let change = &change["ResourceChange"];
-            let text = |key: &str| change[key].as_str().unwrap_or_default().to_owned();
-            let replacement = match change["Replacement"].as_str() {
-                Some("True") => " (replaced)",
-                Some("Conditional") => " (maybe replaced)",
+            let text = |key: &str| change["ResourceChange"][key].as_str().unwrap_or_default();
+            let replaced = match text("Replacement") {
+                "True" => " (replaced)",
+                "Conditional" => " (maybe replaced)",
                 _ => "",
             };
+            let (action, logical) = (text("Action"), text("LogicalResourceId"));
             println!(
-                "  {:<8} {:<26} {}{replacement}",
-                text("Action"),
-                text("LogicalResourceId"),
+                "  {action:<8} {logical:<26} {}{replaced}",
                 text("ResourceType")
             );
         }
         Ok(true)
     }
 
-    pub(crate) fn delete_change_set(&self, change_set: &str) -> Result<()> {
-        self.run("delete-change-set", &["--change-set-name", change_set])
+    pub(crate) fn delete_change_set(&self, name: &str) -> Result<()> {
+        self.run("delete-change-set", &["--change-set-name", name])
             .map(drop)
     }
 
-    pub(crate) fn execute_change_set(&self, change_set: &str, wait_secs: u32) -> Result<()> {
-        let seen = self.event_ids()?;
-        self.run("execute-change-set", &["--change-set-name", change_set])?;
-        self.follow(seen, wait_secs)
+    /// Executes the change set and follows the stack until it settles where it was going.
+    pub(crate) fn execute_change_set(&self, name: &str, wait_secs: u32) -> Result<()> {
+        let status = self.act(
+            "execute-change-set",
+            &["--change-set-name", name],
+            wait_secs,
+        )?;
+        self.succeeded(&status)
     }
 
     /// `delete-stack`, followed until the stack is gone.
     pub(crate) fn delete(&self, wait_secs: u32, extra: &[&str]) -> Result<()> {
-        let seen = self.event_ids()?;
-        self.run("delete-stack", extra)?;
-        self.follow(seen, wait_secs)
+        let status = self.act("delete-stack", extra, wait_secs)?;
+        self.succeeded(&status)
     }
 
-    /// `cancel-update-stack`: `CloudFormation` rolls the update in progress back.
+    /// `cancel-update-stack`: `CloudFormation` rolls the update in progress back, which is
+    /// what was asked for.
     pub(crate) fn cancel_update(&self, wait_secs: u32) -> Result<()> {
-        let seen = self.event_ids()?;
-        self.run("cancel-update-stack", &[])?;
-        self.follow(seen, wait_secs).or_else(|error| {
-            // The cancelled update's rollback is what was asked for.
-            let status = self.status()?;
-            if status == "UPDATE_ROLLBACK_COMPLETE" {
-                println!("the update was cancelled and rolled back");
-                Ok(())
-            } else {
-                Err(error)
-            }
-        })
+        let status = self.act("cancel-update-stack", &[], wait_secs)?;
+        if status != "UPDATE_ROLLBACK_COMPLETE" {
+            bail!("the stack {} ended {status}, not rolled back", self.name);
+        }
+        Ok(())
     }
 
-    /// The stack's status; `DELETE_COMPLETE` once it is gone.
-    pub(crate) fn status(&self) -> Result<String> {
-        Ok(self.describe()?.map_or_else(
-            || "DELETE_COMPLETE".to_owned(),
-            |stack| stack["StackStatus"].as_str().unwrap_or_default().to_owned(),
-        ))
+    fn succeeded(&self, status: &str) -> Result<()> {
+        if failed(status) {
+            bail!("the stack {} ended {status}", self.name);
+        }
+        Ok(())
     }
 
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
     fn events(&self) -> Result<Option<Vec<Value>>> {
-        let answer = self.aws.call(
-            "cloudformation",
-            "describe-stack-events",
-            &["--stack-name", &self.name, "--max-items", "100"],
-        )?;
+        let args = ["--stack-name", self.name.as_str(), "--max-items", "100"];
+        let answer = self
+            .aws
+            .call("cloudformation", "describe-stack-events", &args)?;
         Ok(answer
             .ok()
             .map(|found| found["StackEvents"].as_array().cloned().unwrap_or_default()))
     }
 
-    fn event_ids(&self) -> Result<HashSet<String>> {
-        Ok(self
+    /// Runs `operation`, then prints each new event as a progress line until the stack settles
+    /// (the stack's own events carry its status, so one call a look does); its last status.
+    /// A failure's first failing resource and its reason are the error.
+    fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<String> {
+        let mut seen: HashSet<String> = self
             .events()?
             .unwrap_or_default()
             .iter()
             .map(event_id)
-            .collect())
-    }
-
-    /// Prints each new event as a progress line until the stack settles: `Ok` when it got
-    /// where it was going, an error naming the event that made it roll back otherwise. The
-    /// stack's own events carry its status, so one call a look does.
-    fn follow(&self, mut seen: HashSet<String>, wait_secs: u32) -> Result<()> {
-        let mut failures = Vec::new();
-        let mut status = String::new();
+            .collect();
+        self.run(operation, extra)?;
+        let (mut status, mut cause) = (String::new(), None);
         let limit = Duration::from_secs(u64::from(wait_secs));
-        let settled_status = wait::until(limit, Duration::from_secs(5), || {
+        let settled = wait::until(limit, Duration::from_secs(5), || {
             let Some(events) = self.events()? else {
                 return Ok(Some("DELETE_COMPLETE".to_owned()));
             };
@@ -219,62 +199,48 @@ impl Stack<'_> {
                 if event["ResourceType"] == "AWS::CloudFormation::Stack" {
                     status.clone_from(&state);
                 } else if state.ends_with("_FAILED") && !reason.contains("cancelled") {
-                    failures.push(format!("{}: {reason}", text("LogicalResourceId")));
+                    cause.get_or_insert(format!("{}: {reason}", text("LogicalResourceId")));
                 }
             }
-            Ok((!status.is_empty() && settled(&status) != Settled::Busy).then(|| status.clone()))
+            Ok((!status.is_empty() && !busy(&status)).then(|| status.clone()))
         })?;
-        let Some(status) = settled_status else {
+        let Some(status) = settled else {
             bail!(
-                "the stack {} is still changing after {wait_secs} s; CloudFormation carries on: \
-                 follow it with `aws cloudformation describe-stack-events --stack-name {}`",
-                self.name,
+                "the stack {0} is still changing after {wait_secs} s; CloudFormation carries on: \
+                 follow it with `aws cloudformation describe-stack-events --stack-name {0}`",
                 self.name
             );
         };
-        if settled(&status) == Settled::RolledBack {
-            let cause = failures
-                .first()
-                .map_or("no failed resource reported", String::as_str);
+        if failed(&status) && operation != "cancel-update-stack" {
+            let cause = cause.as_deref().unwrap_or("no failed resource reported");
             bail!("the stack {} ended {status}, caused by {cause}", self.name);
         }
         println!("the stack {} is {status}", self.name);
-        Ok(())
+        Ok(status)
     }
-}
 
-/// `--role-arn` of the role the stack acts with, for a call that should keep it (a deploy
-/// identity may be allowed stack changes only through that role).
-pub(crate) fn role_of(stack: &Value) -> Vec<&str> {
-    stack["RoleARN"]
-        .as_str()
-        .map_or_else(Vec::new, |role| vec!["--role-arn", role])
-}
-
-impl Stack<'_> {
     /// The first of the stack's outputs `keys` it has.
     pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
         let stack = self.describe()?.unwrap_or_default();
-        Ok(stack["Outputs"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let outputs = stack["Outputs"].as_array().cloned().unwrap_or_default();
+        Ok(outputs
+            .iter()
             .find(|output| keys.iter().any(|key| output["OutputKey"] == *key))
-            .and_then(|output| output["OutputValue"].as_str())
-            .map(str::to_owned))
+            .and_then(|output| output["OutputValue"].as_str().map(str::to_owned)))
     }
 
-    /// The physical id of the stack's resource `logical` (an ARN, a name). All of them are
-    /// read and searched here: moto answers 500 to a lookup of one when it skipped another.
+    /// The physical id of the stack's resource `logical` (an ARN, a name). All are read and
+    /// searched here: moto answers 500 to a lookup of one when it skipped another.
     pub(crate) fn resource(&self, logical: &str) -> Result<String> {
         let found = self.run("describe-stack-resources", &[])?;
-        found["StackResources"]
+        let resources = found["StackResources"]
             .as_array()
-            .into_iter()
-            .flatten()
+            .cloned()
+            .unwrap_or_default();
+        resources
+            .iter()
             .find(|resource| resource["LogicalResourceId"] == logical)
-            .and_then(|resource| resource["PhysicalResourceId"].as_str())
-            .map(str::to_owned)
+            .and_then(|resource| resource["PhysicalResourceId"].as_str().map(str::to_owned))
             .with_context(|| format!("the stack {} has no {logical}", self.name))
     }
 }
@@ -288,15 +254,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rollback_is_settled_but_not_done() {
-        assert_eq!(settled("CREATE_COMPLETE"), Settled::Done);
-        assert_eq!(settled("UPDATE_COMPLETE"), Settled::Done);
-        assert_eq!(settled("DELETE_COMPLETE"), Settled::Done);
-        assert_eq!(settled("UPDATE_IN_PROGRESS"), Settled::Busy);
-        assert_eq!(settled("UPDATE_ROLLBACK_IN_PROGRESS"), Settled::Busy);
-        assert_eq!(settled("UPDATE_ROLLBACK_COMPLETE"), Settled::RolledBack);
-        assert_eq!(settled("ROLLBACK_COMPLETE"), Settled::RolledBack);
-        assert_eq!(settled("DELETE_FAILED"), Settled::RolledBack);
+    fn a_rollback_is_settled_but_failed() {
+        assert!(busy("UPDATE_ROLLBACK_IN_PROGRESS") && busy("REVIEW_IN_PROGRESS"));
+        assert!(!failed("UPDATE_COMPLETE") && !failed("DELETE_COMPLETE"));
+        assert!(failed("UPDATE_ROLLBACK_COMPLETE") && failed("DELETE_FAILED"));
         assert!(stack_name("web", "app").ends_with("-web-app"));
     }
 }

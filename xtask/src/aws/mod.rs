@@ -1,28 +1,26 @@
 //! AWS through the AWS CLI (`aws`), chosen over the AWS SDK for Rust: it follows the user's
 //! whole credential chain (environment, profiles, SSO, web identity in CI, instance and task
 //! roles) exactly as every other AWS tool on the machine does, and it costs `cargo xtask` no
-//! compile time (the SDK's ECR and ECS clients would add minutes to the first compile that
-//! `cargo xtask compare` waits for). `AWS_ENDPOINT_URL` points it at another endpoint, such as
-//! moto's server in the tests.
+//! compile time (the SDK's clients would add minutes to the first compile that `cargo xtask
+//! compare` waits for). `AWS_ENDPOINT_URL` points it at another endpoint, such as moto's server
+//! in the tests.
 
 pub(crate) mod cloudformation;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 /// `--region`, else `AWS_REGION` or `AWS_DEFAULT_REGION`.
 pub(crate) fn region(flag: Option<&str>) -> Result<String> {
-    if let Some(region) = flag {
-        return Ok(region.to_owned());
+    let from_environment = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()));
+    match flag.map(str::to_owned).or(from_environment) {
+        Some(region) => Ok(region),
+        None => bail!("no AWS region: give --region, or set AWS_REGION"),
     }
-    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
-            return Ok(region);
-        }
-    }
-    anyhow::bail!("no AWS region: give --region, or set AWS_REGION")
 }
 
 /// Why a call failed, read from the CLI's `An error occurred (Code) when calling ...` line.
@@ -55,47 +53,39 @@ const CREDENTIAL_CODES: &[&str] = &[
 /// Reads the error line of the CLI's stderr.
 pub(crate) fn parse_error(stderr: &str) -> AwsError {
     let text = stderr.trim();
-    if let Some((code, rest)) = text
+    let last = text.lines().last().unwrap_or(text).to_owned();
+    let error = |code: &str, message: String| AwsError {
+        code: code.to_owned(),
+        message,
+    };
+    let Some((code, rest)) = text
         .split("An error occurred (")
         .nth(1)
         .and_then(|rest| rest.split_once(')'))
-    {
+    else {
+        return if text.contains("Unable to locate credentials")
+            || text.contains("could not be found") && text.contains("profile")
         {
-            let message = rest
-                .split_once(": ")
-                .map_or(rest, |(_, message)| message)
-                .trim();
-            // An error body the CLI could not parse (XML from a JSON service) keeps its code
-            // inside: `<Code>InvalidClientTokenId</Code><Message>...</Message>`.
-            let element = |name: &str| {
-                let open = format!("<{name}>");
-                let start = message.find(&open)? + open.len();
-                let end = message[start..].find(&format!("</{name}>"))?;
-                Some(message[start..start + end].to_owned())
-            };
-            return AwsError {
-                code: element("Code").unwrap_or_else(|| code.to_owned()),
-                message: element("Message").unwrap_or_else(|| message.to_owned()),
-            };
-        }
-    }
-    if text.contains("Unable to locate credentials")
-        || text.contains("could not be found") && text.contains("profile")
-    {
-        return AwsError {
-            code: "NoCredentials".to_owned(),
-            message: text.lines().last().unwrap_or(text).to_owned(),
+            error("NoCredentials", last)
+        } else if text.contains("Could not connect to the endpoint URL")
+            || text.contains("Connect timeout")
+        {
+            error("EndpointUnreachable", last)
+        } else {
+            error("Error", last)
         };
-    }
-    if text.contains("Could not connect to the endpoint URL") || text.contains("Connect timeout") {
-        return AwsError {
-            code: "EndpointUnreachable".to_owned(),
-            message: text.lines().last().unwrap_or(text).to_owned(),
-        };
-    }
+    };
+    let message = rest.split_once(": ").map_or(rest, |(_, m)| m).trim();
+    // An error body the CLI could not parse (XML from a JSON service) keeps its code inside:
+    // `<Code>InvalidClientTokenId</Code><Message>...</Message>`.
+    let element = |name: &str| {
+        let start = message.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = message[start..].find(&format!("</{name}>"))?;
+        Some(message[start..start + end].to_owned())
+    };
     AwsError {
-        code: "Error".to_owned(),
-        message: text.lines().last().unwrap_or(text).to_owned(),
+        code: element("Code").unwrap_or_else(|| code.to_owned()),
+        message: element("Message").unwrap_or_else(|| message.to_owned()),
     }
 }
 
@@ -112,10 +102,10 @@ pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
              the action it names to the role or user"
         )
     } else if error.code == "EndpointUnreachable" {
+        let message = &error.message;
         anyhow!(
-            "the AWS endpoint is unreachable ({}): check the network, --region and \
-             AWS_ENDPOINT_URL",
-            error.message
+            "the AWS endpoint is unreachable ({message}): check the network, --region and \
+             AWS_ENDPOINT_URL"
         )
     } else {
         anyhow!("AWS: {error}")
@@ -123,6 +113,7 @@ pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
 }
 
 /// The AWS CLI, with the region when one is given.
+#[derive(Debug)]
 pub(crate) struct Aws {
     region: Option<String>,
 }
@@ -140,17 +131,14 @@ impl Aws {
         })
     }
 
-    fn command(&self, service: &str, operation: &str, args: &[&str]) -> Command {
+    fn output(&self, service: &str, operation: &str, args: &[&str]) -> Result<Output> {
         let mut command = Command::new("aws");
-        command
-            .args([service, operation])
-            .args(args)
-            .args(["--output", "json"])
-            .stdin(Stdio::null());
+        command.args([service, operation]).args(args);
+        command.args(["--output", "json"]).stdin(Stdio::null());
         if let Some(region) = &self.region {
             command.args(["--region", region]);
         }
-        command
+        command.output().context("cannot run the AWS CLI")
     }
 
     /// Calls `aws SERVICE OPERATION ARGS`; `Err(AwsError)` is what AWS answered.
@@ -160,10 +148,7 @@ impl Aws {
         operation: &str,
         args: &[&str],
     ) -> Result<std::result::Result<Value, AwsError>> {
-        let output = self
-            .command(service, operation, args)
-            .output()
-            .context("cannot run the AWS CLI")?;
+        let output = self.output(service, operation, args)?;
         if !output.status.success() {
             return Ok(Err(parse_error(&String::from_utf8_lossy(&output.stderr))));
         }
@@ -179,19 +164,16 @@ impl Aws {
     /// `aws SERVICE OPERATION ARGS` for an operation that prints text, not JSON (such as
     /// `ecr get-login-password`); every AWS error explained as a failure.
     pub(crate) fn text(&self, service: &str, operation: &str, args: &[&str]) -> Result<String> {
-        let output = self
-            .command(service, operation, args)
-            .output()
-            .context("cannot run the AWS CLI")?;
+        let output = self.output(service, operation, args)?;
         if !output.status.success() {
-            return Err(explain(&parse_error(&String::from_utf8_lossy(
-                &output.stderr,
-            ))))
-            .with_context(|| format!("aws {service} {operation}"));
+            let error = parse_error(&String::from_utf8_lossy(&output.stderr));
+            return Err(explain(&error)).with_context(|| format!("aws {service} {operation}"));
         }
-        String::from_utf8(output.stdout)
-            .map(|text| text.trim().to_owned())
-            .with_context(|| format!("aws {service} {operation} printed no text"))
+        let text = String::from_utf8(output.stdout);
+        Ok(text
+            .with_context(|| format!("aws {service} {operation} printed no text"))?
+            .trim()
+            .to_owned())
     }
 
     /// Like [`Aws::call`], every AWS error explained as a failure.
@@ -214,25 +196,19 @@ mod tests {
         );
         assert_eq!(error.code, "RepositoryNotFoundException");
         assert_eq!(error.message, "The repository with name 'x' does not exist");
-        let unreachable =
-            parse_error("\nCould not connect to the endpoint URL: \"http://127.0.0.1:1/\"\n");
+        let unreachable = parse_error("\nCould not connect to the endpoint URL: \"http://x/\"\n");
         assert_eq!(unreachable.code, "EndpointUnreachable");
         let xml = parse_error(
-            "An error occurred (403) when calling the DescribeRepositories operation: <?xml \
-             version=\"1.0\"?><ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
-             <Message>The security token included in the request is invalid.</Message>",
+            "An error occurred (403) when calling the X operation: <?xml version=\"1.0\"?>\
+             <Code>InvalidClientTokenId</Code><Message>The token is invalid.</Message>",
         );
-        assert_eq!(xml.code, "InvalidClientTokenId");
         assert_eq!(
-            xml.message,
-            "The security token included in the request is invalid."
+            (xml.code.as_str(), xml.message.as_str()),
+            ("InvalidClientTokenId", "The token is invalid.")
         );
-        assert!(
-            explain(&parse_error(
-                "Unable to locate credentials. You can configure ..."
-            ))
-            .to_string()
-            .starts_with("AWS refused the credentials")
-        );
+        let none = explain(&parse_error(
+            "Unable to locate credentials. You can configure ...",
+        ));
+        assert!(none.to_string().starts_with("AWS refused the credentials"));
     }
 }

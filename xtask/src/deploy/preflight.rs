@@ -1,27 +1,42 @@
-//! What `deploy` checks before it creates or changes anything, where the template cannot say:
-//! values that arrive as parameters (the Fargate size, the log retention), settings that must
-//! agree with each other or with the app (the timings), names the template only repeats (the
-//! TLS policy), and what only AWS or a registry knows (the image's architecture, the subnets'
-//! zones and routes). Each check is one line, and each failure says what to change. The checks
-//! of the flags and the template run first, always; those that read AWS or a registry run in a
-//! real deploy before the change set, and `--dry-run` without AWS names them as skipped.
+//! What `deploy` checks before it changes anything, where the template cannot say: values that
+//! arrive as parameters (the Fargate size, the log retention), settings that must agree with
+//! each other or with the app (the timings), a name the template only repeats (the TLS policy),
+//! and what only AWS or a registry knows (the image's architecture, the subnets' zones and
+//! routes). One line a check; each failure says what to change. The checks of the flags and the
+//! template run first, always; those that read AWS or a registry run in a real deploy before
+//! the change set, and `--dry-run` without AWS names them as skipped.
 
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE};
+use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
 use crate::aws::Aws;
 use crate::docker;
 use crate::oci::distribution::{Credentials, Reference, Repository};
 use crate::stack::shutdown::Shutdown;
 use crate::util::process;
 
-/// The VPC endpoints a task without a public IP needs when no NAT gateway routes it out: the
-/// ECR API and registry (the image manifest and config), S3 (ECR keeps layers there) and
-/// `CloudWatch` Logs (awslogs).
+/// The VPC endpoints a task without a public IP needs when no route leads out: the ECR API and
+/// registry (the image manifest and config), S3 (ECR keeps layers there) and `CloudWatch` Logs.
 const ENDPOINTS: [&str; 4] = ["ecr.api", "ecr.dkr", "s3", "logs"];
+
+/// The retention periods `CloudWatch` Logs offers, in days.
+const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// The TLS 1.3 policies ELB offers an HTTPS listener: a misspelt name fails only when
+/// `CloudFormation` creates the listener, half-way through a deploy.
+const TLS13_POLICIES: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06 \
+    ELBSecurityPolicy-TLS13-1-2-Res-2021-06 ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06 \
+    ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06 ELBSecurityPolicy-TLS13-1-1-2021-06 \
+    ELBSecurityPolicy-TLS13-1-0-2021-06 ELBSecurityPolicy-TLS13-1-3-2021-06 \
+    ELBSecurityPolicy-TLS13-1-2-PQ-2025-09 ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 \
+    ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09 ELBSecurityPolicy-TLS13-1-2-Ext2-PQ-2025-09 \
+    ELBSecurityPolicy-TLS13-1-3-PQ-2025-09";
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -30,74 +45,64 @@ pub(super) enum Verdict {
     Skipped(String),
 }
 
-#[derive(Debug)]
-pub(super) struct Check {
-    pub(super) what: &'static str,
-    pub(super) verdict: Verdict,
+/// `Pass(pass)` when `ok`, else `Fail(fail)`.
+fn verdict(ok: bool, pass: String, fail: String) -> Verdict {
+    if ok {
+        Verdict::Pass(pass)
+    } else {
+        Verdict::Fail(fail)
+    }
 }
 
-/// Every check of one deploy.
+/// Every check of one deploy, by name.
 #[derive(Debug, Default)]
 pub(super) struct Preflight {
-    pub(super) checks: Vec<Check>,
+    checks: Vec<(&'static str, Verdict)>,
 }
 
 impl Preflight {
-    fn add(&mut self, what: &'static str, verdict: Verdict) {
-        self.checks.push(Check { what, verdict });
-    }
-
     /// The checks of the flags and the template; the image's architecture too when the local
     /// engine has the image.
     pub(super) fn local(deploy: &Deploy, image: &str) -> Self {
-        let mut preflight = Self::default();
-        preflight.add("task size", task_size(deploy.cpu, deploy.memory));
-        preflight.add("stop timeout", stop_timeout(Shutdown::get()));
-        preflight.add("health check", health_check());
-        preflight.add("stack name", stack_name(&deploy.stack_name()));
-        preflight.add("scaling", scaling(deploy));
-        preflight.add("deregistration delay", deregistration_delay(deploy));
-        preflight.add("health check grace", health_check_grace(deploy));
-        preflight.add("log retention", log_retention(deploy.log_retention_days));
+        let shutdown = Shutdown::get();
+        let architecture = match local_platform(image) {
+            Some(platform) => architecture(&platform, deploy.arch.ecs(), "the local engine"),
+            None => {
+                skipped("the image is not in the local engine; a real deploy reads its registry")
+            }
+        };
+        let mut checks = vec![
+            ("task size", task_size(deploy.cpu, deploy.memory)),
+            ("stop timeout", stop_timeout(shutdown)),
+            ("health check", health_check(shutdown)),
+            ("stack name", stack_name(&deploy.stack_name())),
+            ("scaling", scaling(deploy)),
+            ("deregistration delay", deregistration_delay(deploy)),
+            ("health check grace", health_check_grace(deploy)),
+            ("log retention", log_retention(deploy.log_retention_days)),
+            ("architecture", architecture),
+        ];
         if deploy.certificate_arn.is_some() {
-            preflight.add("TLS policy", tls_policy(TEMPLATE));
+            checks.push(("TLS policy", tls_policy(TEMPLATE)));
         }
-        preflight.add(
-            "architecture",
-            match local_platform(image) {
-                Some(platform) => architecture(&platform, deploy.arch.ecs(), "the local engine"),
-                None => Verdict::Skipped(
-                    "the image is not in the local engine; a real deploy reads it from its registry"
-                        .to_owned(),
-                ),
-            },
-        );
         if deploy.shared_listener.is_none() {
-            preflight.add(
-                "load balancer subnets",
-                Verdict::Skipped(
-                    "needs AWS: a real deploy reads the subnets' zones and route tables".to_owned(),
-                ),
-            );
+            let needs = "needs AWS: a real deploy reads the subnets' zones and route tables";
+            checks.push(("load balancer subnets", skipped(needs)));
         }
-        preflight.add(
-            "network",
-            Verdict::Skipped(
-                "needs AWS: a real deploy reads the subnets' route tables and the VPC's endpoints"
-                    .to_owned(),
-            ),
-        );
-        preflight
+        let needs =
+            "needs AWS: a real deploy reads the subnets' route tables and the VPC's endpoints";
+        checks.push(("network", skipped(needs)));
+        Self { checks }
     }
 
     /// The checks that read AWS or a registry, in place of the skipped ones; the subnets' VPC.
     pub(super) fn remote(&mut self, deploy: &Deploy, aws: &Aws, image: &str) -> Result<String> {
         let network = Network::read(deploy, aws)?;
-        for check in &mut self.checks {
-            if !matches!(check.verdict, Verdict::Skipped(_)) {
+        for (what, verdict) in &mut self.checks {
+            if !matches!(verdict, Verdict::Skipped(_)) {
                 continue;
             }
-            check.verdict = match check.what {
+            *verdict = match *what {
                 "architecture" => match registry_platform(aws, image) {
                     Ok(platform) => architecture(&platform, deploy.arch.ecs(), "its registry"),
                     Err(error) => Verdict::Fail(format!(
@@ -106,8 +111,7 @@ impl Preflight {
                     )),
                 },
                 "network" => network.way_out(deploy, aws)?,
-                "load balancer subnets" => network.balancer_subnets(deploy),
-                _ => continue,
+                _ => network.balancer_subnets(deploy),
             };
         }
         Ok(network.vpc)
@@ -116,22 +120,22 @@ impl Preflight {
     pub(super) fn failed(&self) -> bool {
         self.checks
             .iter()
-            .any(|check| matches!(check.verdict, Verdict::Fail(_)))
+            .any(|(_, v)| matches!(v, Verdict::Fail(_)))
     }
 
     /// Prints every check (to stderr: stdout carries the plan); fails when one did.
     pub(super) fn report(&self) -> Result<()> {
         let mut failed = String::new();
         eprintln!("preflight:");
-        for Check { what, verdict } in &self.checks {
+        for (what, verdict) in &self.checks {
             let (mark, text) = match verdict {
                 Verdict::Pass(text) => ("ok     ", text),
-                Verdict::Fail(text) => {
-                    let _ = writeln!(failed, "  {what}: {text}");
-                    ("FAILED ", text)
-                }
+                Verdict::Fail(text) => ("FAILED ", text),
                 Verdict::Skipped(text) => ("skipped", text),
             };
+            if mark == "FAILED " {
+                let _ = writeln!(failed, "  {what}: {text}");
+            }
             eprintln!("  {mark} {what}: {text}");
         }
         if !failed.is_empty() {
@@ -141,11 +145,16 @@ impl Preflight {
     }
 }
 
+fn skipped(why: &str) -> Verdict {
+    Verdict::Skipped(why.to_owned())
+}
+
 /// The number the template states for `key` (`HealthCheckIntervalSeconds: 5`), first found.
-fn literal(template: &str, key: &str) -> Option<u64> {
-    template
+fn literal(key: &str) -> u64 {
+    TEMPLATE
         .lines()
         .find_map(|line| line.trim().strip_prefix(&format!("{key}: "))?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Fargate's CPU units and the memory (MiB) each allows: up to 4 vCPU in 1 GB steps, 8 vCPU
@@ -167,203 +176,162 @@ fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
 }
 
 fn task_size(cpu: u32, memory: u32) -> Verdict {
-    if fargate_memory_ok(cpu, memory) {
-        Verdict::Pass(format!(
-            "{cpu} CPU units with {memory} MiB is a Fargate size"
-        ))
-    } else {
-        Verdict::Fail(format!(
+    verdict(
+        fargate_memory_ok(cpu, memory),
+        format!("{cpu} CPU units with {memory} MiB is a Fargate size"),
+        format!(
             "Fargate does not offer --cpu {cpu} with --memory {memory}: see \
              https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size"
-        ))
-    }
+        ),
+    )
 }
 
 /// `CloudFormation`'s rule for stack names: a letter, then letters, digits and hyphens, 128 at
-/// most (ECS allows underscores in cluster and service names; a stack does not).
+/// most (ECS takes underscores in cluster and service names; a stack does not).
 fn stack_name(name: &str) -> Verdict {
     let valid = name.len() <= 128
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if valid {
-        Verdict::Pass(format!("the stack is {name}"))
-    } else {
-        Verdict::Fail(format!(
+    verdict(
+        valid,
+        format!("the stack is {name}"),
+        format!(
             "the stack would be named {name:?}, and CloudFormation takes letters, digits and \
              hyphens, 128 at most: rename --cluster or --service"
-        ))
-    }
+        ),
+    )
 }
 
 fn scaling(deploy: &Deploy) -> Verdict {
-    if deploy.min <= deploy.max {
-        Verdict::Pass(format!(
-            "{} to {} tasks, at {} % average CPU{}; out after 1 min, in after 5",
-            deploy.min,
-            deploy.max,
-            deploy.cpu_target,
-            deploy
-                .requests_per_target
-                .map(|n| format!(" or {n} requests per task a minute"))
-                .unwrap_or_default()
-        ))
-    } else {
-        Verdict::Fail(format!(
-            "--min {} is above --max {}: give --max at least --min",
-            deploy.min, deploy.max
-        ))
-    }
+    let (min, max, target) = (deploy.min, deploy.max, deploy.cpu_target);
+    let requests = deploy
+        .requests_per_target
+        .map(|n| format!(" or {n} requests per task a minute"));
+    verdict(
+        min <= max,
+        format!(
+            "{min} to {max} tasks, at {target} % average CPU{}; out after 1 min, in after 5",
+            requests.unwrap_or_default()
+        ),
+        format!("--min {min} is above --max {max}: give --max at least --min"),
+    )
 }
 
 /// ECS deregisters a stopping task, waits the deregistration delay, then sends SIGTERM: the
 /// delay must let the longest request the app allows finish.
 fn deregistration_delay(deploy: &Deploy) -> Verdict {
-    let timeout = REQUEST_TIMEOUT_SECS;
-    let delay = u64::from(deploy.deregistration_delay);
-    if delay >= timeout {
-        Verdict::Pass(format!(
+    let (delay, timeout) = (u64::from(deploy.deregistration_delay), REQUEST_TIMEOUT_SECS);
+    verdict(
+        delay >= timeout,
+        format!(
             "{delay} s covers the app's {timeout} s request timeout: a stopping task finishes \
              every request before SIGTERM"
-        ))
-    } else {
-        Verdict::Fail(format!(
+        ),
+        format!(
             "the deregistration delay ({delay} s) is shorter than the app's request timeout \
              ({timeout} s), so requests still running are cut: give --deregistration-delay \
              {timeout} or more"
-        ))
-    }
+        ),
+    )
 }
 
 /// A new task must pass the load balancer's health check (the template's healthy threshold of
 /// answers, its interval apart, after the container's start period) before ECS may judge it.
 fn health_check_grace(deploy: &Deploy) -> Verdict {
-    let start = literal(TEMPLATE, "StartPeriod").unwrap_or(0);
-    let interval = literal(TEMPLATE, "HealthCheckIntervalSeconds").unwrap_or(30);
-    let threshold = literal(TEMPLATE, "HealthyThresholdCount").unwrap_or(5);
-    let needed = start.max(threshold * interval);
+    let threshold = literal("HealthyThresholdCount");
+    let needed = literal("StartPeriod").max(threshold * literal("HealthCheckIntervalSeconds"));
     let grace = u64::from(deploy.health_check_grace);
-    if grace >= needed {
-        Verdict::Pass(format!(
-            "{grace} s covers start-up and the load balancer's first {threshold} checks \
-             ({needed} s)"
-        ))
-    } else {
-        Verdict::Fail(format!(
+    verdict(
+        grace >= needed,
+        format!(
+            "{grace} s covers start-up and the load balancer's first {threshold} checks ({needed} s)"
+        ),
+        format!(
             "the health check grace period ({grace} s) ends before a new task can pass the load \
              balancer's checks ({needed} s), so ECS replaces healthy tasks: give \
              --health-check-grace {needed} or more"
-        ))
-    }
+        ),
+    )
 }
 
 /// On ECS the shutdown delay is 0 (the task leaves the load balancer before SIGTERM).
 fn stop_timeout(shutdown: &Shutdown) -> Verdict {
     let (stop, grace) = (shutdown.stop_timeout.as_secs(), shutdown.grace.as_secs());
-    if stop > grace {
-        Verdict::Pass(format!(
-            "{stop} s, above the app's shutdown grace ({grace} s)"
-        ))
-    } else {
-        Verdict::Fail(format!(
+    verdict(
+        stop > grace,
+        format!("{stop} s, above the app's shutdown grace ({grace} s)"),
+        format!(
             "the stop timeout ({stop} s) must exceed the shutdown grace ({grace} s), or ECS \
              kills tasks that are still draining: change compose.yaml's x-shutdown"
-        ))
-    }
+        ),
+    )
 }
 
 /// The container's start period covers its first check.
-fn health_check() -> Verdict {
-    let start = literal(TEMPLATE, "StartPeriod").unwrap_or(0);
-    let interval = Shutdown::get().health_interval.as_secs();
-    if start >= interval {
-        Verdict::Pass(format!(
-            "its {start} s start period covers the first check ({interval} s after start) and \
-             the app's start-up (well under a second)"
-        ))
-    } else {
-        Verdict::Fail(format!(
+fn health_check(shutdown: &Shutdown) -> Verdict {
+    let (start, interval) = (literal("StartPeriod"), shutdown.health_interval.as_secs());
+    verdict(
+        start >= interval,
+        format!("its {start} s start period covers the first check ({interval} s after start)"),
+        format!(
             "the health check's start period ({start} s) must cover at least one interval \
              ({interval} s), or a task starting slowly is replaced before its first check"
-        ))
-    }
+        ),
+    )
 }
 
-/// The retention periods `CloudWatch` Logs offers.
-const RETENTION_DAYS: [u32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
-
 fn log_retention(days: u32) -> Verdict {
-    if RETENTION_DAYS.contains(&days) {
-        Verdict::Pass(format!("CloudWatch Logs keeps the tasks' logs {days} days"))
-    } else {
-        let offered: Vec<String> = RETENTION_DAYS.iter().map(u32::to_string).collect();
-        Verdict::Fail(format!(
+    let offered: Vec<String> = RETENTION_DAYS.iter().map(u32::to_string).collect();
+    verdict(
+        RETENTION_DAYS.contains(&days),
+        format!("CloudWatch Logs keeps the tasks' logs {days} days"),
+        format!(
             "CloudWatch Logs does not offer {days} days of retention: give --log-retention-days \
              one of {}",
             offered.join(", ")
-        ))
-    }
+        ),
+    )
 }
-
-/// The TLS 1.3 policies ELB offers an HTTPS listener (its own names; a misspelt one fails
-/// only when `CloudFormation` creates the listener, half-way through a deploy).
-const TLS13_POLICIES: [&str; 12] = [
-    "ELBSecurityPolicy-TLS13-1-2-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
-    "ELBSecurityPolicy-TLS13-1-1-2021-06",
-    "ELBSecurityPolicy-TLS13-1-0-2021-06",
-    "ELBSecurityPolicy-TLS13-1-3-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-2-Ext2-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
-];
 
 fn tls_policy(template: &str) -> Verdict {
     let policy = template
         .lines()
         .find_map(|line| line.trim().strip_prefix("SslPolicy: "))
         .unwrap_or("none");
-    if TLS13_POLICIES.contains(&policy) {
-        Verdict::Pass(format!(
-            "HTTPS with {policy}: TLS 1.3, and 1.2 at most back"
-        ))
-    } else {
-        Verdict::Fail(format!(
+    verdict(
+        TLS13_POLICIES.split(' ').any(|known| known == policy),
+        format!("HTTPS with {policy}: TLS 1.3, and 1.2 at most back"),
+        format!(
             "the template's SslPolicy {policy} is not one of ELB's TLS 1.3 policies ({}): fix \
-             {}",
-            TLS13_POLICIES.join(", "),
-            super::TEMPLATE_PATH
-        ))
-    }
+             {TEMPLATE_PATH}",
+            TLS13_POLICIES.replace(' ', ", ")
+        ),
+    )
 }
 
 /// `linux/amd64` from the local engine, for an image it holds under this reference.
 fn local_platform(image: &str) -> Option<String> {
-    let platform = process::capture(docker::docker().args([
+    let format = [
         "image",
         "inspect",
         "--format",
         "{{.Os}}/{{.Architecture}}",
         image,
-    ]))
-    .ok()?;
+    ];
+    let platform = process::capture(docker::docker().args(format)).ok()?;
     platform.contains('/').then_some(platform)
 }
 
 /// `linux/amd64` from the image's configuration in its registry (ECR through
-/// `aws ecr get-login-password`; others as `push --daemonless` authenticates).
+/// `aws ecr get-login-password`; others as `push --daemonless` authenticates); an index gives
+/// every platform it offers, comma-separated.
 fn registry_platform(aws: &Aws, image: &str) -> Result<String> {
     let reference = Reference::parse(image)?;
     let credentials = if reference.host.contains(".dkr.ecr.") {
+        let password = aws.text("ecr", "get-login-password", &[])?;
         Some(Credentials {
             username: "AWS".to_owned(),
-            password: aws.text("ecr", "get-login-password", &[])?,
+            password,
         })
     } else {
         Credentials::for_host(&reference.host)?
@@ -373,74 +341,54 @@ fn registry_platform(aws: &Aws, image: &str) -> Result<String> {
         bail!("no manifest {image}");
     };
     let manifest: Value = serde_json::from_slice(&manifest.bytes)?;
+    let platform = |p: &Value| {
+        Some(format!(
+            "{}/{}",
+            p["os"].as_str()?,
+            p["architecture"].as_str()?
+        ))
+    };
     if let Some(platforms) = manifest["manifests"].as_array() {
-        // An index: every platform it offers.
         let names: Vec<String> = platforms
             .iter()
-            .filter_map(|m| {
-                Some(format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str()?,
-                    m["platform"]["architecture"].as_str()?
-                ))
-            })
+            .filter_map(|m| platform(&m["platform"]))
             .collect();
         return Ok(names.join(","));
     }
     let digest = manifest["config"]["digest"].as_str().unwrap_or_default();
     let config: Value = serde_json::from_slice(&repository.blob(digest)?)?;
-    Ok(format!(
-        "{}/{}",
-        config["os"].as_str().unwrap_or("?"),
-        config["architecture"].as_str().unwrap_or("?")
-    ))
+    platform(&config).context("the image's configuration names no platform")
 }
 
-/// The image's platforms (`linux/amd64`, or several for an index) against the task's
-/// runtime platform (`X86_64`, `ARM64`).
+/// The image's platforms against the task's runtime platform (`X86_64`, `ARM64`).
 fn architecture(platforms: &str, runtime: &str, source: &str) -> Verdict {
-    let wanted = if runtime == "ARM64" {
-        "linux/arm64"
+    let (wanted, other) = if runtime == "ARM64" {
+        ("linux/arm64", "x86_64")
     } else {
-        "linux/amd64"
+        ("linux/amd64", "arm64")
     };
-    if platforms.split(',').any(|platform| platform == wanted) {
-        Verdict::Pass(format!(
-            "the image is {platforms} ({source}), as the task's runtime platform"
-        ))
-    } else {
-        let flag = if wanted == "linux/arm64" {
-            "x86_64"
-        } else {
-            "arm64"
-        };
-        Verdict::Fail(format!(
+    verdict(
+        platforms.split(',').any(|platform| platform == wanted),
+        format!("the image is {platforms} ({source}), as the task's runtime platform"),
+        format!(
             "the image is {platforms} ({source}) but the task runs on {wanted}: pass --arch \
-             {flag}, or build the image for {wanted}"
-        ))
-    }
+             {other}, or build the image for {wanted}"
+        ),
+    )
 }
 
-/// Where a route sends traffic: its gateway, NAT gateway, transit gateway, network interface
-/// (a NAT instance, a firewall), ...; `None` for a blackhole.
+/// Where a route sends traffic: a gateway, NAT gateway, transit gateway, network interface (a
+/// NAT instance, a firewall), ...; `None` for a blackhole.
 fn route_target(route: &Value) -> Option<String> {
     if route["State"] == "blackhole" {
         return None;
     }
-    let keys = [
-        "GatewayId",
-        "NatGatewayId",
-        "TransitGatewayId",
-        "NetworkInterfaceId",
-        "InstanceId",
-        "VpcPeeringConnectionId",
-        "LocalGatewayId",
-        "CarrierGatewayId",
-        "CoreNetworkArn",
-    ];
-    keys.iter()
-        .find_map(|key| route[*key].as_str().filter(|id| !id.is_empty()))
-        .map(str::to_owned)
+    let object = route.as_object()?;
+    object
+        .iter()
+        .filter(|(key, _)| key.ends_with("Id") || key.as_str() == "CoreNetworkArn")
+        .filter(|(key, _)| !matches!(key.as_str(), "DestinationPrefixListId" | "InstanceOwnerId"))
+        .find_map(|(_, id)| id.as_str().filter(|id| !id.is_empty()).map(str::to_owned))
 }
 
 /// The subnets deploy names and their VPC's route tables, read with one call each.
@@ -452,8 +400,12 @@ struct Network {
 
 impl Network {
     fn read(deploy: &Deploy, aws: &Aws) -> Result<Self> {
-        let mut ids: Vec<&str> = deploy.subnets.iter().map(String::as_str).collect();
-        ids.extend(deploy.alb_subnets.iter().map(String::as_str));
+        let mut ids: Vec<&str> = deploy
+            .subnets
+            .iter()
+            .chain(&deploy.alb_subnets)
+            .map(String::as_str)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let found = aws.require(
@@ -462,9 +414,8 @@ impl Network {
             &[&["--subnet-ids"][..], &ids].concat(),
         )?;
         let subnets = found["Subnets"].as_array().cloned().unwrap_or_default();
-        let vpc = subnets
-            .first()
-            .and_then(|subnet| subnet["VpcId"].as_str())
+        let vpc = subnets[0]["VpcId"]
+            .as_str()
             .context("the subnets name no VPC")?
             .to_owned();
         let filter = format!("Name=vpc-id,Values={vpc}");
@@ -480,27 +431,20 @@ impl Network {
         })
     }
 
-    fn subnet(&self, id: &str) -> &Value {
-        self.subnets
-            .iter()
-            .find(|subnet| subnet["SubnetId"] == id)
-            .unwrap_or(&Value::Null)
-    }
-
     /// The target of the subnet's default route (0.0.0.0/0), from its own route table, else
     /// the VPC's main one.
     fn default_route(&self, subnet: &str) -> Option<String> {
-        let associated = |test: &dyn Fn(&Value) -> bool| {
-            self.tables.iter().find(|table| {
-                table["Associations"]
+        let table = |test: &dyn Fn(&Value) -> bool| {
+            let associated = |t: &&Value| {
+                t["Associations"]
                     .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(test)
-            })
+                    .is_some_and(|a| a.iter().any(test))
+            };
+            self.tables.iter().find(associated)
         };
-        associated(&|a| a["SubnetId"] == subnet)
-            .or_else(|| associated(&|a| a["Main"] == true))?["Routes"]
+        let table =
+            table(&|a| a["SubnetId"] == subnet).or_else(|| table(&|a| a["Main"] == true))?;
+        table["Routes"]
             .as_array()?
             .iter()
             .filter(|route| route["DestinationCidrBlock"] == "0.0.0.0/0")
@@ -508,119 +452,107 @@ impl Network {
     }
 
     /// Tasks must reach ECR, S3 and `CloudWatch` Logs: with a public IP through an internet
-    /// gateway; without one through whatever default route each subnet has (a NAT gateway, a NAT
+    /// gateway; without one through any default route each subnet has (a NAT gateway, a NAT
     /// instance, a transit gateway, a firewall), or the VPC's endpoints.
     fn way_out(&self, deploy: &Deploy, aws: &Aws) -> Result<Verdict> {
         let vpc = &self.vpc;
-        let mut unrouted = Vec::new();
-        let mut targets = Vec::new();
+        let (mut routed, mut unrouted) = (Vec::new(), Vec::new());
         for subnet in &deploy.subnets {
-            let target = self.default_route(subnet);
             // An internet gateway carries only what has a public address.
-            match target.filter(|t| t.starts_with("igw-") == deploy.public_ip) {
-                Some(target) => targets.push(format!("{subnet} → {target}")),
-                None => unrouted.push(subnet.clone()),
+            match self
+                .default_route(subnet)
+                .filter(|t| t.starts_with("igw-") == deploy.public_ip)
+            {
+                Some(target) => routed.push(format!("{subnet} → {target}")),
+                None => unrouted.push(subnet.as_str()),
             }
         }
+        let unrouted = unrouted.join(", ");
         if unrouted.is_empty() {
-            return Ok(Verdict::Pass(format!(
-                "every subnet routes out ({}): tasks reach ECR, S3 and CloudWatch Logs",
-                targets.join(", ")
-            )));
+            let routed = routed.join(", ");
+            let line = format!(
+                "every subnet routes out ({routed}): tasks reach ECR, S3 and CloudWatch Logs"
+            );
+            return Ok(Verdict::Pass(line));
         }
         if deploy.public_ip {
             return Ok(Verdict::Fail(format!(
-                "{} {} no route to an internet gateway, so tasks with a public IP cannot reach ECR: \
-             use public subnets, or private ones without --public-ip",
-                unrouted.join(", "),
-                if unrouted.len() == 1 { "has" } else { "have" }
+                "{unrouted}: no route to an internet gateway, so tasks with a public IP cannot \
+                 reach ECR: use public subnets, or private ones without --public-ip"
             )));
         }
-        let endpoints = aws.require(
-            "ec2",
-            "describe-vpc-endpoints",
-            &["--filters", &format!("Name=vpc-id,Values={vpc}")],
-        )?;
-        let names: Vec<&str> = endpoints["VpcEndpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|endpoint| endpoint["ServiceName"].as_str())
-            .collect();
+        let filter = format!("Name=vpc-id,Values={vpc}");
+        let endpoints = aws.require("ec2", "describe-vpc-endpoints", &["--filters", &filter])?;
+        let names = endpoints["VpcEndpoints"].to_string();
         let missing: Vec<&str> = ENDPOINTS
             .into_iter()
-            .filter(|wanted| {
-                !names
-                    .iter()
-                    .any(|name| name.ends_with(&format!(".{wanted}")))
-            })
+            .filter(|e| !names.contains(&format!(".{e}\"")))
             .collect();
-        if missing.is_empty() {
-            return Ok(Verdict::Pass(format!(
-                "no default route out of {} but an internet gateway's, and {vpc} has endpoints for \
-             {}: tasks reach ECR, S3 and CloudWatch Logs",
-                unrouted.join(", "),
+        Ok(verdict(
+            missing.is_empty(),
+            format!(
+                "no default route out of {unrouted}, but {vpc} has endpoints for {}",
                 ENDPOINTS.join(", ")
-            )));
-        }
-        Ok(Verdict::Fail(format!(
-            "tasks without a public IP in {} cannot reach ECR, S3 and CloudWatch Logs, so the first \
-         would never pull its image: add a default route (0.0.0.0/0) to a NAT gateway, a NAT \
-         instance, a transit gateway or a firewall, or VPC endpoints for {} to {vpc}, or use \
-         public subnets with --public-ip",
-            unrouted.join(", "),
-            missing.join(", ")
-        )))
+            ),
+            format!(
+                "tasks without a public IP in {unrouted} cannot reach ECR, S3 and CloudWatch Logs, \
+                 so the first would never pull its image: add a default route (0.0.0.0/0) to a NAT \
+                 gateway, a NAT instance, a transit gateway or a firewall, or VPC endpoints for {} \
+                 to {vpc}, or use public subnets with --public-ip",
+                missing.join(", ")
+            ),
+        ))
     }
 
-    /// An internet-facing load balancer needs one subnet in each of two or more availability
-    /// zones (ELB refuses two in one zone), each routed to an internet gateway.
+    /// An internet-facing load balancer needs one subnet in each of two or more zones (ELB
+    /// refuses two in one zone), each routed to an internet gateway.
     fn balancer_subnets(&self, deploy: &Deploy) -> Verdict {
         let subnets = if deploy.alb_subnets.is_empty() {
             &deploy.subnets
         } else {
             &deploy.alb_subnets
         };
-        let mut zones: Vec<(String, String)> = Vec::new();
+        let mut zones: Vec<(&str, &str)> = Vec::new();
         let mut private = Vec::new();
         for id in subnets {
-            let zone = self.subnet(id)["AvailabilityZone"]
-                .as_str()
-                .unwrap_or_default();
-            if let Some((_, other)) = zones.iter().find(|(known, _)| known == zone) {
+            let subnet = self.subnets.iter().find(|s| s["SubnetId"] == id.as_str());
+            let zone = subnet
+                .and_then(|s| s["AvailabilityZone"].as_str())
+                .unwrap_or("?");
+            if let Some((_, other)) = zones.iter().find(|(known, _)| *known == zone) {
                 return Verdict::Fail(format!(
                     "{other} and {id} are both in {zone}, and a load balancer takes one subnet per \
-                 zone: give --alb-subnets one public subnet in each zone"
+                     zone: give --alb-subnets one public subnet in each zone"
                 ));
             }
-            zones.push((zone.to_owned(), id.to_owned()));
+            zones.push((zone, id));
             if !self
                 .default_route(id)
                 .is_some_and(|target| target.starts_with("igw-"))
             {
-                private.push(id.to_owned());
+                private.push(id.as_str());
             }
         }
+        let names: Vec<&str> = zones.iter().map(|(zone, _)| *zone).collect();
         if !private.is_empty() {
             return Verdict::Fail(format!(
-                "{} {} no route to an internet gateway, so an internet-facing load balancer there is \
-             unreachable: give --alb-subnets public subnets",
-                private.join(", "),
-                if private.len() == 1 { "has" } else { "have" }
+                "{}: no route to an internet gateway, so an internet-facing load balancer there \
+                 is unreachable: give --alb-subnets public subnets",
+                private.join(", ")
             ));
         }
-        let names: Vec<&str> = zones.iter().map(|(zone, _)| zone.as_str()).collect();
-        if zones.len() < 2 {
-            return Verdict::Fail(format!(
-                "an Application Load Balancer needs subnets in two or more availability zones, and \
-             these are all in {}: give --alb-subnets one public subnet per zone",
+        verdict(
+            names.len() >= 2,
+            format!(
+                "public subnets in {}: the load balancer is reachable and spans zones",
                 names.join(", ")
-            ));
-        }
-        Verdict::Pass(format!(
-            "public subnets in {}: the load balancer is reachable and spans zones",
-            names.join(", ")
-        ))
+            ),
+            format!(
+                "an Application Load Balancer needs subnets in two or more availability zones, \
+                 and these are all in {}: give --alb-subnets one public subnet per zone",
+                names.join(", ")
+            ),
+        )
     }
 }
 
@@ -632,58 +564,49 @@ mod tests {
 
     #[test]
     fn fargate_sizes_up_to_16_vcpu() {
-        for (cpu, memory) in [(256, 512), (1024, 3072), (8192, 16384), (8192, 61440)] {
-            assert!(fargate_memory_ok(cpu, memory), "{cpu} {memory}");
-        }
-        for (cpu, memory) in [(16384, 32768), (16384, 122_880)] {
-            assert!(fargate_memory_ok(cpu, memory), "{cpu} {memory}");
-        }
+        let offered = [
+            (256, 512),
+            (1024, 3072),
+            (8192, 16384),
+            (8192, 61440),
+            (16384, 122_880),
+        ];
+        assert!(
+            offered
+                .iter()
+                .all(|&(cpu, memory)| fargate_memory_ok(cpu, memory))
+        );
         // 8 vCPU in 4 GB steps, 16 vCPU in 8 GB steps; nothing between the listed CPUs.
-        for (cpu, memory) in [(256, 4096), (300, 512), (8192, 18432), (16384, 36864)] {
-            assert!(!fargate_memory_ok(cpu, memory), "{cpu} {memory}");
-        }
-        assert!(matches!(task_size(8192, 20480), Verdict::Pass(_)));
+        let refused = [(256, 4096), (300, 512), (8192, 18432), (16384, 36864)];
+        assert!(
+            refused
+                .iter()
+                .all(|&(cpu, memory)| !fargate_memory_ok(cpu, memory))
+        );
     }
 
     #[test]
-    fn the_tls_policy_must_be_one_elb_offers() {
+    fn names_the_template_only_repeats_and_values_cloudwatch_offers() {
         assert!(matches!(tls_policy(TEMPLATE), Verdict::Pass(_)));
-        let misspelt = TEMPLATE.replace(
-            "ELBSecurityPolicy-TLS13-1-2-2021-06",
-            "ELBSecurityPolicy-TLS13-1-2-2021",
-        );
+        let misspelt = TEMPLATE.replace("TLS13-1-2-2021-06", "TLS13-1-2-2021");
         let Verdict::Fail(line) = tls_policy(&misspelt) else {
             panic!("a policy ELB does not have must fail");
         };
         assert!(line.starts_with("the template's SslPolicy ELBSecurityPolicy-TLS13-1-2-2021 "));
-    }
-
-    #[test]
-    fn stack_names_and_log_retention() {
-        assert!(matches!(
-            stack_name("rust-container-reference-web-app"),
-            Verdict::Pass(_)
-        ));
         assert!(matches!(stack_name("project-web-my_app"), Verdict::Fail(_)));
-        assert!(matches!(log_retention(30), Verdict::Pass(_)));
         assert!(matches!(log_retention(31), Verdict::Fail(_)));
     }
 
     #[test]
     fn any_default_route_leads_out_but_a_blackhole() {
         let route = |key: &str, id: &str| json!({"DestinationCidrBlock": "0.0.0.0/0", key: id});
-        assert_eq!(
-            route_target(&route("TransitGatewayId", "tgw-1")).as_deref(),
-            Some("tgw-1")
-        );
-        assert_eq!(
-            route_target(&route("NetworkInterfaceId", "eni-1")).as_deref(),
-            Some("eni-1")
-        );
-        assert_eq!(
-            route_target(&route("GatewayId", "vpce-1")).as_deref(),
-            Some("vpce-1")
-        );
+        for (key, id) in [
+            ("TransitGatewayId", "tgw-1"),
+            ("NetworkInterfaceId", "eni-1"),
+            ("GatewayId", "vpce-1"),
+        ] {
+            assert_eq!(route_target(&route(key, id)).as_deref(), Some(id));
+        }
         let mut dead = route("NatGatewayId", "nat-1");
         dead["State"] = json!("blackhole");
         assert_eq!(route_target(&dead), None);
@@ -692,10 +615,6 @@ mod tests {
     #[test]
     fn the_architecture_must_match_the_runtime_platform() {
         assert!(matches!(
-            architecture("linux/amd64", "X86_64", "here"),
-            Verdict::Pass(_)
-        ));
-        assert!(matches!(
             architecture("linux/amd64,linux/arm64", "ARM64", "here"),
             Verdict::Pass(_)
         ));
@@ -703,8 +622,9 @@ mod tests {
             panic!("amd64 on ARM64 must fail");
         };
         assert!(
-            line.contains("linux/amd64 (the local engine) but the task runs on linux/arm64: pass --arch x86_64"),
-            "{line}"
+            line.contains(
+                "(the local engine) but the task runs on linux/arm64: pass --arch x86_64"
+            )
         );
     }
 
@@ -712,9 +632,10 @@ mod tests {
     fn the_template_agrees_with_the_timing_checks() {
         let shutdown = Shutdown::get();
         assert!(matches!(stop_timeout(shutdown), Verdict::Pass(_)));
-        assert!(matches!(health_check(), Verdict::Pass(_)));
-        assert_eq!(literal(TEMPLATE, "HealthCheckIntervalSeconds"), Some(5));
-        assert_eq!(literal(TEMPLATE, "HealthyThresholdCount"), Some(2));
-        assert_eq!(literal(TEMPLATE, "StartPeriod"), Some(10));
+        assert!(matches!(health_check(shutdown), Verdict::Pass(_)));
+        assert_eq!(
+            literal("HealthCheckIntervalSeconds") * literal("HealthyThresholdCount"),
+            10
+        );
     }
 }
