@@ -133,18 +133,13 @@ impl Stack<'_> {
 
     /// Executes the change set and follows the stack until it settles where it was going.
     pub(crate) fn execute_change_set(&self, name: &str, wait_secs: u32) -> Result<()> {
-        let status = self.act(
-            "execute-change-set",
-            &["--change-set-name", name],
-            wait_secs,
-        )?;
-        self.succeeded(&status)
+        let named = ["--change-set-name", name];
+        self.act("execute-change-set", &named, wait_secs).map(drop)
     }
 
     /// `delete-stack`, followed until the stack is gone.
     pub(crate) fn delete(&self, wait_secs: u32, extra: &[&str]) -> Result<()> {
-        let status = self.act("delete-stack", extra, wait_secs)?;
-        self.succeeded(&status)
+        self.act("delete-stack", extra, wait_secs).map(drop)
     }
 
     /// `cancel-update-stack`: `CloudFormation` rolls the update in progress back, which is
@@ -153,13 +148,6 @@ impl Stack<'_> {
         let status = self.act("cancel-update-stack", &[], wait_secs)?;
         if status != "UPDATE_ROLLBACK_COMPLETE" {
             bail!("the stack {} ended {status}, not rolled back", self.name);
-        }
-        Ok(())
-    }
-
-    fn succeeded(&self, status: &str) -> Result<()> {
-        if failed(status) {
-            bail!("the stack {} ended {status}", self.name);
         }
         Ok(())
     }
