@@ -2,17 +2,10 @@
 
 use serde_json::Value;
 
-use crate::support::needs;
 use crate::support::process::{stdout, xtask};
 
-#[test]
-fn cost_counts_the_service_the_bare_handler_and_every_feature() {
-    if !needs::tools_available(
-        "cost_counts_the_service_the_bare_handler_and_every_feature",
-        &["valgrind"],
-    ) {
-        return;
-    }
+/// Needs valgrind (see the list in `main.rs`).
+pub(crate) fn cost_counts_the_service_the_bare_handler_and_every_feature() {
     let output = xtask(&[
         "cost",
         "--json",
@@ -120,8 +113,7 @@ fn cost_counts_the_service_the_bare_handler_and_every_feature() {
     );
 }
 
-#[test]
-fn cost_refuses_an_endpoint_it_does_not_count() {
+pub(crate) fn cost_refuses_an_endpoint_it_does_not_count() {
     let output = xtask(&["cost", "--endpoint", "/nowhere"]).run();
     assert!(!output.status.success());
     let stderr = crate::support::process::stderr(&output);

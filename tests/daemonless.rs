@@ -103,8 +103,7 @@ fn skopeo_and_umoci_read(layout: &Path, digest: &str) {
     let _ = std::fs::remove_dir_all(&bundle);
 }
 
-#[test]
-fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes() {
+pub(crate) fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes() {
     let test = "a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_passes";
     let Some(_engine) = docker_exclusive(test, &["skopeo", "umoci"]) else {
         return;
@@ -178,8 +177,7 @@ fn a_daemonless_image_is_a_valid_oci_layout_that_docker_loads_and_test_image_pas
     let _ = std::fs::remove_file(&archive);
 }
 
-#[test]
-fn with_no_engine_the_distroless_base_is_read_from_its_registry_by_digest() {
+pub(crate) fn with_no_engine_the_distroless_base_is_read_from_its_registry_by_digest() {
     let test = "with_no_engine_the_distroless_base_is_read_from_its_registry_by_digest";
     let Some(_engine) = docker_exclusive(test, &["docker-registry"]) else {
         return;
@@ -284,8 +282,8 @@ fn pushed(output: &std::process::Output) -> String {
         .to_owned()
 }
 
-#[test]
-fn push_daemonless_speaks_the_registry_api_anonymously_with_a_password_and_with_tokens() {
+pub(crate) fn push_daemonless_speaks_the_registry_api_anonymously_with_a_password_and_with_tokens()
+{
     let test =
         "push_daemonless_speaks_the_registry_api_anonymously_with_a_password_and_with_tokens";
     let Some(_engine) = docker_exclusive(test, &["docker-registry", "htpasswd", "openssl"]) else {
@@ -414,8 +412,7 @@ fn pushes_with_tokens(image: &str, no_engine: fn(&mut Command)) {
     assert!(tokens.refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
 
-#[test]
-fn two_clean_builds_give_one_digest_and_a_source_change_another() {
+pub(crate) fn two_clean_builds_give_one_digest_and_a_source_change_another() {
     let test = "two_clean_builds_give_one_digest_and_a_source_change_another";
     if !tools_available(test, &["git"]) {
         return;

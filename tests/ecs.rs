@@ -24,8 +24,7 @@ fn template() -> String {
 /// cfn-lint passes the template with no error and no warning, and refuses each broken copy: a
 /// health check every second (ELB's minimum is 5), a task size Fargate does not offer written
 /// in the template, and a property `CloudFormation` does not know.
-#[test]
-fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
+pub(crate) fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
     if !tools_available("cfn_lint_passes_the_template", &["cfn-lint"]) {
         return;
     }
@@ -86,8 +85,7 @@ fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
 
 /// The template's timing defaults are compose.yaml's `x-shutdown`, so a person deploying it
 /// with the plain AWS CLI gets the values `deploy` passes.
-#[test]
-fn the_template_defaults_are_the_shutdown_settings() {
+pub(crate) fn the_template_defaults_are_the_shutdown_settings() {
     let compose = fs::read_to_string(project_root().join("compose.yaml")).expect("compose.yaml");
     let block = compose.split_once("\nx-shutdown:\n").expect("x-shutdown").1;
     let setting = |key: &str| {
@@ -96,8 +94,10 @@ fn the_template_defaults_are_the_shutdown_settings() {
             .take_while(|line| line.starts_with("  "))
             .find_map(|line| line.trim().strip_prefix(&format!("{key}: ")))
             .and_then(|value| value.split_whitespace().last())
-            .map(|value| value.trim_end_matches('s').to_owned())
-            .unwrap_or_else(|| panic!("x-shutdown has no {key}"))
+            .map_or_else(
+                || panic!("x-shutdown has no {key}"),
+                |value| value.trim_end_matches('s').to_owned(),
+            )
     };
     let template = template();
     let default = |name: &str| {
@@ -108,8 +108,10 @@ fn the_template_defaults_are_the_shutdown_settings() {
         block
             .lines()
             .find_map(|line| line.trim().strip_prefix("Default: "))
-            .map(|value| value.trim_matches('"').to_owned())
-            .unwrap_or_else(|| panic!("{name} has no default"))
+            .map_or_else(
+                || panic!("{name} has no default"),
+                |value| value.trim_matches('"').to_owned(),
+            )
     };
     for (parameter, key) in [
         ("ShutdownGrace", "grace"),
@@ -175,8 +177,7 @@ fn deploy_without_aws(args: &[&str]) -> Output {
 /// `--dry-run` with no AWS at all: the preflight that needs none, every resource these flags
 /// make of the template, the parameters as the plain AWS CLI takes them, the monthly cost at
 /// --min and --max tasks; and a shared load balancer's flags make a host rule, not a balancer.
-#[test]
-fn dry_run_without_aws_prints_resources_parameters_and_cost() {
+pub(crate) fn dry_run_without_aws_prints_resources_parameters_and_cost() {
     let image = some_image();
     let own = deploy_without_aws(&[
         "--image",
@@ -236,8 +237,7 @@ fn dry_run_without_aws_prints_resources_parameters_and_cost() {
 /// What cfn-lint cannot see, refused by the preflight before any call, one line each: a task
 /// size that arrives as a parameter, timings that must agree, a retention `CloudWatch` does not
 /// offer, a stack name `CloudFormation` does not take; and the 8 and 16 vCPU sizes accepted.
-#[test]
-fn preflight_refuses_what_the_template_cannot_see() {
+pub(crate) fn preflight_refuses_what_the_template_cannot_see() {
     let image = some_image();
     // Every check runs, so one deploy shows them all.
     let refused = deploy_without_aws(&[
@@ -443,8 +443,7 @@ fn network(moto: &Moto) -> Network {
 /// definition and leaves the service on the old one (it updates only resources that name a
 /// changed parameter themselves), so `rollback`'s image lookup has nothing to read; and on
 /// delete it leaves the service, the task definition and the target group behind.
-#[test]
-fn a_stack_on_moto_is_created_updated_and_deleted() {
+pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
     let test = "a_stack_on_moto_is_created_updated_and_deleted";
     if !tools_available(test, &["moto_server", "docker-registry", "sha256sum"]) {
         return;

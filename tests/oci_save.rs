@@ -64,8 +64,7 @@ fn report(command: &str, archive: &Path) -> Value {
     json
 }
 
-#[test]
-fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
+pub(crate) fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
     let test = "analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout";
     let Some(_engine) = docker_exclusive(test, &[]) else {
         return;
@@ -148,8 +147,7 @@ fn analyze_and_scan_read_docker_26s_oci_archives_as_the_older_layout() {
     }
 }
 
-#[test]
-fn docker_26_loads_the_daemonless_archive_and_saves_the_same_files() {
+pub(crate) fn docker_26_loads_the_daemonless_archive_and_saves_the_same_files() {
     let test = "docker_26_loads_the_daemonless_archive_and_saves_the_same_files";
     let Some(_engine) = docker_exclusive(test, &[]) else {
         return;

@@ -60,8 +60,7 @@ pub(crate) fn pull_and_run(image: &str) {
     assert_eq!(response.status(), 200);
 }
 
-#[test]
-fn push_to_a_registry_then_pull_by_digest_and_run() {
+pub(crate) fn push_to_a_registry_then_pull_by_digest_and_run() {
     let test = "push_to_a_registry_then_pull_by_digest_and_run";
     let Some(_engine) = docker_exclusive(test, &["docker-registry"]) else {
         return;
@@ -123,8 +122,7 @@ fn tags(registry: &Registry, name: &str) -> Vec<String> {
     tags
 }
 
-#[test]
-fn tags_never_move() {
+pub(crate) fn tags_never_move() {
     let test = "tags_never_move";
     let Some(_engine) = docker_exclusive(test, &["docker-registry"]) else {
         return;
@@ -180,8 +178,7 @@ fn tags_never_move() {
     assert_eq!(tags(&other, "team/app"), [revision]);
 }
 
-#[test]
-fn push_to_ecr_creates_the_repository_with_its_settings() {
+pub(crate) fn push_to_ecr_creates_the_repository_with_its_settings() {
     let test = "push_to_ecr_creates_the_repository_with_its_settings";
     let Some(_engine) = docker_exclusive(test, &["docker-registry", "moto_server"]) else {
         return;
@@ -266,8 +263,7 @@ fn flaky(upstream: u16, failures: usize) -> Proxy {
     })
 }
 
-#[test]
-fn a_transient_registry_failure_is_retried() {
+pub(crate) fn a_transient_registry_failure_is_retried() {
     let test = "a_transient_registry_failure_is_retried";
     let Some(_engine) = docker_exclusive(test, &["docker-registry"]) else {
         return;
@@ -303,8 +299,7 @@ fn no_setup() -> Setup<'static> {
     Box::new(|_| {})
 }
 
-#[test]
-fn push_failures_are_one_clear_line_and_push_nothing() {
+pub(crate) fn push_failures_are_one_clear_line_and_push_nothing() {
     let test = "push_failures_are_one_clear_line_and_push_nothing";
     let Some(_engine) = docker_exclusive(test, &["docker-registry", "moto_server"]) else {
         return;

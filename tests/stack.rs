@@ -202,8 +202,7 @@ fn panels(dashboard: &Value) -> Vec<&Value> {
 
 /// Both as compose runs it (the name `app`, resolved by Docker's DNS at run time) and as the
 /// loopback test rewrites it (an address).
-#[test]
-fn nginx_config_passes_nginx_t_in_the_stacks_image() {
+pub(crate) fn nginx_config_passes_nginx_t_in_the_stacks_image() {
     let Some(_engine) = docker_exclusive("nginx_config_passes_nginx_t_in_the_stacks_image", &[])
     else {
         return;
@@ -235,8 +234,7 @@ fn nginx_config_passes_nginx_t_in_the_stacks_image() {
     fs::remove_dir_all(dir).expect("cleanup");
 }
 
-#[test]
-fn prometheus_config_rules_and_rule_tests_pass_promtool() {
+pub(crate) fn prometheus_config_rules_and_rule_tests_pass_promtool() {
     if !tools_available(
         "prometheus_config_rules_and_rule_tests_pass_promtool",
         &["promtool"],
@@ -254,8 +252,7 @@ fn prometheus_config_rules_and_rule_tests_pass_promtool() {
 }
 
 /// Both compose tools users run accept the file: v2 (the `docker compose` plugin) and v1.
-#[test]
-fn compose_file_is_valid_for_the_compose_tool() {
+pub(crate) fn compose_file_is_valid_for_the_compose_tool() {
     let test = "compose_file_is_valid_for_the_compose_tool";
     let mut tools: Vec<Vec<&str>> = Vec::new();
     if Command::new("docker")
@@ -292,8 +289,7 @@ fn compose_file_is_valid_for_the_compose_tool() {
     }
 }
 
-#[test]
-fn every_dashboard_panel_uses_the_provisioned_datasource() {
+pub(crate) fn every_dashboard_panel_uses_the_provisioned_datasource() {
     let provisioning = read("grafana/provisioning/datasources/prometheus.yml");
     let uid = provisioning
         .lines()
@@ -338,8 +334,7 @@ fn every_dashboard_panel_uses_the_provisioned_datasource() {
 
 // One scenario: the processes are started once and every check runs against them.
 #[allow(clippy::too_many_lines)]
-#[test]
-fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
+pub(crate) fn nginx_and_prometheus_on_loopback_in_front_of_the_real_app() {
     const TEST: &str = "nginx_and_prometheus_on_loopback_in_front_of_the_real_app";
     let Some(_engine) = docker_exclusive(TEST, &["prometheus", "wrk"]) else {
         return;
@@ -639,8 +634,7 @@ fn wrk_ms(text: &str) -> Option<f64> {
 
 /// `cargo xtask up` and `down` with `docker compose` (v2, the plugin users run) and with
 /// Debian's `docker-compose` (v1): the stack starts healthy and leaves nothing behind with both.
-#[test]
-fn compose_stack_starts_healthy_and_leaves_nothing_behind() {
+pub(crate) fn compose_stack_starts_healthy_and_leaves_nothing_behind() {
     let test = "compose_stack_starts_healthy_and_leaves_nothing_behind";
     let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
         return;
@@ -743,8 +737,7 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
 /// update, a replica's process killed with SIGKILL, a restart with slow requests in flight and
 /// nginx reloads: `cargo xtask bench --roll` measures, this asserts its zeros and prints each
 /// p99 beside the steady one measured just before (a latency never fails the build).
-#[test]
-fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
+pub(crate) fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
     let test = "replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load";
     let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
         return;
@@ -812,8 +805,7 @@ fn replicas_survive_a_roll_a_kill_a_restart_and_reloads_under_load() {
 
 /// `roll` with compose v1: a new replica that never becomes healthy stops the roll with its
 /// name and last log lines, and the old replicas keep serving; a good roll then replaces each.
-#[test]
-fn a_roll_stops_at_a_replica_that_never_becomes_healthy() {
+pub(crate) fn a_roll_stops_at_a_replica_that_never_becomes_healthy() {
     let test = "a_roll_stops_at_a_replica_that_never_becomes_healthy";
     let Some(_engine) = docker_exclusive(test, &["docker-compose"]) else {
         return;

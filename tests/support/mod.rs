@@ -1,5 +1,7 @@
 //! What the system tests share, by concern:
 //!
+//! - [`harness`]: the runner: each test with what it needs, ignored with its reason where that
+//!   is missing (a failure under `CI=true`).
 //! - [`files`]: the repository's root and build directory, and scratch paths no other test uses.
 //! - [`process`]: running `cargo xtask`, helper programs and servers; their output as text.
 //! - [`needs`]: whether a test can run here (a Docker engine, a tool), skipping loudly when it
@@ -10,6 +12,7 @@
 //! - [`proxy`]: a reverse proxy on loopback that can answer for its server.
 
 pub(crate) mod files;
+pub(crate) mod harness;
 pub(crate) mod http;
 pub(crate) mod moto;
 pub(crate) mod needs;

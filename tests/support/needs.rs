@@ -2,7 +2,7 @@
 //! `CI=true`, which provides every tool and an engine, that is a failure instead.
 
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::process::tools_path;
 
@@ -17,14 +17,22 @@ pub(crate) fn docker_exclusive(test: &str, tools: &[&str]) -> Option<MutexGuard<
     Some(LOCK.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
-/// Whether a Docker engine answers.
+/// Whether a Docker engine answers (asked once).
+pub(crate) fn engine_answers() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
+}
+
+/// Whether a Docker engine answers; says so loudly when none does.
 fn docker_available(test: &str) -> bool {
-    let answers = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
+    let answers = engine_answers();
     if !answers {
         skip(
             &format!("no Docker engine answers, so `{test}` cannot run"),
@@ -40,8 +48,9 @@ pub(crate) fn tools_available(test: &str, tools: &[&str]) -> bool {
     tools.iter().all(|tool| tool_available(test, tool))
 }
 
-fn tool_available(test: &str, program: &str) -> bool {
-    let present = Command::new(program)
+/// Whether `program` runs here (on PATH, or among the tools `cargo xtask ci` installs).
+pub(crate) fn tool_present(program: &str) -> bool {
+    Command::new(program)
         .env("PATH", tools_path())
         .arg(match program {
             "nginx" => "-v",
@@ -51,7 +60,11 @@ fn tool_available(test: &str, program: &str) -> bool {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok();
+        .is_ok()
+}
+
+fn tool_available(test: &str, program: &str) -> bool {
+    let present = tool_present(program);
     if !present {
         skip(
             &format!("`{program}` is not installed, so `{test}` cannot run"),

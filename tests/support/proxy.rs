@@ -167,13 +167,15 @@ fn closing(head: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
+/// The proxy's own tests, run by the harness with the system tests.
+pub(crate) mod tests {
     use std::sync::mpsc::{self, Receiver};
     use std::sync::{Mutex, PoisonError};
     use std::time::Duration;
 
-    use super::*;
+    use super::{
+        Arc, BufReader, Proxy, Read, Request, TcpListener, TcpStream, Write, read_request,
+    };
     use crate::support::http::client;
 
     /// A server on loopback that answers every request `200 OK` with the body `upstream`; each
@@ -224,8 +226,7 @@ mod tests {
         response
     }
 
-    #[test]
-    fn a_request_reads_its_method_path_and_headers() {
+    pub(crate) fn a_request_reads_its_method_path_and_headers() {
         let request = Request {
             head: "PUT /v2/app/manifests/latest?x=1 HTTP/1.1\r\nHost: here\r\n\
                    X-Amz-Target: Service.Operation\r\n\r\n"
@@ -242,8 +243,7 @@ mod tests {
         assert_eq!(request.header("content-length"), None);
     }
 
-    #[test]
-    fn a_hook_answers_for_the_server() {
+    pub(crate) fn a_hook_answers_for_the_server() {
         let (port, received) = upstream();
         let proxy = Proxy::start(port, |request| {
             (request.method() == "PUT" && request.path().contains("/manifests/")).then(|| {
@@ -267,8 +267,7 @@ mod tests {
         assert!(received.try_recv().is_err(), "the PUT never reached it");
     }
 
-    #[test]
-    fn a_chunked_body_reaches_the_hook_whole_and_the_server_as_sent() {
+    pub(crate) fn a_chunked_body_reaches_the_hook_whole_and_the_server_as_sent() {
         let (port, received) = upstream();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&seen);
@@ -303,8 +302,7 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_tls_hello_gets_a_plain_http_refusal() {
+    pub(crate) fn a_tls_hello_gets_a_plain_http_refusal() {
         let (port, _received) = upstream();
         let proxy = Proxy::start(port, |_| None);
         let response = exchange(proxy.port, &[0x16, 0x03, 0x01, 0x00, 0x05]);

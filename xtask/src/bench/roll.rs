@@ -526,7 +526,12 @@ fn print(report: &Report) {
         ]);
     }
     print!("{}", table.render());
-    // Where the tail comes from: requests nginx had to send elsewhere, and why.
+    print_upstream(report);
+    print_events(report);
+}
+
+/// Where the tail comes from: requests nginx had to send elsewhere, and why.
+fn print_upstream(report: &Report) {
     let mut upstream = Table::new([
         "nginx during",
         "retried elsewhere",
@@ -554,6 +559,10 @@ fn print(report: &Report) {
         ]);
     }
     print!("\n{}", upstream.render());
+}
+
+/// The errors of each phase, and what happened to the replicas.
+fn print_events(report: &Report) {
     for (what, load) in [
         ("steady before the roll", &report.roll_steady),
         ("rolling update", &report.roll),
