@@ -14,7 +14,6 @@ pub(crate) const TEST_PROGRAMS: &[&str] = &[
     "wrk",
     "valgrind",
     "dockerd",
-    "nginx",
     "docker-compose",
     "docker-registry",
     "htpasswd",

@@ -182,11 +182,6 @@ pub(crate) const PROGRAMS: &[Program] = &[
         "checking /metrics and the alert rules in the tests",
     ),
     program(
-        "nginx",
-        Debian("nginx"),
-        "the project's nginx.conf on loopback in the stack tests",
-    ),
-    program(
         "docker-registry",
         Debian("docker-registry"),
         "a real registry on loopback: compare's cold pulls, the push tests",
@@ -215,6 +210,11 @@ pub(crate) const PROGRAMS: &[Program] = &[
         "moto_server",
         PyPi("moto[server]"),
         "the AWS APIs push and deploy call (ECR, CloudFormation, EC2, ECS, ELB, Logs, IAM) on loopback in the tests",
+    ),
+    program(
+        "cfn-lint",
+        PyPi("cfn-lint"),
+        "checking deploy/ecs-service.yaml against AWS's own resource schemas in the tests",
     ),
     program(
         "chromium",
