@@ -26,7 +26,7 @@ pub(crate) const TEMPLATE: &str = include_str!("../../deploy/ecs-service.yaml");
 pub(crate) const TEMPLATE_PATH: &str = "deploy/ecs-service.yaml";
 /// The longest a request may take (the app's `APP_REQUEST_TIMEOUT`, a template parameter): the
 /// load balancer's deregistration delay must cover it.
-const REQUEST_TIMEOUT_SECS: u64 = 10;
+const REQUEST_TIMEOUT_SECS: u64 = 8;
 
 /// The parameters of one deploy, in the template's order.
 type Parameters = Vec<(&'static str, String)>;

@@ -298,7 +298,7 @@ pub(crate) struct Push {
     /// To ECR; the repository is created when missing (scan on push, immutable tags, AES-256)
     #[arg(long)]
     pub(crate) ecr: bool,
-    /// The AWS region (default: the AWS CLI's)
+    /// The AWS region (default: the AWS CLI's: `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's)
     #[arg(long, conflicts_with = "registry")]
     pub(crate) region: Option<String>,
     /// The ECR repository
@@ -392,7 +392,7 @@ pub(crate) struct Deploy {
     /// URI@sha256:... (default: what the last push printed)
     #[arg(long)]
     pub(crate) image: Option<String>,
-    /// The AWS region (default: `AWS_REGION`)
+    /// The AWS region (default: the AWS CLI's: `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's)
     #[arg(long)]
     pub(crate) region: Option<String>,
     /// Days `CloudWatch` Logs keeps the tasks' logs (a value `CloudWatch` offers: 1, 3, 5, 7, 14,
@@ -607,7 +607,7 @@ pub(crate) struct EcsService {
     /// The ECS service
     #[arg(long, default_value = "app")]
     pub(crate) service: String,
-    /// The AWS region (default: `AWS_REGION`)
+    /// The AWS region (default: the AWS CLI's: `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's)
     #[arg(long)]
     pub(crate) region: Option<String>,
     /// Seconds to follow the stack's events until it settles

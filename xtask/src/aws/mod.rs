@@ -12,14 +12,28 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
-/// `--region`, else `AWS_REGION` or `AWS_DEFAULT_REGION`.
+/// `--region`, else the AWS CLI's own: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's
+/// (`aws configure get region`), as every command that calls AWS documents it.
 pub(crate) fn region(flag: Option<&str>) -> Result<String> {
-    let from_environment = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()));
-    match flag.map(str::to_owned).or(from_environment) {
+    let from_environment = || {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()))
+    };
+    let from_profile = || {
+        let output = Command::new("aws")
+            .args(["configure", "get", "region"])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        let region = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        (output.status.success() && !region.is_empty()).then_some(region)
+    };
+    match flag.map(str::to_owned).or_else(from_environment).or_else(from_profile) {
         Some(region) => Ok(region),
-        None => bail!("no AWS region: give --region, or set AWS_REGION"),
+        None => bail!(
+            "no AWS region: give --region, set AWS_REGION, or `aws configure set region REGION`"
+        ),
     }
 }
 
