@@ -224,9 +224,16 @@ fn edit_comment(sample: usize) -> String {
 }
 
 fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
-    for relative in
-        git::listed_files(from).context("the rebuild timing copies the files git lists")?
-    {
+    let files = match git::listed_files(from) {
+        Ok(files) => files,
+        // Sources without git (an archive of the repository, a machine without git): what the
+        // builds read is all there is.
+        Err(error) => {
+            eprintln!("  {error}: copying every file but the build output");
+            every_file(from, &crate::project::target_dir())?
+        }
+    };
+    for relative in files {
         let relative = relative.as_str();
         let source = from.join(relative);
         if !source.is_file() {
@@ -242,4 +249,67 @@ fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
         bail!("the copied build context has no docker/ directory");
     }
     Ok(())
+}
+
+/// Every file below `root`, relative to it, leaving out `.git` and the build output: the
+/// folders `target` at the root and `target_dir`, wherever it is.
+fn every_file(root: &Path, target_dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut folders = vec![PathBuf::new()];
+    while let Some(folder) = folders.pop() {
+        let path = root.join(&folder);
+        for entry in
+            std::fs::read_dir(&path).with_context(|| format!("cannot list {}", path.display()))?
+        {
+            let entry = entry?;
+            let relative = folder.join(entry.file_name());
+            let top_level_skipped = folder.as_os_str().is_empty()
+                && matches!(entry.file_name().to_str(), Some("target" | ".git"));
+            if top_level_skipped || entry.path() == target_dir {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                folders.push(relative);
+            } else if kind.is_file() {
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_git_every_file_but_the_build_output_is_copied() {
+        let root = std::env::temp_dir().join(format!("xtask-context-{}", std::process::id()));
+        for file in [
+            "Cargo.toml",
+            "app/src/main.rs",
+            "docker/Dockerfile.multi-stage",
+            "target/debug/app",
+            ".git/HEAD",
+            "elsewhere/xtask/rebuild-context/Cargo.toml",
+            "app/target/kept.txt",
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
+            std::fs::write(&path, "x").expect("a file");
+        }
+        let files = every_file(&root, &root.join("elsewhere"));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            files.expect("listed"),
+            [
+                "Cargo.toml",
+                "app/src/main.rs",
+                "app/target/kept.txt",
+                "docker/Dockerfile.multi-stage"
+            ]
+        );
+    }
 }
