@@ -267,7 +267,7 @@ pub(crate) fn preflight_refuses_what_the_template_cannot_see() {
         "preflight failed; nothing was created or changed",
         "task size: Fargate does not offer --cpu 256 with --memory 4096",
         "deregistration delay: the deregistration delay (5 s) is shorter than the app's request \
-         timeout (10 s)",
+         timeout (8 s)",
         "health check grace: the health check grace period (4 s) ends before a new task can pass \
          the load balancer's checks (10 s)",
         "scaling: --min 3 is above --max 2",
@@ -592,7 +592,7 @@ fn task_as_the_template_says(logs: &Value, definition: &Value, services: &Value,
         &[
             r#"{"name":"APP_SHUTDOWN_DELAY","value":"0s"}"#,
             r#"{"name":"APP_SHUTDOWN_GRACE","value":"8s"}"#,
-            r#"{"name":"APP_REQUEST_TIMEOUT","value":"10s"}"#,
+            r#"{"name":"APP_REQUEST_TIMEOUT","value":"8s"}"#,
         ],
     );
     assert!(

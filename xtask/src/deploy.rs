@@ -196,8 +196,8 @@ impl Deploy {
             aws,
             name: self.stack_name(),
         };
-        let found = stack.describe()?.unwrap_or_default();
-        let create = match found["StackStatus"].as_str() {
+        let status = stack.describe()?.map(|found| found.stack_status);
+        let create = match status.as_deref() {
             None | Some("REVIEW_IN_PROGRESS") => true,
             Some("ROLLBACK_COMPLETE") => bail!(
                 "the stack {}'s first create failed and rolled back; CloudFormation cannot update \

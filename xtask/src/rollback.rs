@@ -24,7 +24,7 @@ impl Rollback {
                 stack.name
             );
         };
-        match found["StackStatus"].as_str().unwrap_or_default() {
+        match found.stack_status.as_str() {
             "UPDATE_IN_PROGRESS" => {
                 println!(
                     "the stack {} is updating: cancelling, CloudFormation rolls it back",
@@ -47,10 +47,13 @@ impl Rollback {
             .with_context(|| format!("{current} names no revision"))?;
         let image_of = |definition: &str| -> Result<String> {
             let args = ["--task-definition", definition];
-            let described = aws.require("ecs", "describe-task-definition", &args)?;
-            let image = described["taskDefinition"]["containerDefinitions"][0]["image"].as_str();
-            image
-                .map(str::to_owned)
+            let described: Described = aws.answer("ecs", "describe-task-definition", &args)?;
+            described
+                .task_definition
+                .container_definitions
+                .into_iter()
+                .next()
+                .map(|container| container.image)
                 .with_context(|| format!("{definition} names no image"))
         };
         let image = image_of(&current)?;
@@ -70,10 +73,10 @@ impl Rollback {
             "rolling {} back to {previous} (now {image})",
             target.service
         );
-        let parameters = found["Parameters"].as_array().cloned().unwrap_or_default();
-        let values: Vec<(&str, Option<String>)> = parameters
+        let values: Vec<(&str, Option<String>)> = found
+            .parameters
             .iter()
-            .filter_map(|p| p["ParameterKey"].as_str())
+            .map(|p| p.parameter_key.as_str())
             .map(|key| (key, (key == "Image").then(|| previous.clone())))
             .collect();
         let change_set = format!("xtask-rollback-{revision}");
@@ -82,4 +85,22 @@ impl Rollback {
         }
         Ok(())
     }
+}
+
+/// What `aws ecs describe-task-definition` answers, the part read here.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Described {
+    task_definition: TaskDefinition,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskDefinition {
+    container_definitions: Vec<Container>,
+}
+
+#[derive(serde::Deserialize)]
+struct Container {
+    image: String,
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Aws;
@@ -35,10 +36,103 @@ fn failed(status: &str) -> bool {
 
 /// `--role-arn` of the role the stack acts with, for a call that should keep it (a deploy
 /// identity may be allowed stack changes only through that role).
-pub(crate) fn role_of(stack: &Value) -> Vec<&str> {
-    stack["RoleARN"]
-        .as_str()
+pub(crate) fn role_of(stack: &StackDescription) -> Vec<&str> {
+    stack
+        .role_arn
+        .as_deref()
         .map_or_else(Vec::new, |role| vec!["--role-arn", role])
+}
+
+/// A stack as `describe-stacks` describes it, the part read here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct StackDescription {
+    pub(crate) stack_status: String,
+    #[serde(rename = "RoleARN")]
+    pub(crate) role_arn: Option<String>,
+    #[serde(default)]
+    pub(crate) parameters: Vec<Parameter>,
+    #[serde(default)]
+    outputs: Vec<StackOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Parameter {
+    pub(crate) parameter_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StackOutput {
+    output_key: String,
+    output_value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Stacks {
+    stacks: Vec<StackDescription>,
+}
+
+/// A change set as `describe-change-set` describes it, the part read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChangeSet {
+    status: String,
+    status_reason: Option<String>,
+    #[serde(default)]
+    changes: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Change {
+    resource_change: ResourceChange,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResourceChange {
+    action: String,
+    logical_resource_id: String,
+    resource_type: String,
+    #[serde(default)]
+    replacement: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Events {
+    stack_events: Vec<Event>,
+}
+
+/// One stack event: a resource (or the stack itself) reaching a status.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Event {
+    #[serde(rename = "EventId")]
+    id: String,
+    logical_resource_id: String,
+    resource_type: String,
+    resource_status: String,
+    #[serde(default)]
+    resource_status_reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Resources {
+    stack_resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Resource {
+    // moto leaves it out of resources it does not model.
+    #[serde(default)]
+    logical_resource_id: String,
+    physical_resource_id: Option<String>,
 }
 
 pub(crate) struct Stack<'a> {
@@ -48,10 +142,14 @@ pub(crate) struct Stack<'a> {
 
 impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
-    pub(crate) fn describe(&self) -> Result<Option<Value>> {
+    pub(crate) fn describe(&self) -> Result<Option<StackDescription>> {
         let args = ["--stack-name", self.name.as_str()];
         match self.aws.call("cloudformation", "describe-stacks", &args)? {
-            Ok(found) => Ok(Some(found["Stacks"][0].clone())),
+            Ok(found) => {
+                let found: Stacks = serde_json::from_value(found)
+                    .context("describe-stacks answered in a shape xtask does not know")?;
+                Ok(found.stacks.into_iter().next())
+            }
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
         }
@@ -60,6 +158,12 @@ impl Stack<'_> {
     fn run(&self, operation: &str, extra: &[&str]) -> Result<Value> {
         let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
         self.aws.require("cloudformation", operation, &args)
+    }
+
+    /// Like `run`, the answer read as `T`.
+    fn read<T: serde::de::DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
+        let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
+        self.aws.answer("cloudformation", operation, &args)
     }
 
     /// Creates the change set `name` of `template` (empty: the stack's own) with `parameters`
@@ -92,17 +196,15 @@ impl Stack<'_> {
         self.run("create-change-set", &[&args[..], extra].concat())?;
         let named = ["--change-set-name", name];
         let described = wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
-            let described = self.run("describe-change-set", &named)?;
-            Ok((!described["Status"]
-                .as_str()
-                .is_some_and(|s| s.ends_with("PENDING") || busy(s)))
-            .then_some(described))
+            let described: ChangeSet = self.read("describe-change-set", &named)?;
+            let computing = described.status.ends_with("PENDING") || busy(&described.status);
+            Ok((!computing).then_some(described))
         })?
         .context("CloudFormation did not compute the change set within 5 minutes")?;
-        if described["Status"] == "FAILED" {
-            let reason = described["StatusReason"]
-                .as_str()
-                .unwrap_or("no reason given");
+        if described.status == "FAILED" {
+            let reason = described
+                .status_reason
+                .unwrap_or_else(|| "no reason given".to_owned());
             self.run("delete-change-set", &named)?;
             if reason.contains("didn't contain changes") || reason.contains("No updates") {
                 return Ok(false);
@@ -110,17 +212,16 @@ impl Stack<'_> {
             bail!("CloudFormation refused the change set: {reason}");
         }
         println!("changes to the stack {}:", self.name);
-        for change in described["Changes"].as_array().into_iter().flatten() {
-            let text = |key: &str| change["ResourceChange"][key].as_str().unwrap_or_default();
-            let replaced = match text("Replacement") {
+        for change in &described.changes {
+            let change = &change.resource_change;
+            let replaced = match change.replacement.as_str() {
                 "True" => " (replaced)",
                 "Conditional" => " (maybe replaced)",
                 _ => "",
             };
-            let (action, logical) = (text("Action"), text("LogicalResourceId"));
             println!(
-                "  {action:<8} {logical:<26} {}{replaced}",
-                text("ResourceType")
+                "  {:<8} {:<26} {}{replaced}",
+                change.action, change.logical_resource_id, change.resource_type
             );
         }
         Ok(true)
@@ -153,14 +254,17 @@ impl Stack<'_> {
     }
 
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
-    fn events(&self) -> Result<Option<Vec<Value>>> {
+    fn events(&self) -> Result<Option<Vec<Event>>> {
         let args = ["--stack-name", self.name.as_str(), "--max-items", "100"];
-        let answer = self
+        let Ok(answer) = self
             .aws
-            .call("cloudformation", "describe-stack-events", &args)?;
-        Ok(answer
-            .ok()
-            .map(|found| found["StackEvents"].as_array().cloned().unwrap_or_default()))
+            .call("cloudformation", "describe-stack-events", &args)?
+        else {
+            return Ok(None);
+        };
+        let events: Events = serde_json::from_value(answer)
+            .context("describe-stack-events answered in a shape xtask does not know")?;
+        Ok(Some(events.stack_events))
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles
@@ -170,8 +274,8 @@ impl Stack<'_> {
         let mut seen: HashSet<String> = self
             .events()?
             .unwrap_or_default()
-            .iter()
-            .map(event_id)
+            .into_iter()
+            .map(|event| event.id)
             .collect();
         self.run(operation, extra)?;
         let (mut status, mut cause) = (String::new(), None);
@@ -180,14 +284,14 @@ impl Stack<'_> {
             let Some(events) = self.events()? else {
                 return Ok(Some("DELETE_COMPLETE".to_owned()));
             };
-            for event in events.iter().rev().filter(|e| seen.insert(event_id(e))) {
-                let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
-                let (state, reason) = (text("ResourceStatus"), text("ResourceStatusReason"));
-                println!("  {:<26} {state:<28} {reason}", text("LogicalResourceId"));
-                if event["ResourceType"] == "AWS::CloudFormation::Stack" {
-                    status.clone_from(&state);
+            for event in events.iter().rev().filter(|e| seen.insert(e.id.clone())) {
+                let (state, reason) = (&event.resource_status, &event.resource_status_reason);
+                let logical = &event.logical_resource_id;
+                println!("  {logical:<26} {state:<28} {reason}");
+                if event.resource_type == "AWS::CloudFormation::Stack" {
+                    status.clone_from(state);
                 } else if state.ends_with("_FAILED") && !reason.contains("cancelled") {
-                    cause.get_or_insert(format!("{}: {reason}", text("LogicalResourceId")));
+                    cause.get_or_insert(format!("{logical}: {reason}"));
                 }
             }
             Ok((!status.is_empty() && !busy(&status)).then(|| status.clone()))
@@ -210,31 +314,24 @@ impl Stack<'_> {
     /// The first of the stack's outputs `keys` it has.
     pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
         let stack = self.describe()?.unwrap_or_default();
-        let outputs = stack["Outputs"].as_array().cloned().unwrap_or_default();
-        Ok(outputs
-            .iter()
-            .find(|output| keys.iter().any(|key| output["OutputKey"] == *key))
-            .and_then(|output| output["OutputValue"].as_str().map(str::to_owned)))
+        Ok(stack
+            .outputs
+            .into_iter()
+            .find(|output| keys.contains(&output.output_key.as_str()))
+            .map(|output| output.output_value))
     }
 
     /// The physical id of the stack's resource `logical` (an ARN, a name). All are read and
     /// searched here: moto answers 500 to a lookup of one when it skipped another.
     pub(crate) fn resource(&self, logical: &str) -> Result<String> {
-        let found = self.run("describe-stack-resources", &[])?;
-        let resources = found["StackResources"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        resources
-            .iter()
-            .find(|resource| resource["LogicalResourceId"] == logical)
-            .and_then(|resource| resource["PhysicalResourceId"].as_str().map(str::to_owned))
+        let found: Resources = self.read("describe-stack-resources", &[])?;
+        found
+            .stack_resources
+            .into_iter()
+            .find(|resource| resource.logical_resource_id == logical)
+            .and_then(|resource| resource.physical_resource_id)
             .with_context(|| format!("the stack {} has no {logical}", self.name))
     }
-}
-
-fn event_id(event: &Value) -> String {
-    event["EventId"].as_str().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

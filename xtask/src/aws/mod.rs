@@ -10,6 +10,7 @@ pub(crate) mod cloudformation;
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// `--region`, else the AWS CLI's own: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's
@@ -29,7 +30,11 @@ pub(crate) fn region(flag: Option<&str>) -> Result<String> {
         let region = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         (output.status.success() && !region.is_empty()).then_some(region)
     };
-    match flag.map(str::to_owned).or_else(from_environment).or_else(from_profile) {
+    match flag
+        .map(str::to_owned)
+        .or_else(from_environment)
+        .or_else(from_profile)
+    {
         Some(region) => Ok(region),
         None => bail!(
             "no AWS region: give --region, set AWS_REGION, or `aws configure set region REGION`"
@@ -188,6 +193,18 @@ impl Aws {
             .with_context(|| format!("aws {service} {operation} printed no text"))?
             .trim()
             .to_owned())
+    }
+
+    /// Like [`Aws::require`], the answer read as `T`: the fields xtask uses, by name.
+    pub(crate) fn answer<T: DeserializeOwned>(
+        &self,
+        service: &str,
+        operation: &str,
+        args: &[&str],
+    ) -> Result<T> {
+        serde_json::from_value(self.require(service, operation, args)?).with_context(|| {
+            format!("aws {service} {operation} answered in a shape xtask does not know")
+        })
     }
 
     /// Like [`Aws::call`], every AWS error explained as a failure.

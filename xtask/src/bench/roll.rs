@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use serde::Deserialize;
 use serde::Serialize;
 
 use crate::docker;
@@ -356,18 +357,15 @@ impl Stack {
         let Some((200, body)) = http::get(self.prometheus, &path, Duration::from_secs(5)) else {
             return Ok(Vec::new());
         };
-        let answer: serde_json::Value = serde_json::from_str(&body)
-            .with_context(|| format!("Prometheus answered {query} with no JSON: {body}"))?;
-        let result = answer["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        Ok(result
-            .iter()
+        let answer: QueryAnswer = serde_json::from_str(&body)
+            .with_context(|| format!("Prometheus answered {query} with no vector: {body}"))?;
+        Ok(answer
+            .data
+            .result
+            .into_iter()
             .filter_map(|series| {
-                let instance = series["metric"]["instance"].as_str()?.to_owned();
-                let value = series["value"][1].as_str()?.parse::<f64>().ok()?;
-                Some((instance, value as u64))
+                let value = series.value.1.parse::<f64>().ok()?;
+                Some((series.metric.instance, value as u64))
             })
             .collect())
     }
@@ -652,4 +650,28 @@ mod tests {
             "sum%28x%7Ba%3D%22%2F%22%7D%29"
         );
     }
+}
+
+/// Prometheus's answer to an instant query of a vector, the part read here.
+#[derive(Deserialize)]
+struct QueryAnswer {
+    data: QueryData,
+}
+
+#[derive(Deserialize)]
+struct QueryData {
+    result: Vec<Series>,
+}
+
+/// One series: its labels, and its sample as (time, value as text).
+#[derive(Deserialize)]
+struct Series {
+    metric: SeriesLabels,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct SeriesLabels {
+    #[serde(default)]
+    instance: String,
 }

@@ -174,6 +174,7 @@ mod tests {
             "{markdown}"
         );
 
+        // The JSON document as a script reads it, by its keys: these keys are the interface.
         let json = report.json();
         let scratch = &json["variants"][1];
         assert_eq!(scratch["overhead_vs_binary_percent"], 0.0);

@@ -9,12 +9,13 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
 use crate::aws::Aws;
 use crate::docker;
 use crate::oci::distribution::{Credentials, Reference, Repository};
+use crate::oci::documents::{ImageConfig, IndexOrManifest};
 use crate::stack::shutdown::Shutdown;
 use crate::util::process;
 
@@ -340,24 +341,26 @@ fn registry_platform(aws: &Aws, image: &str) -> Result<String> {
     let Some(manifest) = repository.manifest(reference.manifest_reference())? else {
         bail!("no manifest {image}");
     };
-    let manifest: Value = serde_json::from_slice(&manifest.bytes)?;
-    let platform = |p: &Value| {
-        Some(format!(
-            "{}/{}",
-            p["os"].as_str()?,
-            p["architecture"].as_str()?
-        ))
-    };
-    if let Some(platforms) = manifest["manifests"].as_array() {
-        let names: Vec<String> = platforms
+    match serde_json::from_slice(&manifest.bytes)
+        .with_context(|| format!("the registry's manifest of {image} is not one xtask reads"))?
+    {
+        IndexOrManifest::Index(index) => Ok(index
+            .manifests
             .iter()
-            .filter_map(|m| platform(&m["platform"]))
-            .collect();
-        return Ok(names.join(","));
+            .filter_map(|m| m.platform.as_ref())
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+            .collect::<Vec<_>>()
+            .join(",")),
+        IndexOrManifest::Manifest(manifest) => {
+            let config: ImageConfig =
+                serde_json::from_slice(&repository.blob(&manifest.config.digest)?)
+                    .with_context(|| format!("the configuration of {image} is not one"))?;
+            if config.os.is_empty() {
+                bail!("the image's configuration names no platform");
+            }
+            Ok(format!("{}/{}", config.os, config.architecture))
+        }
     }
-    let digest = manifest["config"]["digest"].as_str().unwrap_or_default();
-    let config: Value = serde_json::from_slice(&repository.blob(digest)?)?;
-    platform(&config).context("the image's configuration names no platform")
 }
 
 /// The image's platforms against the task's runtime platform (`X86_64`, `ARM64`).
@@ -377,25 +380,109 @@ fn architecture(platforms: &str, runtime: &str, source: &str) -> Verdict {
     )
 }
 
-/// Where a route sends traffic: a gateway, NAT gateway, transit gateway, network interface (a
-/// NAT instance, a firewall), ...; `None` for a blackhole.
-fn route_target(route: &Value) -> Option<String> {
-    if route["State"] == "blackhole" {
-        return None;
+/// What `aws ec2 describe-subnets` answers, the part read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Subnets {
+    subnets: Vec<Subnet>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Subnet {
+    #[serde(rename = "SubnetId")]
+    id: String,
+    vpc_id: String,
+    #[serde(default)]
+    availability_zone: String,
+}
+
+/// What `aws ec2 describe-route-tables` answers, the part read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteTables {
+    route_tables: Vec<RouteTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteTable {
+    #[serde(default)]
+    associations: Vec<Association>,
+    #[serde(default)]
+    routes: Vec<Route>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Association {
+    subnet_id: Option<String>,
+    #[serde(default)]
+    main: bool,
+}
+
+/// A route; where it sends traffic is whichever target it names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Route {
+    destination_cidr_block: Option<String>,
+    state: Option<String>,
+    gateway_id: Option<String>,
+    nat_gateway_id: Option<String>,
+    transit_gateway_id: Option<String>,
+    network_interface_id: Option<String>,
+    instance_id: Option<String>,
+    vpc_peering_connection_id: Option<String>,
+    local_gateway_id: Option<String>,
+    carrier_gateway_id: Option<String>,
+    egress_only_internet_gateway_id: Option<String>,
+    core_network_arn: Option<String>,
+}
+
+impl Route {
+    /// Where it sends traffic: a gateway, NAT gateway, transit gateway, network interface (a
+    /// NAT instance, a firewall), ...; `None` for a blackhole.
+    fn target(&self) -> Option<String> {
+        if self.state.as_deref() == Some("blackhole") {
+            return None;
+        }
+        [
+            &self.gateway_id,
+            &self.nat_gateway_id,
+            &self.transit_gateway_id,
+            &self.network_interface_id,
+            &self.instance_id,
+            &self.vpc_peering_connection_id,
+            &self.local_gateway_id,
+            &self.carrier_gateway_id,
+            &self.egress_only_internet_gateway_id,
+            &self.core_network_arn,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|id| !id.is_empty())
+        .cloned()
     }
-    let object = route.as_object()?;
-    object
-        .iter()
-        .filter(|(key, _)| key.ends_with("Id") || key.as_str() == "CoreNetworkArn")
-        .filter(|(key, _)| !matches!(key.as_str(), "DestinationPrefixListId" | "InstanceOwnerId"))
-        .find_map(|(_, id)| id.as_str().filter(|id| !id.is_empty()).map(str::to_owned))
+}
+
+/// What `aws ec2 describe-vpc-endpoints` answers, the part read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VpcEndpoints {
+    vpc_endpoints: Vec<VpcEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VpcEndpoint {
+    service_name: String,
 }
 
 /// The subnets deploy names and their VPC's route tables, read with one call each.
 struct Network {
     vpc: String,
-    subnets: Vec<Value>,
-    tables: Vec<Value>,
+    subnets: Vec<Subnet>,
+    tables: Vec<RouteTable>,
 }
 
 impl Network {
@@ -408,47 +495,42 @@ impl Network {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let found = aws.require(
+        let found: Subnets = aws.answer(
             "ec2",
             "describe-subnets",
             &[&["--subnet-ids"][..], &ids].concat(),
         )?;
-        let subnets = found["Subnets"].as_array().cloned().unwrap_or_default();
-        let vpc = subnets[0]["VpcId"]
-            .as_str()
-            .context("the subnets name no VPC")?
-            .to_owned();
+        let vpc = found
+            .subnets
+            .first()
+            .context("describe-subnets named no subnet")?
+            .vpc_id
+            .clone();
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let tables = aws.require("ec2", "describe-route-tables", &["--filters", &filter])?;
-        let tables = tables["RouteTables"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let tables: RouteTables =
+            aws.answer("ec2", "describe-route-tables", &["--filters", &filter])?;
         Ok(Self {
             vpc,
-            subnets,
-            tables,
+            subnets: found.subnets,
+            tables: tables.route_tables,
         })
     }
 
     /// The target of the subnet's default route (0.0.0.0/0), from its own route table, else
     /// the VPC's main one.
     fn default_route(&self, subnet: &str) -> Option<String> {
-        let table = |test: &dyn Fn(&Value) -> bool| {
-            let associated = |t: &&Value| {
-                t["Associations"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(test))
-            };
-            self.tables.iter().find(associated)
+        let table = |test: &dyn Fn(&Association) -> bool| {
+            self.tables
+                .iter()
+                .find(|table| table.associations.iter().any(test))
         };
         let table =
-            table(&|a| a["SubnetId"] == subnet).or_else(|| table(&|a| a["Main"] == true))?;
-        table["Routes"]
-            .as_array()?
+            table(&|a| a.subnet_id.as_deref() == Some(subnet)).or_else(|| table(&|a| a.main))?;
+        table
+            .routes
             .iter()
-            .filter(|route| route["DestinationCidrBlock"] == "0.0.0.0/0")
-            .find_map(route_target)
+            .filter(|route| route.destination_cidr_block.as_deref() == Some("0.0.0.0/0"))
+            .find_map(Route::target)
     }
 
     /// Tasks must reach ECR, S3 and `CloudWatch` Logs: with a public IP through an internet
@@ -482,11 +564,16 @@ impl Network {
             )));
         }
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let endpoints = aws.require("ec2", "describe-vpc-endpoints", &["--filters", &filter])?;
-        let names = endpoints["VpcEndpoints"].to_string();
+        let endpoints: VpcEndpoints =
+            aws.answer("ec2", "describe-vpc-endpoints", &["--filters", &filter])?;
         let missing: Vec<&str> = ENDPOINTS
             .into_iter()
-            .filter(|e| !names.contains(&format!(".{e}\"")))
+            .filter(|e| {
+                !endpoints
+                    .vpc_endpoints
+                    .iter()
+                    .any(|endpoint| endpoint.service_name.ends_with(&format!(".{e}")))
+            })
             .collect();
         Ok(verdict(
             missing.is_empty(),
@@ -515,10 +602,8 @@ impl Network {
         let mut zones: Vec<(&str, &str)> = Vec::new();
         let mut private = Vec::new();
         for id in subnets {
-            let subnet = self.subnets.iter().find(|s| s["SubnetId"] == id.as_str());
-            let zone = subnet
-                .and_then(|s| s["AvailabilityZone"].as_str())
-                .unwrap_or("?");
+            let subnet = self.subnets.iter().find(|s| s.id == *id);
+            let zone = subnet.map_or("?", |s| s.availability_zone.as_str());
             if let Some((_, other)) = zones.iter().find(|(known, _)| *known == zone) {
                 return Verdict::Fail(format!(
                     "{other} and {id} are both in {zone}, and a load balancer takes one subnet per \
@@ -599,17 +684,20 @@ mod tests {
 
     #[test]
     fn any_default_route_leads_out_but_a_blackhole() {
-        let route = |key: &str, id: &str| json!({"DestinationCidrBlock": "0.0.0.0/0", key: id});
+        let route = |key: &str, id: &str, state: &str| -> Route {
+            serde_json::from_value(
+                json!({"DestinationCidrBlock": "0.0.0.0/0", key: id, "State": state}),
+            )
+            .expect("a route")
+        };
         for (key, id) in [
             ("TransitGatewayId", "tgw-1"),
             ("NetworkInterfaceId", "eni-1"),
             ("GatewayId", "vpce-1"),
         ] {
-            assert_eq!(route_target(&route(key, id)).as_deref(), Some(id));
+            assert_eq!(route(key, id, "active").target().as_deref(), Some(id));
         }
-        let mut dead = route("NatGatewayId", "nat-1");
-        dead["State"] = json!("blackhole");
-        assert_eq!(route_target(&dead), None);
+        assert_eq!(route("NatGatewayId", "nat-1", "blackhole").target(), None);
     }
 
     #[test]

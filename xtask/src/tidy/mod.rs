@@ -7,6 +7,7 @@ use crate::project;
 mod docs;
 mod layout;
 mod programs;
+mod typed;
 
 fn tracked_text_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
