@@ -82,7 +82,7 @@ impl Report {
     /// One line: when, where, how.
     pub(crate) fn circumstances(&self) -> String {
         format!(
-            "Measured {} at revision {} on {}, built with {}, {}.",
+            "Measured with `cargo xtask compare` on {} at revision {} on {}, built with {}, {}.",
             self.date_text(),
             self.revision,
             self.machine,
@@ -800,7 +800,8 @@ pub(crate) mod tests {
         let report = report();
         assert_eq!(
             report.circumstances(),
-            "Measured 2026-12-02 06:05 UTC at revision 0123456789ab on 2 logical CPUs \
+            "Measured with `cargo xtask compare` on 2026-12-02 06:05 UTC at revision 0123456789ab \
+             on 2 logical CPUs \
              (AMD EPYC <test>), 8 GiB RAM, Linux 6.1.0, built with BuildKit, profile release \
              (lto = \"fat\", codegen-units = 1)."
         );

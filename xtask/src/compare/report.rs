@@ -158,7 +158,9 @@ mod tests {
             ),
             "{markdown}"
         );
-        assert!(markdown.starts_with("Measured 2026-12-02 06:05 UTC"));
+        assert!(
+            markdown.starts_with("Measured with `cargo xtask compare` on 2026-12-02 06:05 UTC")
+        );
         assert!(
             markdown.contains(
                 "| size over the binary it carries | +80020.5 % (1.66 MB) | +0.0 % (2.56 MB) | +60.2 % (2.56 MB) |"
