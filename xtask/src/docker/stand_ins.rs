@@ -93,7 +93,7 @@ fn nginx_image(tag: &str) -> Result<()> {
         .args(["--variant=minbase", "--include=nginx,wget"])
         .arg(base_images::NGINX_SUITE)
         .arg(root)
-        .arg(apt_mirror())
+        .arg(crate::tools::trixie::mirror())
         .arg("/usr/share/debootstrap/scripts/sid");
     process::run_logged(&mut command)?;
     for dir in ["var/lib/apt/lists", "var/cache/apt"] {
@@ -122,29 +122,6 @@ fn nginx_image(tag: &str) -> Result<()> {
     let built = from_debian(&imported, tag, "STOPSIGNAL SIGQUIT\n");
     let _ = process::capture(docker::docker().args(["image", "rm", &imported]));
     built
-}
-
-/// The Debian mirror this machine's apt sources name (deb822 or one-line), else Debian's own.
-fn apt_mirror() -> String {
-    let deb822 = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
-    let one_line = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    deb822
-        .lines()
-        .find_map(|line| line.strip_prefix("URIs:"))
-        .and_then(|uris| uris.split_whitespace().next())
-        .map(str::to_owned)
-        .or_else(|| {
-            one_line
-                .lines()
-                .map(str::trim)
-                .filter(|line| line.starts_with("deb "))
-                .find_map(|line| {
-                    line.split_whitespace()
-                        .find(|word| word.starts_with("http"))
-                })
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned())
 }
 
 /// Prometheus laid out as prom/prometheus is: the binary as entrypoint, data in /prometheus

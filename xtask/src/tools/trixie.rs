@@ -82,8 +82,9 @@ pub(crate) fn unpack(packages: &[&str], into: &Path, for_what: &str) -> Result<(
     result
 }
 
-/// The Debian mirror this machine's own sources name; Debian's default otherwise.
-fn mirror() -> String {
+/// The Debian mirror this machine's own sources name (deb822 or one-line); Debian's default
+/// otherwise.
+pub(crate) fn mirror() -> String {
     let deb822 = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
     let one_line = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     deb822
