@@ -93,7 +93,7 @@ fn nginx_image(tag: &str) -> Result<()> {
         .args(["--variant=minbase", "--include=nginx,wget"])
         .arg(base_images::NGINX_SUITE)
         .arg(root)
-        .arg(crate::tools::trixie::mirror())
+        .arg(tools::trixie::mirror())
         .arg("/usr/share/debootstrap/scripts/sid");
     process::run_logged(&mut command)?;
     for dir in ["var/lib/apt/lists", "var/cache/apt"] {
