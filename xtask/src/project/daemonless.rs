@@ -114,7 +114,10 @@ pub(crate) fn build(variant: Variant, source: &Source, target_dir: &Path) -> Res
 
     let profile = CargoProfile::shipped()?;
     let mut cargo = static_binary::command(&source.dir, target_dir, &profile);
+    // Quiet: a line per crate compiled would bury the steps of `compare` that runs this; errors
+    // and warnings still show.
     cargo
+        .arg("--quiet")
         .env("GIT_REVISION", &source.revision)
         .env("SOURCE_DATE_EPOCH", source.epoch.to_string());
     process::run(&mut cargo)?;
