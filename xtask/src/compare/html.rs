@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::chart::{self, Bars, Group, Mark, Scale, Trend};
+use super::chart::{self, Bars, Group, Mark, Scale, Trend, escape};
 use super::figures::{
     COLD_BUILD, COLD_PULL, COST, Figure, HOST_REBUILD, IDLE_MEMORY, IMAGE, REBUILD, Report, SIZE,
     STARTUP, TIMES_SMALLER, Unit, table_rows, targets,
@@ -535,22 +535,6 @@ fn id_safe(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
-}
-
-/// Text and attribute values, escaped for HTML and SVG alike.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
