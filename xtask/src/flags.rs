@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+use crate::findings::severity::Severity;
 use crate::image::archive::Source;
 use crate::project::variant::Variant;
-use crate::scan::severity::Severity;
 
 /// The project's build tool: build, compare, check, scan, run and ship the service's images.
 #[derive(Debug, Parser)]

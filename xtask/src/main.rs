@@ -21,6 +21,7 @@ mod deploy;
 mod destroy;
 mod docker;
 mod down;
+mod findings;
 mod flags;
 mod history;
 mod image;

@@ -4,8 +4,6 @@
 
 pub(crate) mod rust_deps;
 mod sbom;
-pub(crate) mod secrets;
-pub(crate) mod severity;
 mod trivy;
 
 use std::io::Read;
@@ -14,12 +12,13 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use crate::findings::secrets;
+use crate::findings::severity::Severity;
 use crate::flags::Scan;
 use crate::image::archive::{self, Image, Inspector};
 use crate::image::entry::Header;
 use crate::image::surface;
 use crate::image::tree::{self, Tree};
-use crate::scan::severity::Severity;
 use crate::util::output;
 use rust_deps::Crate;
 use trivy::Vulnerabilities;

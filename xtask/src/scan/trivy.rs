@@ -5,8 +5,8 @@ use std::process::Command;
 
 use serde::Deserialize;
 
+use crate::findings::severity::Severity;
 use crate::image::archive::Source;
-use crate::scan::severity::Severity;
 use crate::util::process;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -116,7 +116,7 @@ fn ci_runs_exactly_the_readme_test_command() {
 fn no_file_holds_a_secret_shaped_string() {
     for file in tracked_text_files() {
         let text = read(&file);
-        let hits = crate::scan::secrets::find(text.as_bytes());
+        let hits = crate::findings::secrets::find(text.as_bytes());
         assert!(
             hits.is_empty(),
             "{}: {:?}",

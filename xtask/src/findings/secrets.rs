@@ -6,7 +6,7 @@
 
 use memchr::memmem;
 
-use crate::scan::severity::Severity;
+use crate::findings::severity::Severity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hit {
