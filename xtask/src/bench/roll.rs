@@ -528,6 +528,21 @@ fn print(report: &Report) {
     print_events(report);
 }
 
+impl Report {
+    /// Every load in the order the bench runs them, each event after its steady baseline.
+    fn phases(&self) -> [(&'static str, &Phase); 7] {
+        [
+            ("steady", &self.steady),
+            ("steady before the roll", &self.roll_steady),
+            ("rolling update", &self.roll),
+            ("steady before the SIGKILL", &self.kill_steady),
+            ("SIGKILL of a replica", &self.kill),
+            ("steady before the reloads", &self.reload_steady),
+            ("nginx reloads", &self.reload),
+        ]
+    }
+}
+
 /// Where the tail comes from: requests nginx had to send elsewhere, and why.
 fn print_upstream(report: &Report) {
     let mut upstream = Table::new([
@@ -538,15 +553,7 @@ fn print_upstream(report: &Report) {
         "other upstream errors",
     ])
     .numeric(&[1, 2, 3, 4]);
-    for (what, phase) in [
-        ("steady", &report.steady),
-        ("steady before the roll", &report.roll_steady),
-        ("rolling update", &report.roll),
-        ("steady before the SIGKILL", &report.kill_steady),
-        ("SIGKILL of a replica", &report.kill),
-        ("steady before the reloads", &report.reload_steady),
-        ("nginx reloads", &report.reload),
-    ] {
+    for (what, phase) in report.phases() {
         let counts = &phase.upstream;
         upstream.row([
             what.to_owned(),
@@ -561,14 +568,7 @@ fn print_upstream(report: &Report) {
 
 /// The errors of each phase, and what happened to the replicas.
 fn print_events(report: &Report) {
-    for (what, load) in [
-        ("steady before the roll", &report.roll_steady),
-        ("rolling update", &report.roll),
-        ("steady before the SIGKILL", &report.kill_steady),
-        ("SIGKILL", &report.kill),
-        ("steady before the reloads", &report.reload_steady),
-        ("reloads", &report.reload),
-    ] {
+    for (what, load) in report.phases() {
         for error in &load.load.errors {
             println!("  {what}: {error}");
         }
