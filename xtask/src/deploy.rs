@@ -35,9 +35,7 @@ impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
         let mut preflight = Preflight::local(&self, &image);
-        let aws_at_hand =
-            credentials_at_hand() && crate::aws::region(self.region.as_deref()).is_ok();
-        if self.dry_run && !aws_at_hand {
+        if self.dry_run && !credentials_at_hand() {
             preflight.report()?;
             self.print_plan(&self.parameters(&image, "<the subnets' VPC>"));
             return Ok(());
@@ -46,7 +44,7 @@ impl Deploy {
             // What the flags alone decide fails before any call.
             return preflight.report();
         }
-        let aws = Aws::in_region(self.region.as_deref())?;
+        let aws = Aws::new(self.region.as_deref())?;
         let vpc = preflight.remote(&self, &aws, &image)?;
         preflight.report()?;
         let parameters = self.parameters(&image, &vpc);

@@ -11,7 +11,7 @@ use crate::flags::Destroy;
 impl Destroy {
     pub(crate) fn run(self) -> Result<()> {
         let target = &self.target;
-        let aws = Aws::in_region(target.region.as_deref())?;
+        let aws = Aws::new(target.region.as_deref())?;
         let stack = Stack {
             aws: &aws,
             name: stack_name(&target.cluster, &target.service),

@@ -15,7 +15,7 @@ use crate::flags::Rollback;
 impl Rollback {
     pub(crate) fn run(self) -> Result<()> {
         let target = &self.target;
-        let aws = Aws::in_region(target.region.as_deref())?;
+        let aws = Aws::new(target.region.as_deref())?;
         let name = stack_name(&target.cluster, &target.service);
         let stack = Stack { aws: &aws, name };
         let Some(found) = stack.describe()? else {
@@ -46,14 +46,9 @@ impl Rollback {
             .and_then(|(family, revision)| Some((family, revision.parse::<u32>().ok()?)))
             .with_context(|| format!("{current} names no revision"))?;
         let image_of = |definition: &str| -> Result<String> {
-            let args = ["--task-definition", definition];
-            let described: Described = aws.answer("ecs", "describe-task-definition", &args)?;
-            described
-                .task_definition
-                .container_definitions
-                .into_iter()
-                .next()
-                .map(|container| container.image)
+            let query = "taskDefinition.containerDefinitions[0].image";
+            let args = ["--task-definition", definition, "--query", query];
+            aws.answer::<Option<String>>("ecs", "describe-task-definition", &args)?
                 .with_context(|| format!("{definition} names no image"))
         };
         let image = image_of(&current)?;
@@ -85,22 +80,4 @@ impl Rollback {
         }
         Ok(())
     }
-}
-
-/// What `aws ecs describe-task-definition` answers, the part read here.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Described {
-    task_definition: TaskDefinition,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskDefinition {
-    container_definitions: Vec<Container>,
-}
-
-#[derive(serde::Deserialize)]
-struct Container {
-    image: String,
 }

@@ -43,7 +43,10 @@ pub(crate) fn role_of(stack: &StackDescription) -> Vec<&str> {
         .map_or_else(Vec::new, |role| vec!["--role-arn", role])
 }
 
-/// A stack as `describe-stacks` describes it, the part read here.
+// The answers below are read through the AWS CLI's `--query`, which picks the list or the
+// object out of AWS's envelope (`Stacks[0]`, `StackEvents`): only the fields xtask uses.
+
+/// A stack as `describe-stacks` describes it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct StackDescription {
@@ -69,26 +72,14 @@ struct StackOutput {
     output_value: String,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Stacks {
-    stacks: Vec<StackDescription>,
-}
-
-/// A change set as `describe-change-set` describes it, the part read here.
+/// A change set as `describe-change-set` describes it, each change its `ResourceChange`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ChangeSet {
     status: String,
     status_reason: Option<String>,
     #[serde(default)]
-    changes: Vec<Change>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Change {
-    resource_change: ResourceChange,
+    changes: Vec<ResourceChange>,
 }
 
 #[derive(Deserialize)]
@@ -99,12 +90,6 @@ struct ResourceChange {
     resource_type: String,
     #[serde(default)]
     replacement: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Events {
-    stack_events: Vec<Event>,
 }
 
 /// One stack event: a resource (or the stack itself) reaching a status.
@@ -120,12 +105,7 @@ struct Event {
     resource_status_reason: String,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Resources {
-    stack_resources: Vec<Resource>,
-}
-
+/// One of the stack's resources.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Resource {
@@ -143,24 +123,26 @@ pub(crate) struct Stack<'a> {
 impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
     pub(crate) fn describe(&self) -> Result<Option<StackDescription>> {
-        let args = ["--stack-name", self.name.as_str()];
-        match self.aws.call("cloudformation", "describe-stacks", &args)? {
-            Ok(found) => {
-                let found: Stacks = serde_json::from_value(found)
-                    .context("describe-stacks answered in a shape xtask does not know")?;
-                Ok(found.stacks.into_iter().next())
-            }
+        match self.call("describe-stacks", &["--query", "Stacks[0]"])? {
+            Ok(found) => serde_json::from_value(found)
+                .map(Some)
+                .context("describe-stacks answered in a shape xtask does not know"),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
         }
     }
 
-    fn run(&self, operation: &str, extra: &[&str]) -> Result<Value> {
+    /// `aws cloudformation OPERATION --stack-name NAME EXTRA`; `Err(AwsError)` is AWS's answer.
+    fn call(
+        &self,
+        operation: &str,
+        extra: &[&str],
+    ) -> Result<std::result::Result<Value, super::AwsError>> {
         let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
-        self.aws.require("cloudformation", operation, &args)
+        self.aws.call("cloudformation", operation, &args)
     }
 
-    /// Like `run`, the answer read as `T`.
+    /// Like `call`, every AWS error a failure, the answer read as `T`.
     fn read<T: serde::de::DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
         let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
         self.aws.answer("cloudformation", operation, &args)
@@ -193,10 +175,15 @@ impl Stack<'_> {
         } else {
             args.extend(["--template-body", template]);
         }
-        self.run("create-change-set", &[&args[..], extra].concat())?;
+        self.read::<Value>("create-change-set", &[&args[..], extra].concat())?;
         let named = ["--change-set-name", name];
+        let query = [
+            &named[..],
+            &["--query", "{Status: Status, StatusReason: StatusReason, Changes: Changes[].ResourceChange || `[]`}"],
+        ]
+        .concat();
         let described = wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
-            let described: ChangeSet = self.read("describe-change-set", &named)?;
+            let described: ChangeSet = self.read("describe-change-set", &query)?;
             let computing = described.status.ends_with("PENDING") || busy(&described.status);
             Ok((!computing).then_some(described))
         })?
@@ -205,7 +192,7 @@ impl Stack<'_> {
             let reason = described
                 .status_reason
                 .unwrap_or_else(|| "no reason given".to_owned());
-            self.run("delete-change-set", &named)?;
+            self.read::<Value>("delete-change-set", &named)?;
             if reason.contains("didn't contain changes") || reason.contains("No updates") {
                 return Ok(false);
             }
@@ -213,7 +200,6 @@ impl Stack<'_> {
         }
         println!("changes to the stack {}:", self.name);
         for change in &described.changes {
-            let change = &change.resource_change;
             let replaced = match change.replacement.as_str() {
                 "True" => " (replaced)",
                 "Conditional" => " (maybe replaced)",
@@ -228,8 +214,8 @@ impl Stack<'_> {
     }
 
     pub(crate) fn delete_change_set(&self, name: &str) -> Result<()> {
-        self.run("delete-change-set", &["--change-set-name", name])
-            .map(drop)
+        self.read("delete-change-set", &["--change-set-name", name])
+            .map(|_: Value| ())
     }
 
     /// Executes the change set and follows the stack until it settles where it was going.
@@ -255,16 +241,13 @@ impl Stack<'_> {
 
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
     fn events(&self) -> Result<Option<Vec<Event>>> {
-        let args = ["--stack-name", self.name.as_str(), "--max-items", "100"];
-        let Ok(answer) = self
-            .aws
-            .call("cloudformation", "describe-stack-events", &args)?
-        else {
+        let query = ["--max-items", "100", "--query", "StackEvents"];
+        let Ok(answer) = self.call("describe-stack-events", &query)? else {
             return Ok(None);
         };
-        let events: Events = serde_json::from_value(answer)
-            .context("describe-stack-events answered in a shape xtask does not know")?;
-        Ok(Some(events.stack_events))
+        serde_json::from_value(answer)
+            .map(Some)
+            .context("describe-stack-events answered in a shape xtask does not know")
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles
@@ -277,7 +260,7 @@ impl Stack<'_> {
             .into_iter()
             .map(|event| event.id)
             .collect();
-        self.run(operation, extra)?;
+        self.read::<Value>(operation, extra)?;
         let (mut status, mut cause) = (String::new(), None);
         let limit = Duration::from_secs(u64::from(wait_secs));
         let settled = wait::until(limit, Duration::from_secs(5), || {
@@ -324,9 +307,9 @@ impl Stack<'_> {
     /// The physical id of the stack's resource `logical` (an ARN, a name). All are read and
     /// searched here: moto answers 500 to a lookup of one when it skipped another.
     pub(crate) fn resource(&self, logical: &str) -> Result<String> {
-        let found: Resources = self.read("describe-stack-resources", &[])?;
+        let found: Vec<Resource> =
+            self.read("describe-stack-resources", &["--query", "StackResources"])?;
         found
-            .stack_resources
             .into_iter()
             .find(|resource| resource.logical_resource_id == logical)
             .and_then(|resource| resource.physical_resource_id)

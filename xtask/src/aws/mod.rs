@@ -9,38 +9,9 @@ pub(crate) mod cloudformation;
 
 use std::process::{Command, Output, Stdio};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-/// `--region`, else the AWS CLI's own: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's
-/// (`aws configure get region`), as every command that calls AWS documents it.
-pub(crate) fn region(flag: Option<&str>) -> Result<String> {
-    let from_environment = || {
-        ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()))
-    };
-    let from_profile = || {
-        let output = Command::new("aws")
-            .args(["configure", "get", "region"])
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        let region = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        (output.status.success() && !region.is_empty()).then_some(region)
-    };
-    match flag
-        .map(str::to_owned)
-        .or_else(from_environment)
-        .or_else(from_profile)
-    {
-        Some(region) => Ok(region),
-        None => bail!(
-            "no AWS region: give --region, set AWS_REGION, or `aws configure set region REGION`"
-        ),
-    }
-}
 
 /// Why a call failed, read from the CLI's `An error occurred (Code) when calling ...` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +91,8 @@ pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
             "AWS denied the call ({error}): the credentials work but lack a permission; grant \
              the action it names to the role or user"
         )
+    } else if error.message.contains("must specify a region") {
+        anyhow!("the AWS CLI has no region: give --region, set AWS_REGION, or `aws configure`")
     } else if error.code == "EndpointUnreachable" {
         let message = &error.message;
         anyhow!(
@@ -131,18 +104,14 @@ pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
     }
 }
 
-/// The AWS CLI, with the region when one is given.
+/// The AWS CLI, with the region when one is given (else the CLI's own: `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile's).
 #[derive(Debug)]
 pub(crate) struct Aws {
     region: Option<String>,
 }
 
 impl Aws {
-    /// For `--region`, else the environment's region (a region is required).
-    pub(crate) fn in_region(flag: Option<&str>) -> Result<Self> {
-        Self::new(Some(&region(flag)?))
-    }
-
     pub(crate) fn new(region: Option<&str>) -> Result<Self> {
         crate::tools::require(&["aws"])?;
         Ok(Self {

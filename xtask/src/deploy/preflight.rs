@@ -8,8 +8,11 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
 use crate::aws::Aws;
@@ -380,12 +383,8 @@ fn architecture(platforms: &str, runtime: &str, source: &str) -> Verdict {
     )
 }
 
-/// What `aws ec2 describe-subnets` answers, the part read here.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Subnets {
-    subnets: Vec<Subnet>,
-}
+// The answers below are read through the AWS CLI's `--query`, which picks the list out of
+// AWS's envelope (`Subnets`, `RouteTables`): only the fields xtask uses.
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -395,13 +394,6 @@ struct Subnet {
     vpc_id: String,
     #[serde(default)]
     availability_zone: String,
-}
-
-/// What `aws ec2 describe-route-tables` answers, the part read here.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RouteTables {
-    route_tables: Vec<RouteTable>,
 }
 
 #[derive(Deserialize)]
@@ -422,60 +414,34 @@ struct Association {
 }
 
 /// A route; where it sends traffic is whichever target it names.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Route {
     destination_cidr_block: Option<String>,
     state: Option<String>,
-    gateway_id: Option<String>,
-    nat_gateway_id: Option<String>,
-    transit_gateway_id: Option<String>,
-    network_interface_id: Option<String>,
-    instance_id: Option<String>,
-    vpc_peering_connection_id: Option<String>,
-    local_gateway_id: Option<String>,
-    carrier_gateway_id: Option<String>,
-    egress_only_internet_gateway_id: Option<String>,
-    core_network_arn: Option<String>,
+    /// `GatewayId`, `NatGatewayId`, `TransitGatewayId`, `NetworkInterfaceId` (a NAT instance, a
+    /// firewall), `CoreNetworkArn`, ...: AWS adds kinds of target, and each is one such field.
+    #[serde(flatten)]
+    fields: BTreeMap<String, Value>,
 }
 
 impl Route {
-    /// Where it sends traffic: a gateway, NAT gateway, transit gateway, network interface (a
-    /// NAT instance, a firewall), ...; `None` for a blackhole.
+    /// Where it sends traffic; `None` for a blackhole.
     fn target(&self) -> Option<String> {
+        let names_target = |key: &str| {
+            (key.ends_with("Id") || key.ends_with("Arn"))
+                && !key.starts_with("Destination")
+                && key != "InstanceOwnerId"
+        };
         if self.state.as_deref() == Some("blackhole") {
             return None;
         }
-        [
-            &self.gateway_id,
-            &self.nat_gateway_id,
-            &self.transit_gateway_id,
-            &self.network_interface_id,
-            &self.instance_id,
-            &self.vpc_peering_connection_id,
-            &self.local_gateway_id,
-            &self.carrier_gateway_id,
-            &self.egress_only_internet_gateway_id,
-            &self.core_network_arn,
-        ]
-        .into_iter()
-        .flatten()
-        .find(|id| !id.is_empty())
-        .cloned()
+        self.fields
+            .iter()
+            .filter(|(key, _)| names_target(key))
+            .find_map(|(_, id)| id.as_str().filter(|id| !id.is_empty()))
+            .map(str::to_owned)
     }
-}
-
-/// What `aws ec2 describe-vpc-endpoints` answers, the part read here.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VpcEndpoints {
-    vpc_endpoints: Vec<VpcEndpoint>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VpcEndpoint {
-    service_name: String,
 }
 
 /// The subnets deploy names and their VPC's route tables, read with one call each.
@@ -495,24 +461,20 @@ impl Network {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let found: Subnets = aws.answer(
-            "ec2",
-            "describe-subnets",
-            &[&["--subnet-ids"][..], &ids].concat(),
-        )?;
-        let vpc = found
-            .subnets
+        let args = [&["--query", "Subnets", "--subnet-ids"][..], &ids].concat();
+        let subnets: Vec<Subnet> = aws.answer("ec2", "describe-subnets", &args)?;
+        let vpc = subnets
             .first()
             .context("describe-subnets named no subnet")?
             .vpc_id
             .clone();
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let tables: RouteTables =
-            aws.answer("ec2", "describe-route-tables", &["--filters", &filter])?;
+        let args = ["--filters", &filter, "--query", "RouteTables"];
+        let tables = aws.answer("ec2", "describe-route-tables", &args)?;
         Ok(Self {
             vpc,
-            subnets: found.subnets,
-            tables: tables.route_tables,
+            subnets,
+            tables,
         })
     }
 
@@ -564,16 +526,16 @@ impl Network {
             )));
         }
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let endpoints: VpcEndpoints =
-            aws.answer("ec2", "describe-vpc-endpoints", &["--filters", &filter])?;
+        let args = [
+            "--filters",
+            &filter,
+            "--query",
+            "VpcEndpoints[].ServiceName",
+        ];
+        let services: Vec<String> = aws.answer("ec2", "describe-vpc-endpoints", &args)?;
         let missing: Vec<&str> = ENDPOINTS
             .into_iter()
-            .filter(|e| {
-                !endpoints
-                    .vpc_endpoints
-                    .iter()
-                    .any(|endpoint| endpoint.service_name.ends_with(&format!(".{e}")))
-            })
+            .filter(|e| !services.iter().any(|name| name.ends_with(&format!(".{e}"))))
             .collect();
         Ok(verdict(
             missing.is_empty(),
