@@ -57,7 +57,11 @@ pub(crate) fn main(tests: &[SystemTest]) -> ExitCode {
                 Some(reason) if ci => Err(Failed::from(format!("{reason}; CI must provide it"))),
                 Some(reason) => Ok(Completion::ignored_with(reason)),
                 None => {
+                    let started = std::time::Instant::now();
                     (test.run)();
+                    // Where the run's minutes go, in the log.
+                    let seconds = started.elapsed().as_secs_f64();
+                    eprintln!("{}: {seconds:.1} s", test.name);
                     Ok(Completion::Completed)
                 }
             })
