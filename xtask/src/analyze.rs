@@ -12,7 +12,7 @@ use crate::image::archive::{self, Image, LayoutOnly, Source};
 use crate::image::entry::Kind;
 use crate::image::surface;
 use crate::image::tree::{self, Tree};
-use crate::util::output::{self, Table};
+use crate::output::{self, Table};
 
 /// More layers than this is worth a look (each is a separate download and unpack).
 const MANY_LAYERS: usize = 10;
@@ -191,7 +191,7 @@ fn time_docker_save(reference: &str) -> Result<f64> {
     crate::docker::engine::require()?;
     let file = std::env::temp_dir().join(format!("xtask-save-{}.tar", std::process::id()));
     let started = Instant::now();
-    let result = crate::util::process::capture(crate::docker::docker().args([
+    let result = crate::process::capture(crate::docker::docker().args([
         "save",
         "-o",
         &file.to_string_lossy(),

@@ -15,11 +15,11 @@ use anyhow::{Context, Result};
 
 use crate::flags::Bench;
 use crate::loadtest::{self, Load, Server};
+use crate::measure::machine::Machine;
+use crate::measure::median;
+use crate::output::{self, Table};
 use crate::project::static_binary;
 use crate::tools;
-use crate::util::machine::Machine;
-use crate::util::output::{self, Table};
-use crate::util::stats::median;
 
 const STARTUP_RUNS: usize = 20;
 
@@ -117,7 +117,7 @@ impl Bench {
 }
 
 fn display_relative(path: &Path) -> String {
-    path.strip_prefix(crate::project::root())
+    path.strip_prefix(crate::files::root())
         .unwrap_or(path)
         .display()
         .to_string()

@@ -17,7 +17,7 @@ impl flags::Build {
         }
         let profile = CargoProfile::for_images(&self.profile)?;
         engine::require()?;
-        let context = crate::project::root();
+        let context = crate::files::root();
         for variant in self.variants() {
             let profile = build::profile_for(variant, &profile)?;
             println!(

@@ -8,10 +8,10 @@ use crate::docker::base_images::BaseImage;
 use crate::docker::engine;
 use crate::docker::stand_ins;
 use crate::flags::{self, Xtask};
+use crate::process;
 use crate::tools;
 use crate::tools::debian;
 use crate::tools::programs::{self, Program};
-use crate::util::process;
 
 impl flags::Ci {
     pub(crate) fn run(self) -> Result<()> {

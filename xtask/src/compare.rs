@@ -23,16 +23,16 @@ use crate::docker::build::{self, BuildRecord};
 use crate::docker::container::RunningContainer;
 use crate::docker::engine;
 use crate::docker::{base_images, stand_ins};
+use crate::files;
 use crate::flags::{Compare, OutputFormat};
+use crate::git;
 use crate::image::facts;
+use crate::measure::machine::Machine;
+use crate::measure::time;
+use crate::output::Steps;
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
-use crate::util::fs as fs_util;
-use crate::util::git;
-use crate::util::machine::Machine;
-use crate::util::output::Steps;
-use crate::util::time;
 use figures::{Pricing, Report};
 use rebuild::ContextCopy;
 
@@ -204,7 +204,7 @@ impl Compare {
                 .filter(|record| profile_of(&report, &record.variant) == record.profile)
                 .collect();
             let page = html::page(&report, &history);
-            fs_util::write_atomically(path, page.as_bytes())?;
+            files::write_atomically(path, page.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
@@ -283,7 +283,7 @@ impl Compare {
             config
         } else {
             steps.start(format!("building {tag}"));
-            let record = build::build(variant, &crate::project::root(), &tag, profile, true, true)?;
+            let record = build::build(variant, &crate::files::root(), &tag, profile, true, true)?;
             build::record_build(&record)?;
             fresh_build = Some(record);
             facts::config(&tag)?

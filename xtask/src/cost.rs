@@ -15,10 +15,10 @@ use anyhow::{Context, Result};
 use self::report::{Figure, Report};
 use self::run::{Launch, Requests};
 use crate::flags::{COST_ENDPOINTS, Cost};
+use crate::output::StatusLine;
+use crate::process;
 use crate::project::static_binary;
 use crate::tools;
-use crate::util::output::StatusLine;
-use crate::util::process;
 
 /// Requests for the native run that measures the machine's instructions per nanosecond: enough
 /// for the 10 ms clock ticks of `/proc/PID/stat` to resolve its CPU time to about 2 %.
@@ -45,7 +45,7 @@ impl Cost {
             .collect();
         let (service, examples) = static_binary::build_with_examples(&["bare", "priced"])?;
         let subjects = subjects(&service, &examples[0], &examples[1], &endpoints)?;
-        let scratch = crate::project::target_dir().join("xtask").join("cost");
+        let scratch = crate::files::target_dir().join("xtask").join("cost");
         std::fs::create_dir_all(&scratch)
             .with_context(|| format!("cannot create {}", scratch.display()))?;
 

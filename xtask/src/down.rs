@@ -4,8 +4,8 @@ use anyhow::Result;
 
 use crate::docker::engine;
 use crate::flags;
+use crate::process;
 use crate::stack;
-use crate::util::process;
 
 impl flags::Down {
     pub(crate) fn run(self) -> Result<()> {

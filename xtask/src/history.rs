@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use crate::flags;
+use crate::output::{self, Table};
 use crate::records::{self, History as _};
-use crate::util::output::{self, Table};
 
 impl flags::History {
     pub(crate) fn run(self) -> Result<()> {

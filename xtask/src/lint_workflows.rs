@@ -8,8 +8,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::flags;
+use crate::process;
 use crate::tools;
-use crate::util::process;
 
 /// Runs the package's linter on each workflow and prints `file:line:column: message [kind]`.
 const LINT_SCRIPT: &str = r#"
@@ -31,7 +31,7 @@ const fs = require("node:fs");
 impl flags::LintWorkflows {
     pub(crate) fn run(self) -> Result<()> {
         let files = if self.files.is_empty() {
-            let dir = crate::project::root().join(".github").join("workflows");
+            let dir = crate::files::root().join(".github").join("workflows");
             let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .with_context(|| format!("cannot read {}", dir.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))

@@ -9,8 +9,9 @@
 // Every command runs as `flags::Command::run(self)`, the flagless ones too.
 #![allow(clippy::unused_self)]
 
+// The commands: each file is one, named as the user types it, with a folder of the same name
+// for its private parts. The layers they stand on are below, in `mod` order.
 mod analyze;
-mod aws;
 mod bases;
 mod bench;
 mod build;
@@ -19,32 +20,49 @@ mod compare;
 mod cost;
 mod deploy;
 mod destroy;
-mod docker;
 mod down;
-mod findings;
-mod flags;
 mod history;
-mod image;
 mod lint_workflows;
-mod loadtest;
 mod logs;
-mod oci;
 mod profiles;
-mod project;
 mod push;
-mod records;
 mod roll;
 mod rollback;
 mod save;
 mod scan;
-mod stack;
 mod status;
 mod test_image;
 #[cfg(test)]
 mod tidy;
-mod tools;
 mod up;
-mod util;
+
+// layer 8
+mod flags;
+// layer 7
+mod loadtest;
+mod stack;
+// layer 6
+mod findings;
+// layer 5
+mod image;
+// layer 4
+mod oci;
+// layer 3
+mod aws;
+mod docker;
+// layer 2
+mod records;
+mod tools;
+// layer 1
+mod project;
+// layer 0
+mod git;
+// ground
+mod files;
+mod http;
+mod measure;
+mod output;
+mod process;
 
 use std::process::ExitCode;
 

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::flags::{self, Command, Xtask};
 use crate::loadtest::{Load, Server, run_wrk};
+use crate::measure::median;
+use crate::output::{self, Table};
+use crate::process;
 use crate::tools;
-use crate::util::output::{self, Table};
-use crate::util::process;
-use crate::util::stats::median;
 
 /// Load rounds; the candidates take turns in each, so a drift of the machine's speed spreads
 /// over all of them instead of favouring whichever ran first.
@@ -172,7 +172,7 @@ fn build_and_time_rebuild(candidate: &Candidate) -> Result<(PathBuf, f64)> {
         process::run(&mut build)
     };
     build()?;
-    let output = crate::project::target_dir().join(name);
+    let output = crate::files::target_dir().join(name);
     forget_app_crate(&output.join(".fingerprint"))?;
     let started = Instant::now();
     build()?;

@@ -16,12 +16,12 @@ use crate::aws::Aws;
 use crate::docker;
 use crate::docker::build;
 use crate::flags::{Destination, Push};
+use crate::git;
+use crate::measure::time;
+use crate::process;
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::records::LastPush;
-use crate::util::git;
-use crate::util::process;
-use crate::util::time;
 use registry::Repository;
 
 impl Push {
@@ -77,7 +77,7 @@ impl Push {
             "{}",
             build::build_and_record(
                 self.variant,
-                &crate::project::root(),
+                &crate::files::root(),
                 &CargoProfile::shipped()?,
                 false
             )?

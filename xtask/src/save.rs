@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::docker::{self, second_engine::SecondEngine};
 use crate::flags;
 use crate::project::variant::Variant;
-use crate::util::{output, process};
+use crate::{output, process};
 
 impl flags::Save {
     pub(crate) fn run(self) -> Result<()> {

@@ -19,7 +19,7 @@ use crate::image::archive::{self, Image, Inspector};
 use crate::image::entry::Header;
 use crate::image::surface;
 use crate::image::tree::{self, Tree};
-use crate::util::output;
+use crate::output;
 use rust_deps::Crate;
 use trivy::Vulnerabilities;
 
@@ -194,7 +194,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    crate::util::fs::write_atomically(path, bytes)
+    crate::files::write_atomically(path, bytes)
 }
 
 /// trivy's vulnerability findings, when trivy is installed and can run.

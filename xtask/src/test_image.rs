@@ -9,11 +9,11 @@ use crate::docker;
 use crate::docker::container::RunningContainer;
 use crate::docker::engine;
 use crate::flags::TestImage;
+use crate::http;
 use crate::image::facts;
-use crate::util::http;
-use crate::util::output::{self, Check};
-use crate::util::process;
-use crate::util::wait;
+use crate::output::{self, Check};
+use crate::process;
+use crate::process::wait;
 
 const LABELS: [&str; 6] = [
     "org.opencontainers.image.title",

@@ -6,10 +6,10 @@ use anyhow::{Result, bail};
 
 use crate::docker::engine;
 use crate::flags;
+use crate::process;
 use crate::project::variant::Variant;
 use crate::stack;
 use crate::stack::roll::{self, Plan};
-use crate::util::process;
 
 impl flags::Up {
     pub(crate) fn run(self) -> Result<()> {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Aws;
-use crate::util::wait;
+use crate::process::wait;
 
 /// The project's name: the repository's last path segment. Every stack's name starts with it,
 /// which is what the deploy identity's policy allows, and it is the stack's `project` tag.

@@ -23,14 +23,14 @@ use serde::Serialize;
 use crate::docker;
 use crate::docker::engine;
 use crate::flags::Bench;
+use crate::http;
 use crate::loadtest::open_loop::{Load, Summary};
+use crate::measure::machine::Machine;
+use crate::output::{self, Table};
+use crate::process;
+use crate::process::wait;
 use crate::stack::shutdown::Shutdown;
 use crate::tools;
-use crate::util::http;
-use crate::util::machine::Machine;
-use crate::util::output::{self, Table};
-use crate::util::process;
-use crate::util::wait;
 
 const REPLICAS: usize = 3;
 /// One connection per worker: enough for the rate to hold while a replica stalls.

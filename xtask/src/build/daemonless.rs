@@ -13,7 +13,7 @@ use crate::flags;
 use crate::oci::Image;
 use crate::project::daemonless::{self, Source};
 use crate::project::variant::Variant;
-use crate::util::{git, output};
+use crate::{git, output};
 
 pub(super) fn run(flags: &flags::Build) -> Result<()> {
     let variant = flags.variant;
@@ -27,7 +27,7 @@ pub(super) fn run(flags: &flags::Build) -> Result<()> {
     }
     let started = Instant::now();
     let source = Source::checkout()?;
-    let built = daemonless::build(variant, &source, &crate::project::target_dir())?;
+    let built = daemonless::build(variant, &source, &crate::files::target_dir())?;
     let name = daemonless::image_name(variant);
     let out = flags.out.clone().unwrap_or_else(|| default_layout(variant));
     built.image.write_layout(&out, &name)?;
@@ -60,7 +60,7 @@ pub(super) fn run(flags: &flags::Build) -> Result<()> {
 
 /// `target/xtask/oci/VARIANT`.
 pub(super) fn default_layout(variant: Variant) -> PathBuf {
-    crate::project::target_dir()
+    crate::files::target_dir()
         .join("xtask")
         .join("oci")
         .join(variant.name())
@@ -73,7 +73,7 @@ fn verify(variant: Variant) -> Result<()> {
     if git::is_dirty() {
         eprintln!("verify builds the last commit: uncommitted changes are not in either build");
     }
-    let root = crate::project::target_dir().join("xtask").join("reproduce");
+    let root = crate::files::target_dir().join("xtask").join("reproduce");
     let mut builds = Vec::new();
     // Different depths and names, so that a path that leaks into the image shows.
     for (copy, target) in [("a", "target"), ("second-copy/b", "other-target")] {

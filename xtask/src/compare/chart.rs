@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::figures::Unit;
-use crate::util::time;
+use crate::measure::time;
 
 /// What one mark shows.
 #[derive(Debug, Clone, PartialEq)]

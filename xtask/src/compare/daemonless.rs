@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 
 use super::rebuild::ContextCopy;
 use super::{DAEMONLESS_SCRATCH, Reproducible};
+use crate::measure::time;
 use crate::project::daemonless::{self, Source};
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
-use crate::util::time;
 
 /// The builder the build history names for daemonless builds.
 const BUILDER: &str = "daemonless";
@@ -48,7 +48,7 @@ pub(super) fn make(rebuild: bool, builds: &[records::Build]) -> Result<Made> {
                 && b.profile == profile
         })
         .map(|b| b.seconds);
-    let target = crate::project::target_dir()
+    let target = crate::files::target_dir()
         .join("xtask")
         .join("daemonless-target");
     let cold = rebuild || last_cold.is_none();

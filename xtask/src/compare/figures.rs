@@ -7,10 +7,10 @@
 use serde_json::Value;
 
 use super::{Reproducible, Row};
+use crate::measure::machine::Machine;
+use crate::output;
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
-use crate::util::machine::Machine;
-use crate::util::output;
 
 /// Everything one `compare` run found, and the circumstances.
 #[derive(Debug, Clone)]

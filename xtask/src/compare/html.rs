@@ -447,7 +447,7 @@ fn table(report: &Report) -> String {
             html,
             "<li><span class=\"verdict {}\">{}</span><span>{}: {}</span></li>",
             if met { "met" } else { "missed" },
-            crate::util::output::target(met),
+            crate::output::target(met),
             escape(target),
             escape(&figure)
         );

@@ -16,11 +16,11 @@ use anyhow::{Context, Result, bail};
 use crate::docker;
 use crate::docker::container::RunningContainer;
 use crate::docker::second_engine::SecondEngine;
+use crate::http;
+use crate::measure::median;
+use crate::process;
+use crate::process::wait;
 use crate::tools;
-use crate::util::http;
-use crate::util::process;
-use crate::util::stats::median;
-use crate::util::wait;
 
 /// Cold pulls of an image under [`LARGE_IMAGE_BYTES`]; the median is reported.
 const PULL_SAMPLES: usize = 3;
@@ -51,7 +51,7 @@ impl LocalRegistry {
     pub(super) fn start() -> Result<Self> {
         tools::require(&["docker-registry"])?;
         // A fixed name: what an interrupted run left is cleared, not accumulated.
-        let folder = crate::project::target_dir()
+        let folder = crate::files::target_dir()
             .join("xtask")
             .join("pull-registry");
         if folder.exists() {

@@ -13,15 +13,15 @@ use anyhow::{Context, Result, bail};
 
 use crate::docker;
 use crate::docker::build;
+use crate::git;
+use crate::measure::median;
+use crate::measure::time;
 use crate::oci::Image;
+use crate::process;
 use crate::project::daemonless::{self, Source};
 use crate::project::profile::CargoProfile;
 use crate::project::static_binary;
 use crate::project::variant::Variant;
-use crate::util::git;
-use crate::util::process;
-use crate::util::stats::median;
-use crate::util::time;
 
 /// A rebuild after a source-only edit, measured, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +59,7 @@ pub(super) struct ContextCopy {
 
 impl ContextCopy {
     pub(super) fn create() -> Result<Self> {
-        let xtask_dir = crate::project::target_dir().join("xtask");
+        let xtask_dir = crate::files::target_dir().join("xtask");
         // A fixed name: a copy left by an interrupted run is cleared, not accumulated. (Fixed
         // also for the host builds: the path is in their flags, and a new one would rebuild
         // every dependency.)
@@ -68,7 +68,7 @@ impl ContextCopy {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("cannot clear {}", path.display()))?;
         }
-        copy_build_context(&crate::project::root(), &path)?;
+        copy_build_context(&crate::files::root(), &path)?;
         let main_rs = std::fs::read_to_string(path.join(MAIN_RS))
             .with_context(|| format!("cannot read {MAIN_RS} in {}", path.display()))?;
         Ok(Self {
@@ -230,7 +230,7 @@ fn copy_build_context(from: &Path, to: &Path) -> Result<()> {
         // builds read is all there is.
         Err(error) => {
             eprintln!("  {error}: copying every file but the build output");
-            every_file(from, &crate::project::target_dir())?
+            every_file(from, &crate::files::target_dir())?
         }
     };
     for relative in files {

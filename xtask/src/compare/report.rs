@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use super::figures::{FIGURES, IMAGE, Report, table_rows, targets};
-use crate::util::output;
+use crate::output;
 
 impl Report {
     pub(crate) fn json(&self) -> Value {

@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::Subject;
 use super::run::{SETTINGS, Scrape};
 use crate::flags::Cost;
-use crate::util::machine::Machine;
-use crate::util::output::{self, Table};
-use crate::util::stats::median;
+use crate::measure::machine::Machine;
+use crate::measure::median;
+use crate::output::{self, Table};
 
 /// The service at most this many times the bare handler's instructions, logs at `info`...
 const TARGET_RATIO: f64 = 1.50;

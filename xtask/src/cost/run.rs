@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::http::{self, KeepAlive};
-use crate::util::wait;
+use crate::http::{self, KeepAlive};
+use crate::process::wait;
 
 /// Settings every count runs with, beside the server's own; each changes only when background
 /// work happens, on wall time, which callgrind slows about fifty-fold. A long sampler interval

@@ -11,7 +11,7 @@
 //! calling AWS.
 
 pub(crate) use crate::flags::Prices;
-use crate::util::output::Table;
+use crate::output::Table;
 
 /// As AWS's pricing calculator counts a month: 365 × 24 / 12.
 pub(crate) const HOURS_A_MONTH: f64 = 730.0;

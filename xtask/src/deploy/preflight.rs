@@ -19,8 +19,8 @@ use crate::aws::Aws;
 use crate::docker;
 use crate::oci::distribution::{Credentials, Reference, Repository};
 use crate::oci::documents::{ImageConfig, IndexOrManifest};
+use crate::process;
 use crate::stack::shutdown::Shutdown;
-use crate::util::process;
 
 /// The VPC endpoints a task without a public IP needs when no route leads out: the ECR API and
 /// registry (the image manifest and config), S3 (ECR keeps layers there) and `CloudWatch` Logs.

@@ -119,7 +119,7 @@ impl BaseImage {
 
     /// The public default where it is declared (`None` for the stand-ins' own Debian).
     pub(crate) fn default_reference(&self) -> Result<Option<String>> {
-        let root = crate::project::root();
+        let root = crate::files::root();
         match self.declared {
             Declared::Dockerfile(file) => {
                 arg_default(&root.join("docker").join(file), self.variable).map(Some)
@@ -173,8 +173,7 @@ impl BaseImage {
 
 /// The Rust version of the local toolchain image: the host's `major.minor`.
 pub(crate) fn rust_minor_version() -> Result<String> {
-    let version =
-        crate::util::process::capture(std::process::Command::new("rustc").arg("--version"))?;
+    let version = crate::process::capture(std::process::Command::new("rustc").arg("--version"))?;
     let number = version
         .split_whitespace()
         .nth(1)

@@ -12,13 +12,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::docker;
 use crate::docker::base_images;
+use crate::git;
 use crate::image::facts;
+use crate::measure::time;
+use crate::output::{self, StatusLine};
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
-use crate::util::git;
-use crate::util::output::{self, StatusLine};
-use crate::util::time;
 
 /// Lines of build output kept to show when a build fails.
 const FAILURE_CONTEXT_LINES: usize = 60;
@@ -344,7 +344,7 @@ mod tests {
             eprintln!("SKIPPED: no Docker engine answers");
             return;
         }
-        let context = crate::project::target_dir()
+        let context = crate::files::target_dir()
             .join("xtask")
             .join(format!("broken-context-{}", std::process::id()));
         std::fs::create_dir_all(context.join("docker")).expect("create context");

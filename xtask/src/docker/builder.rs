@@ -40,7 +40,7 @@ pub(crate) fn builder() -> &'static Builder {
         if requested.as_deref() == Some("0") {
             return first;
         }
-        let chosen = crate::util::process::find_all_on_path("docker").into_iter().enumerate().find_map(|(index, cli)| {
+        let chosen = crate::process::find_all_on_path("docker").into_iter().enumerate().find_map(|(index, cli)| {
             let buildx = has_buildx(&cli);
             (buildx || has_built_in_buildkit(&client_version(&cli))).then_some((index, cli, buildx))
         });

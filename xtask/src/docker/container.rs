@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::docker;
-use crate::util::http;
-use crate::util::process;
-use crate::util::wait;
+use crate::http;
+use crate::process;
+use crate::process::wait;
 
 /// A container started from an image, removed on drop.
 pub(crate) struct RunningContainer {

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::docker;
+use crate::process;
+use crate::process::wait;
 use crate::tools;
 use crate::tools::debian;
-use crate::util::process;
-use crate::util::wait;
 
 const PID_FILE: &str = "/var/run/docker.pid";
 
@@ -65,9 +65,7 @@ fn start_dockerd() -> Result<()> {
     {
         fs::remove_file(PID_FILE).with_context(|| format!("cannot remove the stale {PID_FILE}"))?;
     }
-    let log_path = crate::project::target_dir()
-        .join("xtask")
-        .join("dockerd.log");
+    let log_path = crate::files::target_dir().join("xtask").join("dockerd.log");
     fs::create_dir_all(log_path.parent().context("log path has a parent")?)?;
     let log = File::create(&log_path)?;
     eprintln!("starting dockerd (log: {})", log_path.display());

@@ -52,7 +52,7 @@ pub(crate) fn pull(reference: &str) -> bool {
 
 /// The 127.0.0.1 address Docker published for a container port (`8080/tcp`).
 pub(crate) fn published_address(container: &str, port: &str) -> Result<std::net::SocketAddr> {
-    let output = crate::util::process::capture(docker().args(["port", container, port]))?;
+    let output = crate::process::capture(docker().args(["port", container, port]))?;
     output
         .lines()
         .find_map(|line| {

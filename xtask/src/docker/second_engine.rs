@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::process::{self, wait};
 use crate::tools;
-use crate::util::{process, wait};
 
 /// The longest socket the daemon opens below its folder (its managed containerd's); a unix
 /// socket's path has at most 107 bytes.
@@ -79,7 +79,7 @@ impl SecondEngine {
                 .with_context(|| format!("cannot create {}", folder.join(sub).display()))?;
         }
         fs::write(folder.join("daemon.json"), "{}\n")?;
-        let log_path = crate::project::target_dir()
+        let log_path = crate::files::target_dir()
             .join("xtask")
             .join("second-engine.log");
         let log = File::create(&log_path)
@@ -269,7 +269,7 @@ impl Drop for Made {
 /// A folder for the engine under the target directory, or under the temporary directory when
 /// the target directory's path is too long for the sockets inside it.
 fn scratch_folder(name: &str) -> PathBuf {
-    let under_target = crate::project::target_dir().join("xtask").join(name);
+    let under_target = crate::files::target_dir().join("xtask").join(name);
     if under_target.join(LONGEST_SOCKET).as_os_str().len() <= SOCKET_PATH_MAX {
         under_target
     } else {

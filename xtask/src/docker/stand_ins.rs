@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 use crate::docker;
 use crate::docker::base_images::{self, BaseImage};
 use crate::docker::engine;
+use crate::process;
 use crate::tools;
-use crate::util::process;
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -159,7 +159,7 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn new(name: &str) -> Result<Self> {
-        let path = crate::project::target_dir()
+        let path = crate::files::target_dir()
             .join("xtask")
             .join("bases")
             .join(name);

@@ -14,7 +14,7 @@ use crate::image::entry::Kind;
 use crate::image::surface;
 use crate::image::tree;
 use crate::oci::documents::RuntimeConfig;
-use crate::util::process;
+use crate::process;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ImageConfig {

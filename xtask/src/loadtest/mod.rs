@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::flags;
-use crate::util::http;
-use crate::util::wait;
+use crate::http;
+use crate::process::wait;
 
 /// How hard wrk loads each endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ impl Server {
 
     /// Starts the app and waits for it to answer; also returns the time from spawn to answer.
     pub(crate) fn start_timed(binary: &Path) -> Result<(Self, Duration)> {
-        let port = crate::util::http::free_port()?;
+        let port = crate::http::free_port()?;
         let spawned = Instant::now();
         let child = Command::new(binary)
             .env("APP_HOST", "127.0.0.1")

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::util::http;
+use crate::http;
 
 /// Above nginx's upstream read timeout, so a request nginx gives up on comes back as its 504.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);

@@ -158,7 +158,7 @@ pub(crate) fn parse(output: &[u8]) -> Result<Response> {
 /// A file under the target directory for one request's body.
 fn body_path() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    crate::project::target_dir().join("xtask").join(format!(
+    crate::files::target_dir().join("xtask").join(format!(
         "upload-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)

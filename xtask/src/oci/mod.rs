@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_layout_holds_every_blob_under_its_digest() {
-        let dir = crate::project::target_dir().join("xtask/test-oci-layout");
+        let dir = crate::files::target_dir().join("xtask/test-oci-layout");
         let image = image();
         image.write_layout(&dir, "app:t").expect("written");
         for blob in [&image.config, &image.layers[0], &image.manifest] {

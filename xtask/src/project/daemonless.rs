@@ -14,14 +14,15 @@ use serde_json::{Map, Value, json};
 
 use crate::docker;
 use crate::docker::base_images::BaseImage;
+use crate::measure::time;
 use crate::oci::distribution::{self, Reference};
 use crate::oci::documents::{ArchiveManifest, ImageConfig, Manifest};
 use crate::oci::{self, Blob, Image, LAYER_MEDIA_TYPE, layer};
+use crate::process;
 use crate::project::final_stage::FinalStage;
 use crate::project::profile::CargoProfile;
 use crate::project::static_binary;
 use crate::project::variant::Variant;
-use crate::util::{process, time};
 
 /// What a build is of: the commit it is labelled with and the time every file carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl Source {
             _ => None,
         };
         let epoch = from_environment
-            .or_else(crate::util::git::commit_time)
+            .or_else(crate::git::commit_time)
             .unwrap_or_else(|| {
                 eprintln!(
                     "not a git checkout and no SOURCE_DATE_EPOCH: the image is dated now, so \
@@ -56,8 +57,8 @@ impl Source {
                 time::now_unix()
             });
         Ok(Self {
-            dir: crate::project::root(),
-            revision: crate::util::git::revision(),
+            dir: crate::files::root(),
+            revision: crate::git::revision(),
             epoch,
         })
     }
@@ -80,7 +81,7 @@ pub(crate) fn image_name(variant: Variant) -> String {
 /// Puts `image` in the local engine as `name` (`docker load` of its archive); what the engine
 /// said.
 pub(crate) fn load(image: &Image, name: &str) -> Result<String> {
-    let archive = crate::project::target_dir()
+    let archive = crate::files::target_dir()
         .join("xtask")
         .join(format!("load-{}.tar", std::process::id()));
     image.write_tar(&archive, name)?;

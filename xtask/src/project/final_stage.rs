@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::util::time;
+use crate::measure::time;
 
 /// The build arguments the final stages read (labels) and the builder bakes into the binary:
 /// the workspace's version, license and repository (xtask shares them with the app), the
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn reads_the_projects_final_stages_as_docker_would() {
         let dockerfile =
-            std::fs::read_to_string(crate::project::root().join("docker/Dockerfile.multi-stage"))
+            std::fs::read_to_string(crate::files::root().join("docker/Dockerfile.multi-stage"))
                 .expect("the Dockerfile");
         let scratch = FinalStage::parse(&dockerfile, "scratch", &[("REVISION", "abc".to_owned())])
             .expect("the scratch stage");

@@ -21,7 +21,7 @@ impl CargoProfile {
     /// `name` as the workspace's `Cargo.toml` defines it; an unknown name is refused with the
     /// names there are.
     pub(crate) fn load(name: &str) -> Result<Self> {
-        let path = crate::project::root().join("Cargo.toml");
+        let path = crate::files::root().join("Cargo.toml");
         let manifest = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_manifest(&manifest, name)

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::process;
 use crate::project::profile::CargoProfile;
-use crate::util::process;
 
 /// The only target the toolchain is guaranteed to have; `--target` keeps the static flags off
 /// build scripts and proc macros, which must stay dynamic.
@@ -17,18 +17,18 @@ pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds the static release binary of this checkout and returns its path.
 pub(crate) fn build() -> Result<PathBuf> {
-    let target_dir = crate::project::target_dir();
+    let target_dir = crate::files::target_dir();
     let profile = CargoProfile::shipped()?;
-    process::run(&mut command(&crate::project::root(), &target_dir, &profile))?;
+    process::run(&mut command(&crate::files::root(), &target_dir, &profile))?;
     binary(&target_dir, &profile)
 }
 
 /// As [`build`], with the app's `examples` built the same way; their paths follow the
 /// binary's, in the order asked.
 pub(crate) fn build_with_examples(examples: &[&str]) -> Result<(PathBuf, Vec<PathBuf>)> {
-    let target_dir = crate::project::target_dir();
+    let target_dir = crate::files::target_dir();
     let profile = CargoProfile::shipped()?;
-    let mut build = command(&crate::project::root(), &target_dir, &profile);
+    let mut build = command(&crate::files::root(), &target_dir, &profile);
     build.args(["--bin", "app"]);
     for example in examples {
         build.args(["--example", example]);

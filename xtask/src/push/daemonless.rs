@@ -39,7 +39,7 @@ pub(super) fn push(
             .transpose()?;
         existing.push((tag, remote));
     }
-    let built = daemonless::build(variant, &Source::checkout()?, &crate::project::target_dir())?;
+    let built = daemonless::build(variant, &Source::checkout()?, &crate::files::target_dir())?;
     let image = &built.image;
     if let Some(aws) = create_with {
         ecr::create(&aws, &repository.name)?;

@@ -90,7 +90,7 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
 
 /// Logs the docker CLI in to `host` (the password on stdin, never on the command line).
 pub(crate) fn login(host: &str, username: &str, password: &str) -> Result<()> {
-    let output = crate::util::process::feed(
+    let output = crate::process::feed(
         docker::docker()
             .args(["login", "--username", username, "--password-stdin", host])
             .stdout(Stdio::null())
@@ -272,7 +272,7 @@ struct InspectedManifest {
 
 /// The digest the engine recorded when it pushed `image` to `repository`.
 pub(crate) fn local_digest(image: &str, repository: &Repository) -> Result<String> {
-    let text = crate::util::process::capture(docker::docker().args([
+    let text = crate::process::capture(docker::docker().args([
         "image",
         "inspect",
         "--format",

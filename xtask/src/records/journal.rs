@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::util::fs as fs_util;
+use crate::files;
 
 /// Every record in a history file; a missing file is an empty history. A corrupt line is an
 /// error naming the file and line, never silently dropped.
@@ -54,7 +54,7 @@ pub(crate) fn append<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
         content.extend_from_slice(&serde_json::to_vec(record)?);
         content.push(b'\n');
     }
-    fs_util::write_atomically(path, &content)
+    files::write_atomically(path, &content)
 }
 
 #[cfg(test)]

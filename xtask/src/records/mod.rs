@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::util::fs as fs_util;
+use crate::files;
 
 fn xtask_dir() -> PathBuf {
-    crate::project::root().join(".xtask")
+    crate::files::root().join(".xtask")
 }
 
 /// A record kept in a history file of its own under `.xtask/history/`.
@@ -99,7 +99,7 @@ impl LastPush {
     }
 
     pub(crate) fn write(&self) -> Result<()> {
-        fs_util::write_atomically(&Self::path(), &serde_json::to_vec_pretty(self)?)
+        files::write_atomically(&Self::path(), &serde_json::to_vec_pretty(self)?)
     }
 
     /// The last push, or an error saying how to get one.

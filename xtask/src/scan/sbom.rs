@@ -147,7 +147,7 @@ pub(crate) fn cyclonedx(report: &Report) -> Value {
         "serialNumber": format!("urn:uuid:{}", uuid_v4()),
         "version": 1,
         "metadata": {
-            "timestamp": crate::util::time::rfc3339(crate::util::time::now_unix()),
+            "timestamp": crate::measure::time::rfc3339(crate::measure::time::now_unix()),
             "tools": {"components": [{"type": "application", "name": "cargo xtask scan"}]},
             "component": {"type": "container", "bom-ref": "image", "name": report.image},
         },

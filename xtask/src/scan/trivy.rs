@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::findings::severity::Severity;
 use crate::image::archive::Source;
-use crate::util::process;
+use crate::process;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Vulnerability {

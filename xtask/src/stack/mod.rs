@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::docker;
+use crate::output::{StatusLine, Table};
+use crate::process;
+use crate::process::wait;
 use crate::project::profile::CargoProfile;
 use crate::project::variant::Variant;
 use crate::tools;
-use crate::util::output::{StatusLine, Table};
-use crate::util::process;
-use crate::util::wait;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
@@ -25,7 +25,7 @@ pub(crate) mod shutdown;
 pub(crate) fn build(variant: Variant) -> Result<String> {
     crate::docker::build::build(
         variant,
-        &crate::project::root(),
+        &crate::files::root(),
         &variant.tag(),
         &CargoProfile::shipped()?,
         false,
@@ -72,7 +72,7 @@ pub(crate) fn compose() -> Result<Command> {
         tools::require(&["docker-compose"])?;
         Command::new("docker-compose")
     };
-    command.current_dir(crate::project::root());
+    command.current_dir(crate::files::root());
     Ok(command)
 }
 

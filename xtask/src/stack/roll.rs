@@ -16,9 +16,9 @@ use anyhow::{Context, Result, bail};
 use super::shutdown::Shutdown;
 use super::{Container, broken, compose, containers, state};
 use crate::docker;
-use crate::util::http;
-use crate::util::process;
-use crate::util::wait;
+use crate::http;
+use crate::process;
+use crate::process::wait;
 
 /// How long a new replica may take to become healthy before the roll gives up on it.
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(90);

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 
 use super::read;
+use crate::files;
 use crate::flags::Xtask;
-use crate::project;
 
 /// The README's length limit: past it, the reference belongs in `docs/`.
 const README_MAX_LINES: usize = 300;
 
 fn docs_dir() -> PathBuf {
-    project::root().join("docs")
+    files::root().join("docs")
 }
 
 /// `README.md` and every page of `docs/`, with their text.
@@ -26,7 +26,7 @@ fn documents() -> Vec<(PathBuf, String)> {
         .filter(|path| path.extension().is_some_and(|e| e == "md"))
         .collect();
     pages.sort();
-    pages.insert(0, project::root().join("README.md"));
+    pages.insert(0, files::root().join("README.md"));
     pages
         .into_iter()
         .map(|path| {
@@ -37,7 +37,7 @@ fn documents() -> Vec<(PathBuf, String)> {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(project::root())
+    path.strip_prefix(files::root())
         .unwrap_or(path)
         .display()
         .to_string()
@@ -119,7 +119,7 @@ fn broken(from: &Path, target: &str) -> Option<String> {
 
 #[test]
 fn the_readme_is_a_front_door() {
-    let readme = read(&project::root().join("README.md"));
+    let readme = read(&files::root().join("README.md"));
     let lines = readme.lines().count();
     assert!(
         lines <= README_MAX_LINES,
@@ -129,7 +129,7 @@ fn the_readme_is_a_front_door() {
 
 #[test]
 fn the_readme_links_every_page_of_the_docs() {
-    let readme = read(&project::root().join("README.md"));
+    let readme = read(&files::root().join("README.md"));
     let linked: BTreeSet<String> = link_targets(&readme)
         .into_iter()
         .map(|target| target.split('#').next().unwrap_or_default().to_owned())
@@ -278,7 +278,7 @@ fn no_document_tells_the_projects_history() {
 
 #[test]
 fn the_readme_indexes_every_command() {
-    let readme = read(&project::root().join("README.md"));
+    let readme = read(&files::root().join("README.md"));
     let missing: Vec<String> = Xtask::command()
         .get_subcommands()
         .map(|command| command.get_name().to_owned())
@@ -296,7 +296,7 @@ fn the_readme_indexes_every_command() {
 #[test]
 fn adapting_lists_every_file_that_names_the_port() {
     let adapting = read(&docs_dir().join("adapting.md"));
-    let listing = crate::util::git::listed_files(&project::root()).expect("a git checkout");
+    let listing = crate::git::listed_files(&files::root()).expect("a git checkout");
     let unlisted: Vec<&String> = listing
         .iter()
         .filter(|file| {
@@ -307,7 +307,7 @@ fn adapting_lists_every_file_that_names_the_port() {
                 && !file.contains("/tidy/")
         })
         .filter(|file| {
-            let text = std::fs::read_to_string(project::root().join(file)).unwrap_or_default();
+            let text = std::fs::read_to_string(files::root().join(file)).unwrap_or_default();
             names_port(&text)
         })
         .filter(|file| !adapting.contains(&format!("`{file}`")))

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 
 use super::rust_files;
+use crate::files;
 use crate::flags::Xtask;
-use crate::project;
 
 fn source_dir() -> PathBuf {
-    project::root().join("xtask").join("src")
+    files::root().join("xtask").join("src")
 }
 
 /// The module names of the top-level command files.
@@ -112,12 +112,12 @@ fn no_command_uses_another_commands_code() {
 #[test]
 fn the_design_page_layout_names_every_folder() {
     let design =
-        std::fs::read_to_string(project::root().join("docs/design.md")).expect("docs/design.md");
+        std::fs::read_to_string(files::root().join("docs/design.md")).expect("docs/design.md");
     let layout = design
         .split_once("\n## Layout")
         .and_then(|(_, rest)| rest.split("\n## ").next())
         .expect("docs/design.md has a Layout section");
-    let listing = crate::util::git::listed_files(&project::root()).expect("a git checkout");
+    let listing = crate::git::listed_files(&files::root()).expect("a git checkout");
     let folders: BTreeSet<&str> = listing
         .iter()
         .filter_map(|file| Path::new(file).parent()?.to_str())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::project;
+use crate::files;
 
 mod docs;
 mod layout;
@@ -11,7 +11,7 @@ mod typed;
 
 fn tracked_text_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut pending = vec![project::root()];
+    let mut pending = vec![files::root()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -57,8 +57,8 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn readme_documents_every_configuration_variable() {
-    let config = read(&project::root().join("app/src/config.rs"));
-    let readme = read(&project::root().join("README.md"));
+    let config = read(&files::root().join("app/src/config.rs"));
+    let readme = read(&files::root().join("README.md"));
     let table = config
         .split_once("pub const VARIABLES")
         .and_then(|(_, rest)| rest.split_once("];"))
@@ -97,8 +97,8 @@ fn no_file_names_a_path_of_the_machine_it_was_written_on() {
 
 #[test]
 fn ci_runs_exactly_the_readme_test_command() {
-    let script = read(&project::root().join(".ci/run"));
-    let readme = read(&project::root().join("README.md"));
+    let script = read(&files::root().join(".ci/run"));
+    let readme = read(&files::root().join("README.md"));
     assert!(
         script.contains("cargo xtask ci"),
         ".ci/run must run `cargo xtask ci`"
@@ -132,7 +132,7 @@ fn no_file_holds_a_secret_shaped_string() {
 fn every_file_states_the_same_shutdown_settings() {
     let settings = crate::stack::shutdown::Shutdown::get();
     let interval = settings.health_interval.as_secs();
-    let dockerfile = read(&project::root().join("docker/Dockerfile.multi-stage"));
+    let dockerfile = read(&files::root().join("docker/Dockerfile.multi-stage"));
     let intervals: Vec<&str> = dockerfile
         .lines()
         .filter(|line| line.starts_with("HEALTHCHECK"))
@@ -148,7 +148,7 @@ fn every_file_states_the_same_shutdown_settings() {
              compose.yaml's x-shutdown does"
         );
     }
-    let page = read(&project::root().join("docs/zero-downtime.md"));
+    let page = read(&files::root().join("docs/zero-downtime.md"));
     for (what, value) in [
         ("shutdown delay", settings.delay),
         ("shutdown grace", settings.grace),

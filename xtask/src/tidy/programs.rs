@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::rust_files;
-use crate::project;
+use crate::files;
 use crate::tools::programs::PROGRAMS;
 
 /// The string literal after each `needle` in `text`: `Command::new("git")` gives `git`.
@@ -33,7 +33,7 @@ fn rust_sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 fn every_program_xtask_runs_is_in_the_table() {
     let known: BTreeSet<&str> = PROGRAMS.iter().map(|p| p.name).collect();
     let mut unknown = Vec::new();
-    let sources = rust_sources(&project::root().join("xtask").join("src"));
+    let sources = rust_sources(&files::root().join("xtask").join("src"));
     for (path, text) in sources
         .iter()
         .filter(|(path, _)| !path.ends_with("tidy/programs.rs"))
@@ -58,7 +58,7 @@ fn every_program_xtask_runs_is_in_the_table() {
                 .map(|name| {
                     format!(
                         "{}: `{name}`",
-                        path.strip_prefix(project::root()).unwrap_or(path).display()
+                        path.strip_prefix(files::root()).unwrap_or(path).display()
                     )
                 }),
         );
@@ -72,7 +72,7 @@ fn every_program_xtask_runs_is_in_the_table() {
 
 #[test]
 fn every_program_in_the_table_is_run_somewhere() {
-    let root = project::root();
+    let root = files::root();
     let mut sources = rust_sources(&root.join("xtask").join("src"));
     sources.extend(rust_sources(&root.join("tests")));
     let unused: Vec<&str> = PROGRAMS
@@ -89,8 +89,8 @@ fn every_program_in_the_table_is_run_somewhere() {
 
 #[test]
 fn the_docs_list_every_program() {
-    let readme = std::fs::read_to_string(project::root().join("docs/programs.md"))
-        .expect("docs/programs.md");
+    let readme =
+        std::fs::read_to_string(files::root().join("docs/programs.md")).expect("docs/programs.md");
     let missing: Vec<&str> = PROGRAMS
         .iter()
         .map(|program| program.name)

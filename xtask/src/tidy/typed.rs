@@ -3,7 +3,7 @@
 //! struct does not fit and said so in a comment just above it.
 
 use super::{read, rust_files};
-use crate::project;
+use crate::files;
 
 /// The most lookups by key xtask may hold.
 const MOST_LOOKUPS: usize = 20;
@@ -43,7 +43,7 @@ fn explained(lines: &[&str], line: usize) -> bool {
 fn json_is_read_through_structs_with_few_lookups_by_key() {
     let mut found = Vec::new();
     let mut unexplained = Vec::new();
-    for path in rust_files(&project::root().join("xtask").join("src")) {
+    for path in rust_files(&files::root().join("xtask").join("src")) {
         if path.ends_with("tidy/typed.rs") {
             continue;
         }
@@ -52,9 +52,7 @@ fn json_is_read_through_structs_with_few_lookups_by_key() {
         for line in lookups(&text) {
             let place = format!(
                 "{}:{}",
-                path.strip_prefix(project::root())
-                    .unwrap_or(&path)
-                    .display(),
+                path.strip_prefix(files::root()).unwrap_or(&path).display(),
                 line + 1
             );
             if !explained(&lines, line) {

@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use super::programs::{Origin, Program};
-use crate::util::process;
+use crate::process;
 
 /// What the test command needs beyond what the commands themselves require.
 pub(crate) const TEST_PROGRAMS: &[&str] = &[

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::process;
+use crate::process;
 use programs::{Origin, Program};
 
 /// Set by the global `--yes` flag.
@@ -104,7 +104,7 @@ const NODE_PACKAGES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn tools_dir() -> PathBuf {
-    crate::project::target_dir().join("tools")
+    crate::files::target_dir().join("tools")
 }
 
 /// Where the Python tools' programs are (`aws`, `moto_server`, `cfn-lint`, `python`).

@@ -44,7 +44,7 @@ fn root() -> PathBuf {
 /// The system's `dockerd` if it is Docker 25 or later, else Docker 26 when it is unpacked
 /// already.
 pub(crate) fn installed() -> Option<SecondDocker> {
-    if let Some(system) = crate::util::process::find_on_path("dockerd")
+    if let Some(system) = crate::process::find_on_path("dockerd")
         && major_version(&system).is_some_and(|major| major >= OCI_SAVE_MAJOR)
     {
         return Some(SecondDocker { dockerd: system });

@@ -2,6 +2,8 @@
 //! the installs and base-image builds whose output a person does not need to watch, run it into
 //! the setup log ([`run_logged`]) and show the log's last lines only when it fails.
 
+pub(crate) mod wait;
+
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write as _;
@@ -14,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 /// `cargo`, the same one that runs xtask.
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(crate::project::root());
+    command.current_dir(crate::files::root());
     command
 }
 
@@ -57,7 +59,7 @@ impl Log {
     /// `target/xtask/setup.log`: the installs' and the base-image builds' output, pages a
     /// newcomer's terminal does not need; appended, so an earlier run's stays for comparison.
     pub(crate) fn setup() -> Self {
-        Self::at(crate::project::target_dir().join("xtask").join("setup.log"))
+        Self::at(crate::files::target_dir().join("xtask").join("setup.log"))
     }
 
     pub(crate) fn at(path: PathBuf) -> Self {
@@ -86,7 +88,7 @@ impl Log {
         writeln!(
             file,
             "\n[{}] $ {line}",
-            crate::util::time::rfc3339(crate::util::time::now_unix())
+            crate::measure::time::rfc3339(crate::measure::time::now_unix())
         )
         .with_context(|| format!("cannot write {}", self.path.display()))?;
         Ok(file)

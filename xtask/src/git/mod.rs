@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::util::process;
+use crate::process;
 
 fn git(dir: &Path) -> Command {
     let mut command = Command::new("git");
@@ -16,13 +16,13 @@ fn git(dir: &Path) -> Command {
 
 /// The checked-out commit, abbreviated to 12 hex digits; `unknown` outside a git checkout.
 pub(crate) fn revision() -> String {
-    process::capture(git(&crate::project::root()).args(["rev-parse", "--short=12", "HEAD"]))
+    process::capture(git(&crate::files::root()).args(["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// The last commit's time in Unix seconds, if this is a git checkout.
 pub(crate) fn commit_time() -> Option<u64> {
-    process::capture(git(&crate::project::root()).args(["log", "-1", "--format=%ct"]))
+    process::capture(git(&crate::files::root()).args(["log", "-1", "--format=%ct"]))
         .ok()?
         .parse()
         .ok()
@@ -30,7 +30,7 @@ pub(crate) fn commit_time() -> Option<u64> {
 
 /// Whether tracked files differ from the last commit.
 pub(crate) fn is_dirty() -> bool {
-    process::capture(git(&crate::project::root()).args([
+    process::capture(git(&crate::files::root()).args([
         "status",
         "--porcelain",
         "--untracked-files=no",
@@ -62,7 +62,7 @@ pub(crate) fn listed_files(dir: &Path) -> Result<Vec<String>> {
 
 /// Writes the files of the last commit (what a clean checkout holds, without `.git`) into `dir`.
 pub(crate) fn export_head(dir: &Path) -> Result<()> {
-    let output = git(&crate::project::root())
+    let output = git(&crate::files::root())
         .args(["archive", "--format=tar", "HEAD"])
         .output()
         .context("cannot run git archive")?;
