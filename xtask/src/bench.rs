@@ -2,7 +2,7 @@
 //! them with the project's targets; never fails because of a timing. `--roll`: the stack's
 //! replicas under load through rolling updates and failures (`bench/roll.rs`).
 
-mod roll;
+mod disruptions;
 
 use std::fmt::Write;
 use std::path::Path;
@@ -38,7 +38,7 @@ const TARGET_LOADED_RSS_MB: f64 = 16.0;
 impl Bench {
     pub(crate) fn run(self) -> Result<()> {
         if self.roll {
-            return roll::run(&self);
+            return disruptions::run(&self);
         }
         tools::require(&["wrk"])?;
         let binary = static_binary::build()?;
@@ -186,6 +186,17 @@ impl Drop for RssSampler {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The flags' load, for wrk.
+impl From<&Bench> for Load {
+    fn from(bench: &Bench) -> Self {
+        Self {
+            threads: bench.threads,
+            connections: bench.connections,
+            duration_secs: bench.duration_secs,
         }
     }
 }

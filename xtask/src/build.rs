@@ -1,7 +1,7 @@
 //! `cargo xtask build`: the images built with the docker CLI, timed and recorded; or, with
 //! `--daemonless`, made without Docker (`build/daemonless.rs`).
 
-mod daemonless;
+mod oci_layout;
 
 use anyhow::Result;
 
@@ -13,7 +13,7 @@ use crate::project::profile::CargoProfile;
 impl flags::Build {
     pub(crate) fn run(self) -> Result<()> {
         if self.daemonless {
-            return daemonless::run(&self);
+            return oci_layout::run(&self);
         }
         let profile = CargoProfile::for_images(&self.profile)?;
         engine::require()?;

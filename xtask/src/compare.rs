@@ -7,7 +7,7 @@
 //! each rebuild after a source edit, each cold pull. The report alone goes to stdout.
 
 mod chart;
-mod daemonless;
+mod daemonless_row;
 mod figures;
 mod html;
 mod pull;
@@ -22,7 +22,7 @@ use crate::docker;
 use crate::docker::build::{self, BuildRecord};
 use crate::docker::container::RunningContainer;
 use crate::docker::engine;
-use crate::docker::{base_images, stand_ins};
+use crate::docker::stand_ins;
 use crate::files;
 use crate::flags::{Compare, OutputFormat};
 use crate::git;
@@ -155,7 +155,7 @@ impl Compare {
         stand_ins::ensure_for_images()?;
         for variant in Variant::ALL {
             // Says which base each Dockerfile builds from, once, before the builds start.
-            base_images::build_args(variant.dockerfile())?;
+            stand_ins::build_args(variant.dockerfile())?;
         }
 
         // Read once: which profile built each image, and the cold builds of earlier runs.
@@ -167,7 +167,7 @@ impl Compare {
         }
         steps.start(format!(
             "building {} without Docker",
-            crate::project::daemonless::image_name(Variant::Scratch)
+            crate::oci::builder::image_name(Variant::Scratch)
         ));
         let (row, made) = self.measure_daemonless(&builds)?;
         rows.push(row);
@@ -214,7 +214,7 @@ impl Compare {
     fn time_rebuilds(
         &self,
         rows: &mut [Row],
-        made: &daemonless::Made,
+        made: &daemonless_row::Made,
         profile: &CargoProfile,
         steps: &mut Steps,
     ) -> Result<()> {
@@ -223,9 +223,9 @@ impl Compare {
         // images' host rebuilds then reuse.
         steps.start(format!(
             "timing {}'s rebuild: built clean at another path, then after a source edit",
-            crate::project::daemonless::image_name(Variant::Scratch)
+            crate::oci::builder::image_name(Variant::Scratch)
         ));
-        let timed = daemonless::time_rebuild(&copy, made)?;
+        let timed = daemonless_row::time_rebuild(&copy, made)?;
         if let Some(row) = rows.iter_mut().find(|row| row.daemonless) {
             row.rebuild_seconds = Some(timed.rebuild_seconds);
             row.reproducible = timed.reproducible;
@@ -302,7 +302,7 @@ impl Compare {
             .rev()
             .find(|b| b.image_id == config.id)
             .map_or_else(git::revision, |b| b.revision.clone());
-        let reproducible = daemonless::dockerfile_reproducible(
+        let reproducible = daemonless_row::dockerfile_reproducible(
             variant,
             &revision,
             &profile.name,
@@ -317,9 +317,9 @@ impl Compare {
 
     /// The image `build --daemonless` makes, built and measured as the others; its rebuild is
     /// timed later, from the rebuild probe's copy.
-    fn measure_daemonless(&self, builds: &[records::Build]) -> Result<(Row, daemonless::Made)> {
-        let made = daemonless::make(self.rebuild, builds)?;
-        let tag = crate::project::daemonless::image_name(Variant::Scratch);
+    fn measure_daemonless(&self, builds: &[records::Build]) -> Result<(Row, daemonless_row::Made)> {
+        let made = daemonless_row::make(self.rebuild, builds)?;
+        let tag = crate::oci::builder::image_name(Variant::Scratch);
         let config = facts::config(&tag)?;
         let mut row = self.measure_image(Variant::Scratch, &tag, config)?;
         row.daemonless = true;

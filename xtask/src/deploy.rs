@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
-pub(crate) mod cost;
+pub(crate) mod bill;
 mod preflight;
 
 use preflight::Preflight;
@@ -147,27 +147,27 @@ impl Deploy {
         for (key, value) in parameters {
             println!("    {key}={value:?}");
         }
-        let task = cost::Task {
+        let task = bill::Task {
             cpu_units: self.cpu,
             memory_mib: self.memory,
             arm64: self.arch == crate::flags::Arch::Arm64,
         };
         let own = self.shared_listener.is_none();
-        let egress = [cost::Egress::Nat, cost::Egress::PublicIp][usize::from(self.public_ip)];
+        let egress = [bill::Egress::Nat, bill::Egress::PublicIp][usize::from(self.public_ip)];
         for tasks in [self.min, self.max] {
-            let estimate = cost::monthly(&self.prices, task, tasks, egress, own);
+            let estimate = bill::monthly(&self.prices, task, tasks, egress, own);
             println!("\nmonthly cost at {tasks} task(s):");
             print!("{}", estimate.render());
-            if egress == cost::Egress::Nat {
+            if egress == bill::Egress::Nat {
                 let endpoints =
-                    cost::monthly(&self.prices, task, tasks, cost::Egress::Endpoints, own);
+                    bill::monthly(&self.prices, task, tasks, bill::Egress::Endpoints, own);
                 println!(
                     "with VPC endpoints instead of NAT gateways: {:.2} USD a month",
                     endpoints.total()
                 );
             }
         }
-        println!("{}", cost::note(&self.prices));
+        println!("{}", bill::note(&self.prices));
     }
 
     /// `--image`, or the digest the last `push` printed; always by digest.

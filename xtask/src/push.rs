@@ -6,9 +6,9 @@
 //! be, and a deployment should name a digest anyway. The version tag marks a release, the
 //! revision tag a commit; `deploy` uses the digest printed here.
 
-mod daemonless;
 mod ecr;
 mod registry;
+mod registry_api;
 
 use anyhow::{Context, Result, bail};
 
@@ -58,7 +58,7 @@ impl Push {
             (None, Destination::Registry(_)) => unreachable!("a registry destination is parsed"),
         };
         if self.daemonless {
-            return daemonless::push(
+            return registry_api::push(
                 self.variant,
                 &repository,
                 create_with,

@@ -8,7 +8,7 @@ use crate::docker::engine;
 use crate::flags;
 use crate::project::variant::Variant;
 use crate::stack;
-use crate::stack::roll::{self, Plan};
+use crate::stack::rolling_update::{self, Plan};
 
 impl flags::Roll {
     pub(crate) fn run(self) -> Result<()> {
@@ -19,7 +19,7 @@ impl flags::Roll {
         };
         let mut env = stack::image_env()?;
         env.push(("APP_IMAGE".to_owned(), image.clone()));
-        roll::roll(&Plan {
+        rolling_update::roll(&Plan {
             env,
             image,
             replicas: self.replicas,

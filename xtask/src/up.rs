@@ -9,7 +9,7 @@ use crate::flags;
 use crate::process;
 use crate::project::variant::Variant;
 use crate::stack;
-use crate::stack::roll::{self, Plan};
+use crate::stack::rolling_update::{self, Plan};
 
 impl flags::Up {
     pub(crate) fn run(self) -> Result<()> {
@@ -51,7 +51,7 @@ impl flags::Up {
             }
             Ok(command)
         };
-        if roll::replicas()?.is_empty() {
+        if rolling_update::replicas()?.is_empty() {
             let scale = format!("app={}", self.replicas.unwrap_or(1));
             process::run(
                 compose()?
@@ -61,7 +61,7 @@ impl flags::Up {
         } else {
             // Already serving: a changed image rolls in; the other services are compose's
             // to update, without touching the replicas (`--no-deps`).
-            roll::roll(&Plan {
+            rolling_update::roll(&Plan {
                 image: stack::app_image(),
                 env: env.clone(),
                 replicas: self.replicas,

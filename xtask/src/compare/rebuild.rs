@@ -17,8 +17,8 @@ use crate::git;
 use crate::measure::median;
 use crate::measure::time;
 use crate::oci::Image;
+use crate::oci::builder::{self, Source};
 use crate::process;
-use crate::project::daemonless::{self, Source};
 use crate::project::profile::CargoProfile;
 use crate::project::static_binary;
 use crate::project::variant::Variant;
@@ -148,10 +148,10 @@ impl ContextCopy {
             ..checkout.clone()
         };
         self.write_main_rs("")?;
-        let clean = daemonless::build(Variant::Scratch, &copy, &target)?;
+        let clean = builder::build(Variant::Scratch, &copy, &target)?;
         self.write_main_rs(&edit_comment(0))?;
         let started = Instant::now();
-        daemonless::build(Variant::Scratch, &copy, &target)?;
+        builder::build(Variant::Scratch, &copy, &target)?;
         let seconds = started.elapsed().as_secs_f64();
         self.write_main_rs("")?;
         let _ = self.daemonless_target.set(target);

@@ -1,16 +1,13 @@
-//! Which base image each build and the stack use: the one place that decides between the public
-//! image and its local stand-in. Defaults are the real public images, read from where they are
-//! declared (the Dockerfiles' `ARG` lines, compose.yaml's `${VAR:-default}`); an environment
-//! variable of the same name overrides one; where the default is not available locally and no
-//! registry serves it, the stand-in that `cargo xtask bases` builds is used (and built if missing).
-
+//! The base images each build and the stack use, as declared: the public defaults, read from
+//! where they are declared (the Dockerfiles' `ARG` lines, compose.yaml's `${VAR:-default}`), an
+//! environment variable of the same name that overrides one, and the local stand-in's name.
+//! [`BaseImage::find`] says which of them is here; `stand_ins.rs` builds the stand-ins and
+//! chooses between the public image and its stand-in.
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 
 use crate::docker;
-use crate::docker::stand_ins;
 
 /// The Debian release every stand-in but nginx's is built from.
 pub(crate) const SUITE: &str = "bookworm";
@@ -131,36 +128,33 @@ impl BaseImage {
         }
     }
 
-    /// The reference to use, and why it was chosen.
-    pub(crate) fn resolve(&self) -> Result<(String, &'static str)> {
+    /// The reference to use, and why it was chosen; `None` when neither the public image nor
+    /// the stand-in is here and no registry serves the public one.
+    pub(crate) fn find(&self) -> Result<Option<(String, &'static str)>> {
         if let Ok(value) = std::env::var(self.variable)
             && !value.trim().is_empty()
         {
-            return Ok((value, "from the environment"));
+            return Ok(Some((value, "from the environment")));
         }
         let Some(default) = self.default_reference()? else {
-            return Ok((self.local.clone(), "a local stand-in only"));
+            return Ok(Some((self.local.clone(), "a local stand-in only")));
         };
         if docker::image_exists(&default) {
-            return Ok((default, "the public image, present locally"));
+            return Ok(Some((default, "the public image, present locally")));
         }
         if docker::image_exists(&self.local) {
-            return Ok((
-                self.local.clone(),
-                "the local equivalent `cargo xtask bases` built",
-            ));
+            let why = "the local equivalent `cargo xtask bases` built";
+            return Ok(Some((self.local.clone(), why)));
         }
         if docker::pull(&default) {
-            return Ok((default, "the public image, just pulled"));
+            return Ok(Some((default, "the public image, just pulled")));
         }
-        eprintln!(
-            "no registry serves {default}: building local equivalents with `cargo xtask bases`"
-        );
-        stand_ins::build_all()?;
-        Ok((
-            self.local.clone(),
-            "the local equivalent `cargo xtask bases` just built",
-        ))
+        Ok(None)
+    }
+
+    /// Whether `dockerfile` declares it.
+    pub(crate) fn declared_in(&self, dockerfile: &str) -> bool {
+        matches!(self.declared, Declared::Dockerfile(file) if file == dockerfile)
     }
 
     /// Whether the public default is here or can be pulled.
@@ -209,48 +203,4 @@ pub(crate) fn compose_default(compose_file: &Path, name: &str) -> Result<String>
         .find('}')
         .with_context(|| format!("unterminated variable in {}", compose_file.display()))?;
     Ok(text[start..start + end].to_owned())
-}
-
-/// Prints `line` unless this process printed it already: a command that builds several images
-/// says which base it uses once, not before every build.
-fn say_once(line: String) {
-    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
-    if !said.contains(&line) {
-        eprintln!("{line}");
-        said.push(line);
-    }
-}
-
-/// The `--build-arg`s that select the resolved base images for `dockerfile`.
-pub(crate) fn build_args(dockerfile: &str) -> Result<Vec<String>> {
-    let mut args = Vec::new();
-    for base in declared_in(dockerfile)? {
-        let (reference, why) = base.resolve()?;
-        say_once(format!("  {} = {reference} ({why})", base.variable));
-        args.push("--build-arg".to_owned());
-        args.push(format!("{}={reference}", base.variable));
-    }
-    Ok(args)
-}
-
-/// The base images `dockerfile` declares.
-fn declared_in(dockerfile: &str) -> Result<Vec<BaseImage>> {
-    Ok(BaseImage::for_images()?
-        .into_iter()
-        .filter(|base| matches!(base.declared, Declared::Dockerfile(file) if file == dockerfile))
-        .collect())
-}
-
-/// The environment for compose: the stand-in for each stack image resolved to one. Compose
-/// reads a variable the user set, and falls back to the public default, by itself.
-pub(crate) fn stack_env() -> Result<Vec<(&'static str, String)>> {
-    let mut env = Vec::new();
-    for base in BaseImage::for_stack() {
-        let (reference, _) = base.resolve()?;
-        if reference == base.local {
-            env.push((base.variable, reference));
-        }
-    }
-    Ok(env)
 }

@@ -11,9 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::docker;
-use crate::docker::base_images;
+use crate::docker::stand_ins;
 use crate::git;
-use crate::image::facts;
 use crate::measure::time;
 use crate::output::{self, StatusLine};
 use crate::project::profile::CargoProfile;
@@ -150,7 +149,7 @@ pub(crate) fn build(
             "legacy builder"
         }
     );
-    command.args(base_images::build_args(variant.dockerfile())?);
+    command.args(stand_ins::build_args(variant.dockerfile())?);
     if variant != Variant::Single {
         command
             .arg("--build-arg")
@@ -164,14 +163,14 @@ pub(crate) fn build(
     let started = Instant::now();
     let progress = run_with_progress(&mut command, tag)?;
     let seconds = started.elapsed().as_secs_f64();
-    let image = facts::config(tag)?;
+    let (image_id, size_bytes) = docker::id_and_size(tag)?;
     Ok(BuildRecord {
         variant,
-        image_id: image.id,
+        image_id,
         seconds,
         cached_steps: progress.cached,
         steps: progress.steps,
-        size_bytes: image.size_bytes,
+        size_bytes,
         buildkit,
         no_cache,
         profile: profile.name.clone(),

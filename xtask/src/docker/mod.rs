@@ -12,7 +12,7 @@ pub(crate) mod stand_ins;
 
 use std::process::{Command, Stdio};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 /// `docker`, from PATH.
 pub(crate) fn docker() -> Command {
@@ -64,4 +64,19 @@ pub(crate) fn published_address(container: &str, port: &str) -> Result<std::net:
         .ok_or_else(|| {
             anyhow::anyhow!("docker port printed no IPv4 address for {port}: {output:?}")
         })
+}
+
+/// The image's id and size as the engine states them (`image facts` reads the rest).
+pub(crate) fn id_and_size(reference: &str) -> Result<(String, u64)> {
+    let format = [
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{.Size}}",
+        reference,
+    ];
+    let text = crate::process::capture(docker().args(format))?;
+    text.split_once(' ')
+        .and_then(|(id, size)| Some((id.to_owned(), size.trim().parse().ok()?)))
+        .with_context(|| format!("docker image inspect printed {text:?}, not an id and a size"))
 }

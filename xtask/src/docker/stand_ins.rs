@@ -1,5 +1,7 @@
 //! Local equivalents of the public base images, for machines that cannot reach a registry
-//! (air-gapped CI, corporate networks). Built from Debian packages, the local Rust toolchain and
+//! (air-gapped CI, corporate networks), and the choice between a public image and its stand-in
+//! ([`resolve`]): the public one where it is here or a registry serves it, else the stand-in,
+//! built if missing. Built from Debian packages, the local Rust toolchain and
 //! the host's CA bundle; idempotent: what exists is kept. What debootstrap, tar and docker print
 //! while building goes to the setup log ([`process::Log::setup`]); the terminal gets one line
 //! per image.
@@ -7,6 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 
@@ -18,6 +21,58 @@ use crate::tools;
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The reference to use for `base`, and why it was chosen, as [`BaseImage::find`] finds it;
+/// where nothing serves it, the stand-ins are built (`cargo xtask bases`) and it is its own.
+pub(crate) fn resolve(base: &BaseImage) -> Result<(String, &'static str)> {
+    if let Some(found) = base.find()? {
+        return Ok(found);
+    }
+    let default = base.default_reference()?.unwrap_or_default();
+    eprintln!("no registry serves {default}: building local equivalents with `cargo xtask bases`");
+    build_all()?;
+    Ok((
+        base.local.clone(),
+        "the local equivalent `cargo xtask bases` just built",
+    ))
+}
+
+/// Prints `line` unless this process printed it already: a command that builds several images
+/// says which base it uses once, not before every build.
+fn say_once(line: String) {
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
+    if !said.contains(&line) {
+        eprintln!("{line}");
+        said.push(line);
+    }
+}
+
+/// The `--build-arg`s that select the resolved base images for `dockerfile`.
+pub(crate) fn build_args(dockerfile: &str) -> Result<Vec<String>> {
+    let mut args = Vec::new();
+    let declared = BaseImage::for_images()?.into_iter();
+    for base in declared.filter(|base| base.declared_in(dockerfile)) {
+        let (reference, why) = resolve(&base)?;
+        say_once(format!("  {} = {reference} ({why})", base.variable));
+        args.push("--build-arg".to_owned());
+        args.push(format!("{}={reference}", base.variable));
+    }
+    Ok(args)
+}
+
+/// The environment for compose: the stand-in for each stack image resolved to one. Compose
+/// reads a variable the user set, and falls back to the public default, by itself.
+pub(crate) fn stack_env() -> Result<Vec<(&'static str, String)>> {
+    let mut env = Vec::new();
+    for base in BaseImage::for_stack() {
+        let (reference, _) = resolve(&base)?;
+        if reference == base.local {
+            env.push((base.variable, reference));
+        }
+    }
+    Ok(env)
+}
 
 /// Builds every stand-in that is missing; what exists is kept.
 pub(crate) fn build_all() -> Result<()> {
@@ -33,7 +88,7 @@ pub(crate) fn build_all() -> Result<()> {
 }
 
 /// Makes sure every base image the Dockerfiles build from is there before a build needs it:
-/// chosen as [`BaseImage::resolve`] chooses (a variable set, the public image present or pulled,
+/// chosen as [`resolve`] chooses (a variable set, the public image present or pulled,
 /// the stand-in present), and where none of these serves, the Dockerfiles' stand-ins built. Not
 /// the stack's: resolving builds every stand-in, which costs `compare` half a minute of apt-get
 /// for images it never runs.

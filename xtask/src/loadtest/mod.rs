@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::flags;
 use crate::http;
 use crate::process::wait;
 
@@ -20,16 +19,6 @@ pub(crate) struct Load {
     pub(crate) threads: u32,
     pub(crate) connections: u32,
     pub(crate) duration_secs: u32,
-}
-
-impl From<&flags::Bench> for Load {
-    fn from(bench: &flags::Bench) -> Self {
-        Self {
-            threads: bench.threads,
-            connections: bench.connections,
-            duration_secs: bench.duration_secs,
-        }
-    }
 }
 
 /// The app, started on a free loopback port, killed on drop.

@@ -6,6 +6,7 @@
 //! still reads (it refuses a layout without one, even one it saved itself). Pushed and read
 //! by `distribution`.
 
+pub(crate) mod builder;
 pub(crate) mod curl;
 pub(crate) mod distribution;
 pub(crate) mod documents;

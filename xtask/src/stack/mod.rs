@@ -17,7 +17,7 @@ use crate::tools;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_mins(3);
 
-pub(crate) mod roll;
+pub(crate) mod rolling_update;
 pub(crate) mod shutdown;
 
 /// An image of the stack built from the sources, as it ships (the shipped profile, cached
@@ -42,7 +42,7 @@ pub(crate) fn app_image() -> String {
 /// The variables compose needs on this machine: the local stand-ins for public images that no
 /// registry serves here.
 pub(crate) fn image_env() -> Result<Vec<(String, String)>> {
-    Ok(crate::docker::base_images::stack_env()?
+    Ok(crate::docker::stand_ins::stack_env()?
         .into_iter()
         .map(|(variable, value)| (variable.to_owned(), value))
         .collect())

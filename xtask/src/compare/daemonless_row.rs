@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use super::rebuild::ContextCopy;
 use super::{DAEMONLESS_SCRATCH, Reproducible};
 use crate::measure::time;
-use crate::project::daemonless::{self, Source};
+use crate::oci::builder::{self, Source};
 use crate::project::variant::Variant;
 use crate::records::{self, History as _};
 
@@ -65,10 +65,10 @@ pub(super) fn make(rebuild: bool, builds: &[records::Build]) -> Result<Made> {
         }
     );
     let started = Instant::now();
-    let built = daemonless::build(Variant::Scratch, &source, &target)?;
+    let built = builder::build(Variant::Scratch, &source, &target)?;
     let seconds = started.elapsed().as_secs_f64();
-    let name = daemonless::image_name(Variant::Scratch);
-    daemonless::load(&built.image, &name)?;
+    let name = builder::image_name(Variant::Scratch);
+    builder::load(&built.image, &name)?;
     records::Build::append(&[records::Build {
         date: time::rfc3339(time::now_unix()),
         variant: DAEMONLESS_SCRATCH.to_owned(),

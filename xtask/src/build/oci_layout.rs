@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::flags;
 use crate::oci::Image;
-use crate::project::daemonless::{self, Source};
+use crate::oci::builder::{self, Source};
 use crate::project::variant::Variant;
 use crate::{git, output};
 
@@ -27,8 +27,8 @@ pub(super) fn run(flags: &flags::Build) -> Result<()> {
     }
     let started = Instant::now();
     let source = Source::checkout()?;
-    let built = daemonless::build(variant, &source, &crate::files::target_dir())?;
-    let name = daemonless::image_name(variant);
+    let built = builder::build(variant, &source, &crate::files::target_dir())?;
+    let name = builder::image_name(variant);
     let out = flags.out.clone().unwrap_or_else(|| default_layout(variant));
     built.image.write_layout(&out, &name)?;
     if let Some(tar) = &flags.tar {
@@ -36,7 +36,7 @@ pub(super) fn run(flags: &flags::Build) -> Result<()> {
         eprintln!("wrote {} (docker load -i reads it)", tar.display());
     }
     if flags.load {
-        eprintln!("{}", daemonless::load(&built.image, &name)?);
+        eprintln!("{}", builder::load(&built.image, &name)?);
     }
     let size: usize = built
         .image
@@ -90,7 +90,7 @@ fn verify(variant: Variant) -> Result<()> {
             dir: dir.clone(),
             ..original.clone()
         };
-        builds.push(daemonless::build(variant, &source, &dir.join(target))?);
+        builds.push(builder::build(variant, &source, &dir.join(target))?);
     }
     let (first, second) = (&builds[0], &builds[1]);
     if first.image.digest() == second.image.digest() {

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use super::registry::{Remote, Repository};
 use super::{Action, ecr, plan, record};
 use crate::aws::Aws;
+use crate::oci::builder::{self, Source};
 use crate::oci::distribution::{self, Credentials};
-use crate::project::daemonless::{self, Source};
 use crate::project::variant::Variant;
 
 /// `tags` are the revision's then the version's.
@@ -39,7 +39,7 @@ pub(super) fn push(
             .transpose()?;
         existing.push((tag, remote));
     }
-    let built = daemonless::build(variant, &Source::checkout()?, &crate::files::target_dir())?;
+    let built = builder::build(variant, &Source::checkout()?, &crate::files::target_dir())?;
     let image = &built.image;
     if let Some(aws) = create_with {
         ecr::create(&aws, &repository.name)?;

@@ -276,7 +276,7 @@ impl Base {
             .filter(|value| !value.trim().is_empty());
         let reference = match chosen {
             Some(reference) => reference,
-            None if engine => base.resolve()?.0,
+            None if engine => crate::docker::stand_ins::resolve(&base)?.0,
             None => base
                 .default_reference()?
                 .context("the distroless base has no declared default")?,
