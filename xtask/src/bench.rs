@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: the release binary under load on loopback. Prints figures and compares
 //! them with the project's targets; never fails because of a timing. `--roll`: the stack's
-//! replicas under load through rolling updates and failures (`bench/roll.rs`).
+//! replicas under load through rolling updates and failures (`bench/disruptions.rs`).
 
 mod disruptions;
 

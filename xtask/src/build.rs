@@ -1,5 +1,5 @@
 //! `cargo xtask build`: the images built with the docker CLI, timed and recorded; or, with
-//! `--daemonless`, made without Docker (`build/daemonless.rs`).
+//! `--daemonless`, made without Docker (`build/oci_layout.rs`).
 
 mod oci_layout;
 

@@ -4,7 +4,7 @@
 //! (`deploy/preflight.rs`), turns its flags into the template's parameters, and runs a change
 //! set: created, its changes printed, executed, the stack's events followed as progress lines,
 //! the URL read from the stack's outputs. `--dry-run` prints the resources, the parameters and
-//! the monthly cost (`deploy/cost.rs`); with AWS credentials at hand it also shows the change
+//! the monthly bill (`deploy/bill.rs`); with AWS credentials at hand it also shows the change
 //! set, then deletes it.
 
 use std::time::{SystemTime, UNIX_EPOCH};

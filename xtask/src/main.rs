@@ -2,6 +2,26 @@
 //!
 //! Plain Rust instead of shell scripts, so it runs wherever cargo does, and with few
 //! dependencies, because its first compile is time a user waits.
+//!
+//! # Layers
+//!
+//! One line a layer, from the top down. A module uses only modules of the layers below its own,
+//! never one beside it, and no two files use each other (`tidy/layout.rs` checks both):
+//!
+//! - commands, `tidy`: each top-level file is a command, named as the user types it, and its
+//!   folder of the same name holds its private parts; `tidy` holds the repository's invariants
+//! - `flags`: every command and flag, declared once
+//! - `stack` `loadtest`: the compose stack and its rolling update; the load generators
+//! - `findings`: the severities and the secret rules that `scan` and `tidy` share
+//! - `image`: what an image holds, read from its archive
+//! - `oci`: the OCI formats, the registry protocol, the image builder that needs no engine
+//! - `docker` `aws`: the Docker engine, its CLI and the base images; the AWS CLI and the stack
+//! - `records` `tools`: the history files; the programs xtask installs and runs
+//! - `project`: this repository's images, Dockerfiles and cargo profiles
+//! - `git`: the revision and the tracked files
+//! - `process`: running programs, and the one bounded wait
+//! - `files` `http` `measure` `output`: where the repository is and atomic writes; HTTP probes;
+//!   what a measurement states beside its figures (the machine, the time); printing
 
 // Measurements convert between integer and float units; the values are non-negative and far
 // from the limits of either type.
@@ -9,8 +29,7 @@
 // Every command runs as `flags::Command::run(self)`, the flagless ones too.
 #![allow(clippy::unused_self)]
 
-// The commands: each file is one, named as the user types it, with a folder of the same name
-// for its private parts. The layers they stand on are below, in `mod` order.
+// The commands, then the layers from the top down (see the list above).
 mod analyze;
 mod bases;
 mod bench;
@@ -36,33 +55,33 @@ mod test_image;
 mod tidy;
 mod up;
 
-// layer 8
 mod flags;
-// layer 7
+
 mod loadtest;
 mod stack;
-// layer 6
+
 mod findings;
-// layer 5
+
 mod image;
-// layer 4
+
 mod oci;
-// layer 3
+
 mod aws;
 mod docker;
-// layer 2
+
 mod records;
 mod tools;
-// layer 1
+
 mod project;
-// layer 0
+
 mod git;
-// ground
+
+mod process;
+
 mod files;
 mod http;
 mod measure;
 mod output;
-mod process;
 
 use std::process::ExitCode;
 

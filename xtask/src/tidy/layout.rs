@@ -135,3 +135,234 @@ fn the_design_page_layout_names_every_folder() {
         "docs/design.md's Layout does not name these folders: {unnamed:?}"
     );
 }
+
+/// The layers `main.rs` declares, from the top down: the module names of each (the commands'
+/// line holds every command besides the names it gives).
+fn declared_layers(main: &str, commands: &BTreeSet<String>) -> Vec<BTreeSet<String>> {
+    let section = main
+        .split_once("//! # Layers")
+        .map(|(_, rest)| rest)
+        .expect("main.rs declares its layers under `//! # Layers`");
+    let mut layers: Vec<BTreeSet<String>> = Vec::new();
+    for line in section
+        .lines()
+        .skip(1)
+        .take_while(|line| line.starts_with("//!"))
+    {
+        let Some(item) = line.strip_prefix("//! - ") else {
+            continue;
+        };
+        let (names, _) = item.split_once(':').expect("`- names: what they are`");
+        let mut layer: BTreeSet<String> = names
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        if names.starts_with("commands") {
+            layer.extend(commands.iter().cloned());
+        }
+        layers.push(layer);
+    }
+    layers
+}
+
+/// What a file's code (not its comments, not its tests) names through `crate::` and `super::`,
+/// as paths of module names: `crate::docker::stand_ins::resolve` is `docker/stand_ins/resolve`,
+/// and `use crate::{git, output}` is `git` and `output`.
+fn named_paths(file: &str, text: &str) -> Vec<String> {
+    let code: String = text
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // `super` is the folder's module: the parent of `a/b.rs` is `a`.
+    let parent = file.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let mut paths = Vec::new();
+    for (prefix, base) in [("crate::", ""), ("super::", parent)] {
+        for (at, _) in code.match_indices(prefix) {
+            if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[at + prefix.len()..];
+            let mut path: Vec<String> = base
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let mut tail = rest;
+            loop {
+                let name: String = tail
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if let Some(group) = tail.strip_prefix('{') {
+                    let inner = group.split('}').next().unwrap_or_default();
+                    for item in inner.split(',') {
+                        let item = item.trim().split(" as ").next().unwrap_or_default();
+                        let mut one = path.clone();
+                        one.extend(
+                            item.split("::")
+                                .filter(|s| *s != "self" && !s.is_empty())
+                                .map(str::to_owned),
+                        );
+                        paths.push(one.join("/"));
+                    }
+                    break;
+                }
+                if name.is_empty() {
+                    paths.push(path.join("/"));
+                    break;
+                }
+                path.push(name.clone());
+                tail = &tail[name.len()..];
+                match tail.strip_prefix("::") {
+                    Some(next) => tail = next,
+                    None => {
+                        paths.push(path.join("/"));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// The file a module path leads to: the longest prefix that is a file of `files`.
+fn file_of<'a>(path: &str, files: &'a BTreeSet<String>) -> Option<&'a String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..=parts.len()).rev().find_map(|n| {
+        let module = parts[..n].join("/");
+        files
+            .get(&format!("{module}.rs"))
+            .or_else(|| files.get(&format!("{module}/mod.rs")))
+    })
+}
+
+/// Every `use` that points up the layers or sideways within one, and every circle of files, in
+/// `sources` (paths under xtask/src and their text).
+fn layering_offences(
+    sources: &[(String, String)],
+    main: &str,
+    commands: &BTreeSet<String>,
+) -> Vec<String> {
+    let layers = declared_layers(main, commands);
+    let layer_of = |module: &str| layers.iter().position(|layer| layer.contains(module));
+    let files: BTreeSet<String> = sources.iter().map(|(file, _)| file.clone()).collect();
+    let mut offences = Vec::new();
+    let mut uses: BTreeSet<(String, String)> = BTreeSet::new();
+    for (file, text) in sources {
+        if file == "main.rs" {
+            continue;
+        }
+        let top = file.split(['/', '.']).next().unwrap_or_default();
+        let Some(own) = layer_of(top) else {
+            offences.push(format!("{file}: `{top}` is in no layer of main.rs's list"));
+            continue;
+        };
+        for path in named_paths(file, text) {
+            let target = path.split('/').next().unwrap_or_default();
+            if target != top {
+                match layer_of(target) {
+                    Some(layer) if layer > own => {}
+                    Some(layer) if layer == own => offences.push(format!(
+                        "{file} uses `{target}`, beside `{top}` in one layer: move what both need \
+                         into a layer below"
+                    )),
+                    Some(_) => offences.push(format!(
+                        "{file} uses `{target}`, which is above `{top}`: move the code, or the \
+                         layer, so that uses point down"
+                    )),
+                    None => {}
+                }
+            }
+            if let Some(used) = file_of(&path, &files)
+                && used != file
+            {
+                uses.insert((file.clone(), used.clone()));
+            }
+        }
+    }
+    for (from, to) in &uses {
+        if from < to && uses.contains(&(to.clone(), from.clone())) {
+            offences.push(format!("{from} and {to} use each other"));
+        }
+    }
+    offences
+}
+
+/// xtask/src's Rust files, as paths under it, with their text.
+fn sources() -> Vec<(String, String)> {
+    rust_files(&source_dir())
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let file = path.strip_prefix(source_dir()).expect("under xtask/src");
+            (file.to_string_lossy().replace('\\', "/"), text)
+        })
+        .collect()
+}
+
+#[test]
+fn every_use_points_down_the_declared_layers() {
+    let sources = sources();
+    let main = &sources
+        .iter()
+        .find(|(file, _)| file == "main.rs")
+        .expect("main.rs")
+        .1;
+    let offences = layering_offences(&sources, main, &command_files());
+    assert!(offences.is_empty(), "{offences:#?}");
+}
+
+#[test]
+fn an_upward_use_a_sideways_use_and_a_circle_are_each_refused() {
+    let mut sources = sources();
+    let main = sources
+        .iter()
+        .find(|(file, _)| file == "main.rs")
+        .expect("main.rs")
+        .1
+        .clone();
+    let commands = command_files();
+    sources.extend([
+        // The ground using a layer above it.
+        (
+            "process/upward.rs".to_owned(),
+            "use crate::docker::stand_ins;\n".to_owned(),
+        ),
+        // Two modules of one layer.
+        (
+            "stack/sideways.rs".to_owned(),
+            "fn f() { crate::loadtest::run(); }\n".to_owned(),
+        ),
+        // Two files that use each other.
+        (
+            "output/first.rs".to_owned(),
+            "use super::second::Two;\n".to_owned(),
+        ),
+        (
+            "output/second.rs".to_owned(),
+            "use crate::output::{first::One};\n".to_owned(),
+        ),
+    ]);
+    let offences = layering_offences(&sources, &main, &commands);
+    let said = |text: &str| offences.iter().any(|offence| offence.contains(text));
+    assert!(
+        said("process/upward.rs uses `docker`, which is above `process`"),
+        "{offences:#?}"
+    );
+    assert!(
+        said("stack/sideways.rs uses `loadtest`, beside `stack` in one layer"),
+        "{offences:#?}"
+    );
+    assert!(
+        said("output/first.rs and output/second.rs use each other"),
+        "{offences:#?}"
+    );
+    assert_eq!(offences.len(), 3, "{offences:#?}");
+}
