@@ -219,12 +219,11 @@ fn named_paths(file: &str, text: &str) -> Vec<String> {
                 }
                 path.push(name.clone());
                 tail = &tail[name.len()..];
-                match tail.strip_prefix("::") {
-                    Some(next) => tail = next,
-                    None => {
-                        paths.push(path.join("/"));
-                        break;
-                    }
+                if let Some(next) = tail.strip_prefix("::") {
+                    tail = next;
+                } else {
+                    paths.push(path.join("/"));
+                    break;
                 }
             }
         }
