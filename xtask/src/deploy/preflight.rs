@@ -1,5 +1,5 @@
 //! What `deploy` checks before it changes anything, where the template cannot say: values that
-//! arrive as parameters (the Fargate size, the log retention), settings that must agree with
+//! arrive as parameters (the Fargate size, the template's own limits), settings that must agree with
 //! each other or with the app (the timings), a name the template only repeats (the TLS policy),
 //! and what only AWS or a registry knows (the image's architecture, the subnets' zones and
 //! routes). One line a check; each failure says what to change. The checks of the flags and the
@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
+use super::{Deploy, Parameters, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
 use crate::aws::Aws;
 use crate::docker;
 use crate::oci::distribution::{Credentials, Reference, Repository};
@@ -25,12 +25,6 @@ use crate::stack::shutdown::Shutdown;
 /// The VPC endpoints a task without a public IP needs when no route leads out: the ECR API and
 /// registry (the image manifest and config), S3 (ECR keeps layers there) and `CloudWatch` Logs.
 const ENDPOINTS: [&str; 4] = ["ecr.api", "ecr.dkr", "s3", "logs"];
-
-/// The retention periods `CloudWatch` Logs offers, in days.
-const RETENTION_DAYS: [u32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
 
 /// The TLS 1.3 policies ELB offers an HTTPS listener: a misspelt name fails only when
 /// `CloudFormation` creates the listener, half-way through a deploy.
@@ -83,7 +77,10 @@ impl Preflight {
             ("scaling", scaling(deploy)),
             ("deregistration delay", deregistration_delay(deploy)),
             ("health check grace", health_check_grace(deploy)),
-            ("log retention", log_retention(deploy.log_retention_days)),
+            (
+                "template limits",
+                limits(TEMPLATE, &deploy.parameters(image, "vpc-")),
+            ),
             ("architecture", architecture),
         ];
         if deploy.certificate_arn.is_some() {
@@ -284,16 +281,41 @@ fn health_check(shutdown: &Shutdown) -> Verdict {
     )
 }
 
-fn log_retention(days: u32) -> Verdict {
-    let offered: Vec<String> = RETENTION_DAYS.iter().map(u32::to_string).collect();
+/// Every parameter's value against the template's own limits (`AllowedValues`, `MinValue`,
+/// `MaxValue`), which `CloudFormation` applies only once it has AWS to create a change set with.
+fn limits(template: &str, parameters: &Parameters) -> Verdict {
+    let declared = template.split("\nParameters:\n").nth(1).unwrap_or_default();
+    let (mut name, mut broken) = ("", Vec::new());
+    for line in declared
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+    {
+        if let Some(parameter) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+            name = parameter;
+            continue;
+        }
+        let Some((_, value)) = parameters.iter().find(|(key, _)| *key == name) else {
+            continue;
+        };
+        let number = value.parse::<f64>().ok();
+        let (key, limit) = line.trim().split_once(": ").unwrap_or_default();
+        let within = match key {
+            "AllowedValues" => limit
+                .trim_matches(['[', ']'])
+                .split(',')
+                .any(|allowed| allowed.trim().trim_matches('"') == value),
+            "MinValue" => number >= limit.parse().ok(),
+            "MaxValue" => number.is_some() && number <= limit.parse().ok(),
+            _ => true,
+        };
+        if !within {
+            broken.push(format!("{name} is {value}, and its {key} is {limit}"));
+        }
+    }
     verdict(
-        RETENTION_DAYS.contains(&days),
-        format!("CloudWatch Logs keeps the tasks' logs {days} days"),
-        format!(
-            "CloudWatch Logs does not offer {days} days of retention: give --log-retention-days \
-             one of {}",
-            offered.join(", ")
-        ),
+        broken.is_empty(),
+        "every parameter within the template's AllowedValues, MinValue and MaxValue".to_owned(),
+        format!("{}: change the flag that sets it", broken.join("; ")),
     )
 }
 
@@ -633,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn names_the_template_only_repeats_and_values_cloudwatch_offers() {
+    fn names_the_template_only_repeats_and_values_outside_its_limits() {
         assert!(matches!(tls_policy(TEMPLATE), Verdict::Pass(_)));
         let misspelt = TEMPLATE.replace("TLS13-1-2-2021-06", "TLS13-1-2-2021");
         let Verdict::Fail(line) = tls_policy(&misspelt) else {
@@ -641,7 +663,24 @@ mod tests {
         };
         assert!(line.starts_with("the template's SslPolicy ELBSecurityPolicy-TLS13-1-2-2021 "));
         assert!(matches!(stack_name("project-web-my_app"), Verdict::Fail(_)));
-        assert!(matches!(log_retention(31), Verdict::Fail(_)));
+        let mut parameters = vec![
+            ("LogRetentionDays", "30".to_owned()),
+            ("CpuTarget", "60".to_owned()),
+        ];
+        assert!(matches!(limits(TEMPLATE, &parameters), Verdict::Pass(_)));
+        parameters[0].1 = "31".to_owned();
+        parameters[1].1 = "95".to_owned();
+        let Verdict::Fail(line) = limits(TEMPLATE, &parameters) else {
+            panic!("31 days and 95 % are outside the template's limits");
+        };
+        // In the template's order, CpuTarget first.
+        assert!(
+            line.starts_with(
+                "CpuTarget is 95, and its MaxValue is 90; LogRetentionDays is 31, \
+                 and its AllowedValues is [1, 3, "
+            ),
+            "{line}"
+        );
     }
 
     #[test]
