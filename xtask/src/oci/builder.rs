@@ -265,7 +265,7 @@ const GZIPPED_LAYERS: [&str; 2] = [
 const PLATFORM: &str = "linux/amd64";
 
 impl Base {
-    /// The distroless base: `DISTROLESS_IMAGE`, else what `BaseImage::resolve` picks (which asks
+    /// The distroless base: `DISTROLESS_IMAGE`, else what `stand_ins::resolve` picks (which asks
     /// the engine), else, with no engine, the Dockerfile's default. Read from the local engine
     /// when it holds the image, else from the image's registry.
     fn distroless() -> Result<Self> {
