@@ -6,7 +6,8 @@
 //! # Layers
 //!
 //! One line a layer, from the top down. A module uses only modules of the layers below its own,
-//! never one beside it, and no two files use each other (`tidy/layout.rs` checks both):
+//! never one beside it, and no files use each other in a circle, a module and the child it
+//! declares aside (`tidy/layout.rs` checks both, test modules aside):
 //!
 //! - commands, `tidy`: each top-level file is a command, named as the user types it, and its
 //!   folder of the same name holds its private parts; `tidy` holds the repository's invariants

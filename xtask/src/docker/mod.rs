@@ -1,6 +1,7 @@
 //! The Docker CLI as xtask uses it: one way to run it, one engine check ([`engine::require`]),
-//! one choice of builder ([`builder::builder`]), one base-image resolver ([`base_images`]), and
-//! a second, throwaway engine (Docker 25 or later) beside the first ([`second_engine`]).
+//! one choice of builder ([`builder::builder`]), the base images and their stand-ins, one choice
+//! between them ([`stand_ins::resolve`]), and a second, throwaway engine (Docker 25 or later)
+//! beside the first ([`second_engine`]).
 
 pub(crate) mod base_images;
 pub(crate) mod build;

@@ -1,6 +1,8 @@
 //! The layout rule of xtask: a top-level file is a command, named as the user types it; a
 //! folder of the same name holds that command's private parts; what commands share lives in
-//! folders with a `mod.rs`, named for the concern. No command reaches into another.
+//! folders with a `mod.rs`, named for the concern. No command reaches into another. Under the
+//! commands, the layers `main.rs` declares: every use points down them, and no files use each
+//! other in a circle (a module and the child it declares aside; test modules aside).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -167,68 +169,155 @@ fn declared_layers(main: &str, commands: &BTreeSet<String>) -> Vec<BTreeSet<Stri
     layers
 }
 
-/// What a file's code (not its comments, not its tests) names through `crate::` and `super::`,
-/// as paths of module names: `crate::docker::stand_ins::resolve` is `docker/stand_ins/resolve`,
-/// and `use crate::{git, output}` is `git` and `output`.
-fn named_paths(file: &str, text: &str) -> Vec<String> {
-    let code: String = text
-        .split("#[cfg(test)]")
+/// A file's code: without its comments and its test module (tests may use any layer).
+fn code_of(text: &str) -> String {
+    let body = text
+        .split("#[cfg(test)]\nmod tests")
         .next()
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    // `super` is the folder's module: the parent of `a/b.rs` is `a`.
-    let parent = file.rsplit_once('/').map_or("", |(folder, _)| folder);
-    let mut paths = Vec::new();
-    for (prefix, base) in [("crate::", ""), ("super::", parent)] {
-        for (at, _) in code.match_indices(prefix) {
-            if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
-                continue;
+        .unwrap_or_default();
+    let mut code = String::new();
+    for line in body.lines() {
+        // A `//` outside a string literal starts a comment.
+        let comment = line
+            .match_indices("//")
+            .map(|(at, _)| at)
+            .find(|at| line[..*at].matches('"').count() % 2 == 0);
+        code.push_str(comment.map_or(line, |at| &line[..at]));
+        code.push('\n');
+    }
+    code
+}
+
+/// The module path of a file under xtask/src: `docker/stand_ins.rs` is `docker/stand_ins`,
+/// `docker/mod.rs` is `docker`.
+fn module_of(file: &str) -> Vec<String> {
+    let path = file.trim_end_matches(".rs").trim_end_matches("/mod");
+    path.split('/').map(str::to_owned).collect()
+}
+
+/// `crate`, `super` and `self` at the head of `segments` turned into the module path they
+/// name from `own`; `None` for a path outside the crate (`std::...`).
+fn absolute(own: &[String], segments: &[&str]) -> Option<Vec<String>> {
+    let mut path: Vec<String> = match segments.first()? {
+        &"crate" => Vec::new(),
+        &"super" | &"self" => own.to_vec(),
+        _ => return None,
+    };
+    for segment in segments {
+        match *segment {
+            "crate" | "self" => {}
+            "super" => {
+                path.pop();
             }
-            let rest = &code[at + prefix.len()..];
-            let mut path: Vec<String> = base
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            let mut tail = rest;
-            loop {
-                let name: String = tail
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-                    .collect();
-                if let Some(group) = tail.strip_prefix('{') {
-                    let inner = group.split('}').next().unwrap_or_default();
-                    for item in inner.split(',') {
-                        let item = item.trim().split(" as ").next().unwrap_or_default();
-                        let mut one = path.clone();
-                        one.extend(
-                            item.split("::")
-                                .filter(|s| *s != "self" && !s.is_empty())
-                                .map(str::to_owned),
-                        );
-                        paths.push(one.join("/"));
-                    }
-                    break;
+            name => path.push(name.to_owned()),
+        }
+    }
+    Some(path)
+}
+
+/// The paths a `use` tree names (`a::{b, c::{d, e as f}}`), each with the name it is known by.
+fn expand_tree(prefix: &[&str], tree: &str, out: &mut Vec<(Vec<String>, String)>, own: &[String]) {
+    let tree = tree.trim();
+    if let Some(open) = tree.find('{') {
+        let head: Vec<&str> = tree[..open]
+            .split("::")
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+        let (mut depth, mut from) = (0, 0);
+        let mut items = Vec::new();
+        for (at, c) in inner.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(&inner[from..at]);
+                    from = at + 1;
                 }
-                if name.is_empty() {
-                    paths.push(path.join("/"));
-                    break;
-                }
-                path.push(name.clone());
-                tail = &tail[name.len()..];
-                if let Some(next) = tail.strip_prefix("::") {
-                    tail = next;
-                } else {
-                    paths.push(path.join("/"));
-                    break;
-                }
+                _ => {}
+            }
+        }
+        items.push(&inner[from..]);
+        let prefix: Vec<&str> = prefix
+            .iter()
+            .copied()
+            .chain(head.into_iter().map(str::trim))
+            .collect();
+        for item in items.into_iter().filter(|item| !item.trim().is_empty()) {
+            expand_tree(&prefix, item, out, own);
+        }
+        return;
+    }
+    let (path, alias) = match tree.split_once(" as ") {
+        Some((path, alias)) => (path.trim(), Some(alias.trim())),
+        None => (tree, None),
+    };
+    let segments: Vec<&str> = prefix
+        .iter()
+        .copied()
+        .chain(path.split("::").map(str::trim))
+        .collect();
+    if let Some(full) = absolute(own, &segments) {
+        let name = alias
+            .or_else(|| segments.last().copied())
+            .unwrap_or_default();
+        let name = if name == "self" {
+            full.last().cloned().unwrap_or_default()
+        } else {
+            name.to_owned()
+        };
+        out.push((full, name));
+    }
+}
+
+/// The names of `code` that start at `at`: `a::b::c` as `["a", "b", "c"]`.
+fn path_at(code: &str, at: usize) -> Vec<&str> {
+    let rest = &code[at..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(rest.len());
+    rest[..end].split("::").filter(|s| !s.is_empty()).collect()
+}
+
+/// What a file's code (not its comments, not its tests) names in the crate, as module paths:
+/// through `use` (trees and renames included), through `crate::` and `super::` paths, and
+/// through a module it imported (`use crate::docker;` then `docker::builder::x()`).
+/// `crate::docker::stand_ins::resolve` is `docker/stand_ins/resolve`.
+fn named_paths(file: &str, text: &str) -> Vec<String> {
+    let code = code_of(text);
+    let own = module_of(file);
+    // `super` from `a/b.rs` is `a`: the file's module's parent.
+    let mut imported = Vec::new();
+    for (at, _) in code.match_indices("use ") {
+        if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let statement = code[at + 4..].split(';').next().unwrap_or_default();
+        expand_tree(&[], statement, &mut imported, &own);
+    }
+    let mut paths: Vec<Vec<String>> = imported.iter().map(|(path, _)| path.clone()).collect();
+    let starts_path =
+        |at: usize| !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+    for (at, _) in code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"))
+    {
+        if starts_path(at)
+            && let Some(path) = absolute(&own, &path_at(&code, at))
+        {
+            paths.push(path);
+        }
+    }
+    for (module, name) in &imported {
+        for (at, _) in code.match_indices(&format!("{name}::")) {
+            if starts_path(at) {
+                let mut path = module.clone();
+                path.extend(path_at(&code, at).into_iter().skip(1).map(str::to_owned));
+                paths.push(path);
             }
         }
     }
-    paths
+    paths.into_iter().map(|path| path.join("/")).collect()
 }
 
 /// The file a module path leads to: the longest prefix that is a file of `files`.
@@ -242,8 +331,42 @@ fn file_of<'a>(path: &str, files: &'a BTreeSet<String>) -> Option<&'a String> {
     })
 }
 
-/// Every `use` that points up the layers or sideways within one, and every circle of files, in
-/// `sources` (paths under xtask/src and their text).
+/// The circles among `uses` (file → file): each set of two or more files that reach each other.
+fn circles(uses: &BTreeSet<(String, String)>) -> BTreeSet<Vec<String>> {
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::from([from.to_owned()]);
+        let mut pending = vec![from.to_owned()];
+        while let Some(file) = pending.pop() {
+            for (_, next) in uses
+                .range((file.clone(), String::new())..)
+                .take_while(|(f, _)| *f == file)
+            {
+                if seen.insert(next.clone()) {
+                    pending.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let mut found = BTreeSet::new();
+    for (file, _) in uses {
+        let circle: Vec<String> = reach(file)
+            .into_iter()
+            .filter(|other| other != file && reach(other).contains(file))
+            .chain([file.clone()])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if circle.len() > 1 {
+            found.insert(circle);
+        }
+    }
+    found
+}
+
+/// Every `use` that points up the layers or sideways within one, and every circle of files
+/// (a module and the child it declares aside: the child is part of its parent), in `sources`
+/// (paths under xtask/src and their text).
 fn layering_offences(
     sources: &[(String, String)],
     main: &str,
@@ -263,9 +386,10 @@ fn layering_offences(
             offences.push(format!("{file}: `{top}` is in no layer of main.rs's list"));
             continue;
         };
+        let mut reported = BTreeSet::new();
         for path in named_paths(file, text) {
             let target = path.split('/').next().unwrap_or_default();
-            if target != top {
+            if target != top && reported.insert(target.to_owned()) {
                 match layer_of(target) {
                     Some(layer) if layer > own => {}
                     Some(layer) if layer == own => offences.push(format!(
@@ -279,17 +403,23 @@ fn layering_offences(
                     None => {}
                 }
             }
+            let parent_and_child = |a: &[String], b: &[String]| {
+                a.len() + 1 == b.len() && b.starts_with(a)
+                    || b.len() + 1 == a.len() && a.starts_with(b)
+            };
             if let Some(used) = file_of(&path, &files)
                 && used != file
+                && !parent_and_child(&module_of(file), &module_of(used))
             {
                 uses.insert((file.clone(), used.clone()));
             }
         }
     }
-    for (from, to) in &uses {
-        if from < to && uses.contains(&(to.clone(), from.clone())) {
-            offences.push(format!("{from} and {to} use each other"));
-        }
+    for circle in circles(&uses) {
+        offences.push(format!(
+            "a circle of files that use each other: {}",
+            circle.join(", ")
+        ));
     }
     offences
 }
@@ -339,14 +469,20 @@ fn an_upward_use_a_sideways_use_and_a_circle_are_each_refused() {
             "stack/sideways.rs".to_owned(),
             "fn f() { crate::loadtest::run(); }\n".to_owned(),
         ),
-        // Two files that use each other.
+        // Three files in a circle: through `super::`, through a module imported by name, and
+        // through a nested `use` tree, which also reaches beside its layer.
         (
             "output/first.rs".to_owned(),
             "use super::second::Two;\n".to_owned(),
         ),
         (
             "output/second.rs".to_owned(),
-            "use crate::output::{first::One};\n".to_owned(),
+            "use crate::output;\nfn f() { output::third::x(); }\n".to_owned(),
+        ),
+        (
+            "output/third.rs".to_owned(),
+            "pub(crate) use crate::{\n    output::{first::{self, One}}, // a note\n    http,\n};\n"
+                .to_owned(),
         ),
     ]);
     let offences = layering_offences(&sources, &main, &commands);
@@ -360,8 +496,15 @@ fn an_upward_use_a_sideways_use_and_a_circle_are_each_refused() {
         "{offences:#?}"
     );
     assert!(
-        said("output/first.rs and output/second.rs use each other"),
+        said("output/third.rs uses `http`, beside `output` in one layer"),
         "{offences:#?}"
     );
-    assert_eq!(offences.len(), 3, "{offences:#?}");
+    assert!(
+        said(
+            "a circle of files that use each other: output/first.rs, output/second.rs, \
+             output/third.rs"
+        ),
+        "{offences:#?}"
+    );
+    assert_eq!(offences.len(), 4, "{offences:#?}");
 }
