@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Aws;
@@ -124,28 +125,28 @@ impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
     pub(crate) fn describe(&self) -> Result<Option<StackDescription>> {
         match self.call("describe-stacks", &["--query", "Stacks[0]"])? {
-            Ok(found) => serde_json::from_value(found)
-                .map(Some)
-                .context("describe-stacks answered in a shape xtask does not know"),
+            Ok(found) => Ok(Some(found)),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
         }
     }
 
-    /// `aws cloudformation OPERATION --stack-name NAME EXTRA`; `Err(AwsError)` is AWS's answer.
-    fn call(
+    /// `aws cloudformation OPERATION --stack-name NAME EXTRA`, read as `T`; `Err(AwsError)` is
+    /// AWS's answer.
+    fn call<T: DeserializeOwned>(
         &self,
         operation: &str,
         extra: &[&str],
-    ) -> Result<std::result::Result<Value, super::AwsError>> {
+    ) -> Result<std::result::Result<T, super::AwsError>> {
         let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
         self.aws.call("cloudformation", operation, &args)
     }
 
-    /// Like `call`, every AWS error a failure, the answer read as `T`.
-    fn read<T: serde::de::DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
-        let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
-        self.aws.answer("cloudformation", operation, &args)
+    /// Like `call`, every AWS error explained as a failure.
+    fn read<T: DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
+        self.call(operation, extra)?
+            .map_err(|error| super::explain(&error))
+            .with_context(|| format!("aws cloudformation {operation}"))
     }
 
     /// Creates the change set `name` of `template` (empty: the stack's own) with `parameters`
@@ -242,12 +243,7 @@ impl Stack<'_> {
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
     fn events(&self) -> Result<Option<Vec<Event>>> {
         let query = ["--max-items", "100", "--query", "StackEvents"];
-        let Ok(answer) = self.call("describe-stack-events", &query)? else {
-            return Ok(None);
-        };
-        serde_json::from_value(answer)
-            .map(Some)
-            .context("describe-stack-events answered in a shape xtask does not know")
+        Ok(self.call("describe-stack-events", &query)?.ok())
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles

@@ -129,24 +129,28 @@ impl Aws {
         command.output().context("cannot run the AWS CLI")
     }
 
-    /// Calls `aws SERVICE OPERATION ARGS`; `Err(AwsError)` is what AWS answered.
-    pub(crate) fn call(
+    /// Calls `aws SERVICE OPERATION ARGS`, its answer read as `T` (the fields xtask uses, by
+    /// name; nothing printed reads as JSON `null`); `Err(AwsError)` is what AWS answered.
+    pub(crate) fn call<T: DeserializeOwned>(
         &self,
         service: &str,
         operation: &str,
         args: &[&str],
-    ) -> Result<std::result::Result<Value, AwsError>> {
+    ) -> Result<std::result::Result<T, AwsError>> {
         let output = self.output(service, operation, args)?;
         if !output.status.success() {
             return Ok(Err(parse_error(&String::from_utf8_lossy(&output.stderr))));
         }
         let text = String::from_utf8_lossy(&output.stdout);
-        if text.trim().is_empty() {
-            return Ok(Ok(Value::Null));
-        }
-        serde_json::from_str(&text)
-            .map(Ok)
-            .with_context(|| format!("aws {service} {operation} printed no JSON"))
+        let answer: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .with_context(|| format!("aws {service} {operation} printed no JSON"))?
+        };
+        serde_json::from_value(answer).map(Ok).with_context(|| {
+            format!("aws {service} {operation} answered in a shape xtask does not know")
+        })
     }
 
     /// `aws SERVICE OPERATION ARGS` for an operation that prints text, not JSON (such as
@@ -164,20 +168,13 @@ impl Aws {
             .to_owned())
     }
 
-    /// Like [`Aws::require`], the answer read as `T`: the fields xtask uses, by name.
+    /// Like [`Aws::call`], every AWS error explained as a failure.
     pub(crate) fn answer<T: DeserializeOwned>(
         &self,
         service: &str,
         operation: &str,
         args: &[&str],
     ) -> Result<T> {
-        serde_json::from_value(self.require(service, operation, args)?).with_context(|| {
-            format!("aws {service} {operation} answered in a shape xtask does not know")
-        })
-    }
-
-    /// Like [`Aws::call`], every AWS error explained as a failure.
-    pub(crate) fn require(&self, service: &str, operation: &str, args: &[&str]) -> Result<Value> {
         self.call(service, operation, args)?
             .map_err(|error| explain(&error))
             .with_context(|| format!("aws {service} {operation}"))

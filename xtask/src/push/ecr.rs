@@ -3,6 +3,8 @@
 
 use anyhow::{Context, Result};
 
+use serde_json::Value;
+
 use crate::aws::Aws;
 
 /// For an ECR emulator that serves the API but not the registry (moto, in the tests): the
@@ -12,7 +14,7 @@ const REGISTRY_OVERRIDE: &str = "XTASK_ECR_REGISTRY";
 /// Whether the ECR repository `name` exists; the first call, so it also checks the
 /// credentials and the endpoint.
 pub(super) fn exists(aws: &Aws, name: &str) -> Result<bool> {
-    match aws.call(
+    match aws.call::<Value>(
         "ecr",
         "describe-repositories",
         &["--repository-names", name],
@@ -25,7 +27,7 @@ pub(super) fn exists(aws: &Aws, name: &str) -> Result<bool> {
 
 /// Creates the ECR repository `name`: scan on push, immutable tags, AES-256.
 pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
-    let created = aws.require(
+    let created: Value = aws.answer(
         "ecr",
         "create-repository",
         &[
@@ -52,9 +54,7 @@ pub(super) fn create(aws: &Aws, name: &str) -> Result<()> {
 /// The account's ECR registry host and a password for user `AWS` (`get-login-password`, which
 /// `docker login` and the registry API take alike).
 pub(super) fn credentials(aws: &Aws) -> Result<(String, String)> {
-    let token: AuthorizationToken =
-        serde_json::from_value(aws.require("ecr", "get-authorization-token", &[])?)
-            .context("get-authorization-token answered in a shape xtask does not know")?;
+    let token: AuthorizationToken = aws.answer("ecr", "get-authorization-token", &[])?;
     let endpoint = token
         .authorization_data
         .first()

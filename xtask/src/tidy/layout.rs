@@ -4,7 +4,7 @@
 //! commands, the layers `main.rs` declares: every use points down them, and no files use each
 //! other in a circle (a module and the child it declares aside; test modules aside).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
@@ -282,11 +282,10 @@ fn path_at(code: &str, at: usize) -> Vec<&str> {
 /// What a file's code (not its comments, not its tests) names in the crate, as module paths:
 /// through `use` (trees and renames included), through `crate::` and `super::` paths, and
 /// through a module it imported (`use crate::docker;` then `docker::builder::x()`).
-/// `crate::docker::stand_ins::resolve` is `docker/stand_ins/resolve`.
-fn named_paths(file: &str, text: &str) -> Vec<String> {
+/// `crate::docker::stand_ins::resolve` is `["docker", "stand_ins", "resolve"]`.
+fn named_paths(file: &str, text: &str) -> Vec<Vec<String>> {
     let code = code_of(text);
     let own = module_of(file);
-    // `super` from `a/b.rs` is `a`: the file's module's parent.
     let mut imported = Vec::new();
     for (at, _) in code.match_indices("use ") {
         if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
@@ -317,14 +316,13 @@ fn named_paths(file: &str, text: &str) -> Vec<String> {
             }
         }
     }
-    paths.into_iter().map(|path| path.join("/")).collect()
+    paths
 }
 
 /// The file a module path leads to: the longest prefix that is a file of `files`.
-fn file_of<'a>(path: &str, files: &'a BTreeSet<String>) -> Option<&'a String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    (1..=parts.len()).rev().find_map(|n| {
-        let module = parts[..n].join("/");
+fn file_of<'a>(path: &[String], files: &'a BTreeSet<String>) -> Option<&'a String> {
+    (1..=path.len()).rev().find_map(|n| {
+        let module = path[..n].join("/");
         files
             .get(&format!("{module}.rs"))
             .or_else(|| files.get(&format!("{module}/mod.rs")))
@@ -333,9 +331,9 @@ fn file_of<'a>(path: &str, files: &'a BTreeSet<String>) -> Option<&'a String> {
 
 /// The circles among `uses` (file → file): each set of two or more files that reach each other.
 fn circles(uses: &BTreeSet<(String, String)>) -> BTreeSet<Vec<String>> {
-    let reach = |from: &str| {
-        let mut seen = BTreeSet::from([from.to_owned()]);
-        let mut pending = vec![from.to_owned()];
+    let reach = |from: &String| {
+        let mut seen = BTreeSet::from([from.clone()]);
+        let mut pending = vec![from.clone()];
         while let Some(file) = pending.pop() {
             for (_, next) in uses
                 .range((file.clone(), String::new())..)
@@ -348,20 +346,24 @@ fn circles(uses: &BTreeSet<(String, String)>) -> BTreeSet<Vec<String>> {
         }
         seen
     };
-    let mut found = BTreeSet::new();
-    for (file, _) in uses {
-        let circle: Vec<String> = reach(file)
-            .into_iter()
-            .filter(|other| other != file && reach(other).contains(file))
-            .chain([file.clone()])
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if circle.len() > 1 {
-            found.insert(circle);
-        }
-    }
-    found
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        uses.iter().map(|(file, _)| (file, reach(file))).collect();
+    reached
+        .iter()
+        .map(|(file, reach)| {
+            reach
+                .iter()
+                .filter(|other| reached.get(other).is_some_and(|back| back.contains(*file)))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|circle| circle.len() > 1)
+        .collect()
+}
+
+/// Whether one module is the other's child, which its parent declares (`mod child;`).
+fn parent_and_child(a: &[String], b: &[String]) -> bool {
+    a.len() + 1 == b.len() && b.starts_with(a) || b.len() + 1 == a.len() && a.starts_with(b)
 }
 
 /// Every `use` that points up the layers or sideways within one, and every circle of files
@@ -386,9 +388,10 @@ fn layering_offences(
             offences.push(format!("{file}: `{top}` is in no layer of main.rs's list"));
             continue;
         };
+        let module = module_of(file);
         let mut reported = BTreeSet::new();
         for path in named_paths(file, text) {
-            let target = path.split('/').next().unwrap_or_default();
+            let target = path.first().map_or("", String::as_str);
             if target != top && reported.insert(target.to_owned()) {
                 match layer_of(target) {
                     Some(layer) if layer > own => {}
@@ -403,13 +406,9 @@ fn layering_offences(
                     None => {}
                 }
             }
-            let parent_and_child = |a: &[String], b: &[String]| {
-                a.len() + 1 == b.len() && b.starts_with(a)
-                    || b.len() + 1 == a.len() && a.starts_with(b)
-            };
             if let Some(used) = file_of(&path, &files)
                 && used != file
-                && !parent_and_child(&module_of(file), &module_of(used))
+                && !parent_and_child(&module, &module_of(used))
             {
                 uses.insert((file.clone(), used.clone()));
             }
