@@ -34,10 +34,12 @@ type Parameters = Vec<(&'static str, String)>;
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        let mut preflight = Preflight::local(&self, &image);
+        // The VPC is the subnets', which only AWS knows.
+        let offline = self.parameters(&image, "<the subnets' VPC>");
+        let mut preflight = Preflight::local(&self, &image, &offline);
         if self.dry_run && !credentials_at_hand() {
             preflight.report()?;
-            self.print_plan(&self.parameters(&image, "<the subnets' VPC>"));
+            self.print_plan(&offline);
             return Ok(());
         }
         if preflight.failed() {

@@ -59,9 +59,10 @@ pub(super) struct Preflight {
 }
 
 impl Preflight {
-    /// The checks of the flags and the template; the image's architecture too when the local
+    /// The checks of the flags and the template (`parameters` as the flags make them, before
+    /// AWS names the VPC); the image's architecture too when the local
     /// engine has the image.
-    pub(super) fn local(deploy: &Deploy, image: &str) -> Self {
+    pub(super) fn local(deploy: &Deploy, image: &str, parameters: &Parameters) -> Self {
         let shutdown = Shutdown::get();
         let architecture = match local_platform(image) {
             Some(platform) => architecture(&platform, deploy.arch.ecs(), "the local engine"),
@@ -77,10 +78,7 @@ impl Preflight {
             ("scaling", scaling(deploy)),
             ("deregistration delay", deregistration_delay(deploy)),
             ("health check grace", health_check_grace(deploy)),
-            (
-                "template limits",
-                limits(TEMPLATE, &deploy.parameters(image, "vpc-")),
-            ),
+            ("template limits", limits(TEMPLATE, parameters)),
             ("architecture", architecture),
         ];
         if deploy.certificate_arn.is_some() {
