@@ -7,9 +7,7 @@
 //! the monthly bill (`deploy/bill.rs`); with AWS credentials at hand it also shows the change
 //! set, then deletes it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 pub(crate) mod bill;
 mod preflight;
@@ -17,7 +15,9 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, project_name, stack_name};
+use crate::aws::cloudformation::{
+    Stack, StackDescription, busy, change_set_name, project_name, stack_name,
+};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -34,8 +34,9 @@ type Parameters = Vec<(&'static str, String)>;
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        // The VPC is the subnets', which only AWS knows.
-        let offline = self.parameters(&image, "<the subnets' VPC>");
+        // The subnets' VPC and the image this one replaces only AWS knows.
+        let unknown = ["<the stack's Image, if it has one>", "<the subnets' VPC>"];
+        let offline = self.parameters(&image, unknown[0], unknown[1]);
         let mut preflight = Preflight::local(&self, &image, &offline);
         if self.dry_run && !credentials_at_hand() {
             preflight.report()?;
@@ -49,11 +50,45 @@ impl Deploy {
         let aws = Aws::new(self.region.as_deref())?;
         let vpc = preflight.remote(&self, &aws, &image)?;
         preflight.report()?;
-        let parameters = self.parameters(&image, &vpc);
+        let stack = Stack {
+            aws: &aws,
+            name: self.stack_name(),
+        };
+        let found = stack.describe()?;
+        let create = self.creates(&stack, found.as_ref())?;
+        // A deploy of the image the stack runs keeps the one rollback goes back to.
+        let previous = found
+            .as_ref()
+            .map_or("", |found| match found.parameter("Image") {
+                current if current == image => found.parameter("PreviousImage"),
+                current => current,
+            });
+        let parameters = self.parameters(&image, previous, &vpc);
         if self.dry_run {
             self.print_plan(&parameters);
         }
-        self.change_set(&aws, &parameters)
+        self.change_set(&stack, create, &parameters)
+    }
+
+    /// Whether the change set creates the stack (none yet) or updates it; an error when the
+    /// stack can take neither.
+    fn creates(&self, stack: &Stack, found: Option<&StackDescription>) -> Result<bool> {
+        match found.map(|found| found.stack_status.as_str()) {
+            None | Some("REVIEW_IN_PROGRESS") => Ok(true),
+            Some("ROLLBACK_COMPLETE") => bail!(
+                "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
+                 it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
+                stack.name,
+                self.cluster,
+                self.service
+            ),
+            Some(status) if busy(status) => bail!(
+                "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
+                 an update)",
+                stack.name
+            ),
+            Some(_) => Ok(false),
+        }
     }
 
     fn stack_name(&self) -> String {
@@ -62,7 +97,7 @@ impl Deploy {
 
     /// The template's parameters from the flags: every one given, none left to its default or
     /// to the stack's previous value, so what runs is what this command says.
-    fn parameters(&self, image: &str, vpc: &str) -> Parameters {
+    fn parameters(&self, image: &str, previous: &str, vpc: &str) -> Parameters {
         let shutdown = Shutdown::get();
         let seconds = |d: std::time::Duration| d.as_secs().to_string();
         let n = |value: u32| value.to_string();
@@ -82,6 +117,7 @@ impl Deploy {
             ("ServiceName", self.service.clone()),
             ("Family", self.family.clone()),
             ("Image", image.to_owned()),
+            ("PreviousImage", previous.to_owned()),
             ("Cpu", n(self.cpu)),
             ("Memory", n(self.memory)),
             ("CpuArchitecture", self.arch.ecs().to_owned()),
@@ -191,36 +227,8 @@ impl Deploy {
 
     /// The change set: created and shown; then executed and followed, or with `--dry-run`
     /// deleted.
-    fn change_set(&self, aws: &Aws, parameters: &Parameters) -> Result<()> {
-        let stack = Stack {
-            aws,
-            name: self.stack_name(),
-        };
-        let status = stack.describe()?.map(|found| found.stack_status);
-        let create = match status.as_deref() {
-            None | Some("REVIEW_IN_PROGRESS") => true,
-            Some("ROLLBACK_COMPLETE") => bail!(
-                "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
-                 it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
-                stack.name,
-                self.cluster,
-                self.service
-            ),
-            Some(status) if busy(status) => bail!(
-                "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
-                 an update)",
-                stack.name
-            ),
-            Some(_) => false,
-        };
-        let seconds = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs());
-        let name = format!("xtask-{}", seconds.context("the clock is before 1970")?);
-        let values: Vec<(&str, Option<String>)> = parameters
-            .iter()
-            .map(|(key, value)| (*key, Some(value.clone())))
-            .collect();
+    fn change_set(&self, stack: &Stack, create: bool, parameters: &Parameters) -> Result<()> {
+        let name = change_set_name()?;
         let (project, service) = (project_name(), &self.service);
         let tags = format!(
             r#"[{{"Key":"project","Value":"{project}"}},{{"Key":"service","Value":"{service}"}}]"#
@@ -229,7 +237,7 @@ impl Deploy {
         if let Some(role) = &self.cloudformation_role {
             extra.extend(["--role-arn", role]);
         }
-        if !stack.change_set(&name, create, TEMPLATE, &values, &extra)? {
+        if !stack.change_set(&name, create, TEMPLATE, parameters, &extra)? {
             println!(
                 "no changes: the stack {} already is what these flags say",
                 stack.name
@@ -242,12 +250,11 @@ impl Deploy {
             }
             println!("--dry-run: the change set was deleted, nothing was changed");
             return Ok(());
-        } else if self.wait_secs == 0 {
-            stack.execute_change_set(&name, 0).ok();
-            println!("executing; not following the stack's events (--wait 0)");
-            return Ok(());
         } else {
             stack.execute_change_set(&name, self.wait_secs)?;
+            if self.wait_secs == 0 {
+                return Ok(());
+            }
         }
         match stack.output(&["Url", "Host"])? {
             Some(url) => println!("URL: {url}"),

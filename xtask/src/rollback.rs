@@ -1,15 +1,15 @@
 //! `cargo xtask rollback`: the service put back through its stack, never around it. An update
 //! still in progress is cancelled, and `CloudFormation` rolls it back to the stack as it was.
-//! Otherwise the last update succeeded and is unwanted: the image of the task definition
-//! revision before the current one is deployed again by a change set in which every other
-//! parameter keeps the stack's value, so only the image goes back. (`CloudFormation` keeps no
-//! parameters but the current ones; the circuit breaker and the 5xx alarm already roll back a
-//! release that fails while it deploys, and `CloudFormation`'s update with it.)
+//! Otherwise the last update succeeded and is unwanted: a change set swaps the stack's `Image`
+//! and `PreviousImage` (which `deploy` sets to the image it replaced) and keeps every other
+//! parameter and the template, so only the image goes back, and a second rollback undoes the
+//! first. (The circuit breaker and the 5xx alarm already roll back a release that fails while
+//! it deploys, and `CloudFormation`'s update with it.)
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, role_of, stack_name};
+use crate::aws::cloudformation::{Stack, busy, change_set_name, role_of, stack_name};
 use crate::flags::Rollback;
 
 impl Rollback {
@@ -38,43 +38,33 @@ impl Rollback {
             ),
             _ => {}
         }
-        let current = stack.resource("TaskDefinition")?;
-        let (family, revision) = current
-            .rsplit('/')
-            .next()
-            .and_then(|name| name.rsplit_once(':'))
-            .and_then(|(family, revision)| Some((family, revision.parse::<u32>().ok()?)))
-            .with_context(|| format!("{current} names no revision"))?;
-        let image_of = |definition: &str| -> Result<String> {
-            let query = "taskDefinition.containerDefinitions[0].image";
-            let args = ["--task-definition", definition, "--query", query];
-            aws.answer::<Option<String>>("ecs", "describe-task-definition", &args)?
-                .with_context(|| format!("{definition} names no image"))
-        };
-        let image = image_of(&current)?;
-        // The newest revision below with another image: `CloudFormation` deregisters a
-        // replaced revision, and ECS still describes it.
-        let previous = (1..revision)
-            .rev()
-            .find_map(|earlier| {
-                image_of(&format!("{family}:{earlier}"))
-                    .ok()
-                    .filter(|i| *i != image)
-            })
-            .with_context(|| {
-                format!("{family}:{revision} runs {image}, and no revision below ran another image")
-            })?;
+        let (image, previous) = (found.parameter("Image"), found.parameter("PreviousImage"));
+        if previous.is_empty() {
+            bail!(
+                "the stack {} has run only {image}: there is no image to roll back to",
+                stack.name
+            );
+        }
         println!(
             "rolling {} back to {previous} (now {image})",
             target.service
         );
-        let values: Vec<(&str, Option<String>)> = found
+        let swapped = |key: &str, value: &str| match key {
+            "Image" => previous.to_owned(),
+            "PreviousImage" => image.to_owned(),
+            _ => value.to_owned(),
+        };
+        let values: Vec<(&str, String)> = found
             .parameters
             .iter()
-            .map(|p| p.parameter_key.as_str())
-            .map(|key| (key, (key == "Image").then(|| previous.clone())))
+            .map(|p| {
+                (
+                    p.parameter_key.as_str(),
+                    swapped(&p.parameter_key, &p.parameter_value),
+                )
+            })
             .collect();
-        let change_set = format!("xtask-rollback-{revision}");
+        let change_set = change_set_name()?;
         if stack.change_set(&change_set, false, "", &values, &role_of(&found))? {
             stack.execute_change_set(&change_set, target.wait_secs)?;
         }

@@ -3,7 +3,7 @@
 //! it settles. `CloudFormation` does the creating, comparing, rolling back and deleting.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -23,6 +23,15 @@ pub(crate) fn project_name() -> &'static str {
 /// The stack of a service in a cluster.
 pub(crate) fn stack_name(cluster: &str, service: &str) -> String {
     format!("{}-{cluster}-{service}", project_name())
+}
+
+/// A change set's name, unique to the second: `xtask-1767225600`.
+pub(crate) fn change_set_name() -> Result<String> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH);
+    Ok(format!(
+        "xtask-{}",
+        now.context("the clock is before 1970")?.as_secs()
+    ))
 }
 
 /// Whether a status is on the way somewhere (`UPDATE_IN_PROGRESS`, `REVIEW_IN_PROGRESS`).
@@ -64,6 +73,18 @@ pub(crate) struct StackDescription {
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Parameter {
     pub(crate) parameter_key: String,
+    #[serde(default)]
+    pub(crate) parameter_value: String,
+}
+
+impl StackDescription {
+    /// The value the stack holds for the parameter `key` (empty when it has none).
+    pub(crate) fn parameter(&self, key: &str) -> &str {
+        self.parameters
+            .iter()
+            .find(|p| p.parameter_key == key)
+            .map_or("", |p| p.parameter_value.as_str())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,23 +170,21 @@ impl Stack<'_> {
             .with_context(|| format!("aws cloudformation {operation}"))
     }
 
-    /// Creates the change set `name` of `template` (empty: the stack's own) with `parameters`
-    /// (`None`: the stack's current value), waits until `CloudFormation` has computed it and
-    /// prints its changes. `false`: nothing would change, and the change set is deleted.
+    /// Creates the change set `name` of `template` (empty: the stack's own) with every one of
+    /// the template's `parameters` (none left to the stack's previous value), waits until
+    /// `CloudFormation` has computed it and prints its changes. `false`: nothing would change,
+    /// and the change set is deleted.
     pub(crate) fn change_set(
         &self,
         name: &str,
         create: bool,
         template: &str,
-        parameters: &[(&str, Option<String>)],
+        parameters: &[(&str, String)],
         extra: &[&str],
     ) -> Result<bool> {
         let parameters: Vec<Value> = parameters
             .iter()
-            .map(|(key, value)| match value {
-                Some(value) => json!({"ParameterKey": key, "ParameterValue": value}),
-                None => json!({"ParameterKey": key, "UsePreviousValue": true}),
-            })
+            .map(|(key, value)| json!({"ParameterKey": key, "ParameterValue": value}))
             .collect();
         let parameters = Value::from(parameters).to_string();
         let kind = if create { "CREATE" } else { "UPDATE" };
@@ -234,7 +253,7 @@ impl Stack<'_> {
     /// what was asked for.
     pub(crate) fn cancel_update(&self, wait_secs: u32) -> Result<()> {
         let status = self.act("cancel-update-stack", &[], wait_secs)?;
-        if status != "UPDATE_ROLLBACK_COMPLETE" {
+        if wait_secs > 0 && status != "UPDATE_ROLLBACK_COMPLETE" {
             bail!("the stack {} ended {status}, not rolled back", self.name);
         }
         Ok(())
@@ -247,7 +266,8 @@ impl Stack<'_> {
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles
-    /// (the stack's own events carry its status, so one call a look does); its last status.
+    /// (the stack's own events carry its status, so one call a look does); its last status, or
+    /// nothing with `wait_secs` 0, which only starts the operation.
     /// A failure's first failing resource and its reason are the error.
     fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<String> {
         let mut seen: HashSet<String> = self
@@ -257,6 +277,10 @@ impl Stack<'_> {
             .map(|event| event.id)
             .collect();
         self.read::<Value>(operation, extra)?;
+        if wait_secs == 0 {
+            println!("{operation}: not following the stack's events (--wait 0)");
+            return Ok(String::new());
+        }
         let (mut status, mut cause) = (String::new(), None);
         let limit = Duration::from_secs(u64::from(wait_secs));
         let settled = wait::until(limit, Duration::from_secs(5), || {
