@@ -942,6 +942,41 @@ mod tests {
     }
 
     #[test]
+    fn prices_default_to_the_list_prices_and_refuse_what_is_not_one() {
+        let deploy =
+            |words: &str| format!("deploy --cluster c --subnets a --execution-role r {words}");
+        let prices = |words: &str| {
+            let Ok(Command::Deploy(deploy)) = parse_words(&deploy(words)) else {
+                panic!("{words} parses");
+            };
+            deploy.prices
+        };
+        let (defaults, changed) = (
+            prices(""),
+            prices("--nat-price 0.059 --azs 3 --log-gb 0.25"),
+        );
+        // Parsed from the same decimal text as the literals: exactly equal.
+        #[allow(clippy::float_cmp)]
+        {
+            assert_eq!(defaults.fargate_vcpu_price, 0.04048);
+            assert_eq!(defaults.fargate_arm_gb_price, 0.00356);
+            assert_eq!((changed.nat_price, changed.log_gb), (0.059, 0.25));
+        }
+        assert_eq!((defaults.azs, changed.azs), (2, 3));
+        for (words, wanted) in [
+            ("--nat-price=-0.01", "takes a price in US dollars"),
+            ("--ipv4-price free", "takes a price in US dollars"),
+            ("--alb-price NaN", "takes a price in US dollars"),
+            ("--lcus=-1", "takes a number, 0 or more"),
+            ("--log-gb lots", "takes a number, 0 or more"),
+            ("--egress-gb inf", "takes a number, 0 or more"),
+            ("--azs 0", "--azs"),
+        ] {
+            assert!(message(&deploy(words)).contains(wanted), "{words}");
+        }
+    }
+
+    #[test]
     fn analyze_and_scan_need_exactly_one_image() {
         assert!(
             message("analyze").contains("required"),
