@@ -57,7 +57,7 @@ pub(crate) fn role_of(stack: &StackDescription) -> Vec<&str> {
 // object out of AWS's envelope (`Stacks[0]`, `StackEvents`): only the fields xtask uses.
 
 /// A stack as `describe-stacks` describes it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct StackDescription {
     pub(crate) stack_status: String,
@@ -65,8 +65,6 @@ pub(crate) struct StackDescription {
     pub(crate) role_arn: Option<String>,
     #[serde(default)]
     pub(crate) parameters: Vec<Parameter>,
-    #[serde(default)]
-    outputs: Vec<StackOutput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,13 +83,6 @@ impl StackDescription {
             .find(|p| p.parameter_key == key)
             .map_or("", |p| p.parameter_value.as_str())
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StackOutput {
-    output_key: String,
-    output_value: String,
 }
 
 /// A change set as `describe-change-set` describes it, each change its `ResourceChange`.
@@ -127,16 +118,6 @@ struct Event {
     resource_status_reason: String,
 }
 
-/// One of the stack's resources.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Resource {
-    // moto leaves it out of resources it does not model.
-    #[serde(default)]
-    logical_resource_id: String,
-    physical_resource_id: Option<String>,
-}
-
 pub(crate) struct Stack<'a> {
     pub(crate) aws: &'a Aws,
     pub(crate) name: String,
@@ -165,9 +146,8 @@ impl Stack<'_> {
 
     /// Like `call`, every AWS error explained as a failure.
     fn read<T: DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
-        self.call(operation, extra)?
-            .map_err(|error| super::explain(&error))
-            .with_context(|| format!("aws cloudformation {operation}"))
+        let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
+        self.aws.answer("cloudformation", operation, &args)
     }
 
     /// Creates the change set `name` of `template` (empty: the stack's own) with every one of
@@ -314,26 +294,23 @@ impl Stack<'_> {
         Ok(status)
     }
 
-    /// The first of the stack's outputs `keys` it has.
+    /// The value of the first of the stack's outputs `keys` it has.
     pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
-        let stack = self.describe()?.unwrap_or_default();
-        Ok(stack
-            .outputs
-            .into_iter()
-            .find(|output| keys.contains(&output.output_key.as_str()))
-            .map(|output| output.output_value))
+        let keys: Vec<String> = keys.iter().map(|k| format!("OutputKey=='{k}'")).collect();
+        let query = format!(
+            "Stacks[0].Outputs[?{}].OutputValue | [0]",
+            keys.join(" || ")
+        );
+        self.read("describe-stacks", &["--query", &query])
     }
 
     /// The physical id of the stack's resource `logical` (an ARN, a name). All are read and
-    /// searched here: moto answers 500 to a lookup of one when it skipped another.
+    /// the CLI picks it: moto answers 500 to a lookup of one when it skipped another.
     pub(crate) fn resource(&self, logical: &str) -> Result<String> {
-        let found: Vec<Resource> =
-            self.read("describe-stack-resources", &["--query", "StackResources"])?;
-        found
-            .into_iter()
-            .find(|resource| resource.logical_resource_id == logical)
-            .and_then(|resource| resource.physical_resource_id)
-            .with_context(|| format!("the stack {} has no {logical}", self.name))
+        let query =
+            format!("StackResources[?LogicalResourceId=='{logical}'].PhysicalResourceId | [0]");
+        let found: Option<String> = self.read("describe-stack-resources", &["--query", &query])?;
+        found.with_context(|| format!("the stack {} has no {logical}", self.name))
     }
 }
 

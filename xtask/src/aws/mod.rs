@@ -7,11 +7,10 @@
 
 pub(crate) mod cloudformation;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// Why a call failed, read from the CLI's `An error occurred (Code) when calling ...` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +118,27 @@ impl Aws {
         })
     }
 
-    fn output(&self, service: &str, operation: &str, args: &[&str]) -> Result<Output> {
+    /// What `aws SERVICE OPERATION ARGS` printed; `Err(AwsError)` is what AWS answered.
+    fn run(
+        &self,
+        service: &str,
+        operation: &str,
+        args: &[&str],
+    ) -> Result<std::result::Result<String, AwsError>> {
         let mut command = Command::new("aws");
         command.args([service, operation]).args(args);
         command.args(["--output", "json"]).stdin(Stdio::null());
         if let Some(region) = &self.region {
             command.args(["--region", region]);
         }
-        command.output().context("cannot run the AWS CLI")
+        let output = command.output().context("cannot run the AWS CLI")?;
+        if !output.status.success() {
+            return Ok(Err(parse_error(&String::from_utf8_lossy(&output.stderr))));
+        }
+        let text = String::from_utf8(output.stdout);
+        Ok(Ok(text.with_context(|| {
+            format!("aws {service} {operation} printed no text")
+        })?))
     }
 
     /// Calls `aws SERVICE OPERATION ARGS`, its answer read as `T` (the fields xtask uses, by
@@ -137,18 +149,12 @@ impl Aws {
         operation: &str,
         args: &[&str],
     ) -> Result<std::result::Result<T, AwsError>> {
-        let output = self.output(service, operation, args)?;
-        if !output.status.success() {
-            return Ok(Err(parse_error(&String::from_utf8_lossy(&output.stderr))));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let answer: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)
-                .with_context(|| format!("aws {service} {operation} printed no JSON"))?
+        let text = match self.run(service, operation, args)? {
+            Ok(text) if text.trim().is_empty() => "null".to_owned(),
+            Ok(text) => text,
+            Err(error) => return Ok(Err(error)),
         };
-        serde_json::from_value(answer).map(Ok).with_context(|| {
+        serde_json::from_str(&text).map(Ok).with_context(|| {
             format!("aws {service} {operation} answered in a shape xtask does not know")
         })
     }
@@ -156,14 +162,11 @@ impl Aws {
     /// `aws SERVICE OPERATION ARGS` for an operation that prints text, not JSON (such as
     /// `ecr get-login-password`); every AWS error explained as a failure.
     pub(crate) fn text(&self, service: &str, operation: &str, args: &[&str]) -> Result<String> {
-        let output = self.output(service, operation, args)?;
-        if !output.status.success() {
-            let error = parse_error(&String::from_utf8_lossy(&output.stderr));
-            return Err(explain(&error)).with_context(|| format!("aws {service} {operation}"));
-        }
-        let text = String::from_utf8(output.stdout);
+        let text = self
+            .run(service, operation, args)?
+            .map_err(|error| explain(&error));
         Ok(text
-            .with_context(|| format!("aws {service} {operation} printed no text"))?
+            .with_context(|| format!("aws {service} {operation}"))?
             .trim()
             .to_owned())
     }
