@@ -610,7 +610,7 @@ pub(crate) struct EcsService {
     /// The AWS region (default: the AWS CLI's: `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's)
     #[arg(long)]
     pub(crate) region: Option<String>,
-    /// Seconds to follow the stack's events until it settles
+    /// Seconds to follow the stack's events until it settles (0: do not follow)
     #[arg(long = "wait", default_value_t = 1800, value_name = "SECS")]
     pub(crate) wait_secs: u32,
 }
