@@ -481,7 +481,7 @@ pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
     };
     let public = format!("{},{}", network.public_a, network.public_b);
 
-    refused_then_previewed(&moto, &deploy, &network, &first);
+    let plain_cli = refused_then_previewed(&moto, &deploy, &network, &first);
 
     let created = deploy(&first, &public, &public, &["--public-ip"]);
     assert!(created.status.success(), "{}", stderr(&created));
@@ -524,11 +524,18 @@ pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
     assert_eq!(old["taskDefinition"]["status"], "INACTIVE");
     rolled_back(&moto, &run, &first, &second);
     destroyed(&moto, &run);
+    deployed_with_the_aws_cli_alone(&moto, &plain_cli, &first);
 }
 
 /// A deploy the preflight refuses, both reasons said; then `--dry-run` with AWS: the checks
 /// that read it, the change set's additions, and the change set and the stack it made gone.
-fn refused_then_previewed(moto: &Moto, deploy: &Deploy<'_>, network: &Network, first: &str) {
+/// The plain `aws cloudformation deploy` command the dry run printed.
+fn refused_then_previewed(
+    moto: &Moto,
+    deploy: &Deploy<'_>,
+    network: &Network,
+    first: &str,
+) -> String {
     let public = format!("{},{}", network.public_a, network.public_b);
     // Tasks in a subnet with no way out, and two load balancer subnets in one zone: both said,
     // nothing created.
@@ -572,6 +579,45 @@ fn refused_then_previewed(moto: &Moto, deploy: &Deploy<'_>, network: &Network, f
     );
     let balancers = moto.aws(&["elbv2", "describe-load-balancers"]);
     assert_eq!(balancers["LoadBalancers"], Value::Array(Vec::new()));
+    // The command: its first line, and each line a backslash continues.
+    let said = stdout(&dry);
+    let start = said
+        .find("aws cloudformation deploy ")
+        .expect("the dry run prints the plain-CLI command");
+    let mut command = String::new();
+    for line in said[start..].lines() {
+        command.push_str(line);
+        command.push('\n');
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    command
+}
+
+/// The command `--dry-run` printed, run by a shell with the AWS CLI alone, deploys the same
+/// stack `cargo xtask deploy` made with those flags (which `destroy` has since deleted).
+fn deployed_with_the_aws_cli_alone(moto: &Moto, command: &str, image: &str) {
+    let mut bash = Command::new("bash");
+    moto.env(bash.args(["-c", command]).current_dir(project_root()));
+    let output = bash.output().expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{command}\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let [stacks] = read_all(moto, [DESCRIBE_STACK]);
+    let stack = &stacks["Stacks"][0];
+    assert_eq!(stack["StackStatus"], "CREATE_COMPLETE", "{stack}");
+    assert_eq!(parameter(stack, "Image"), image);
+    assert_eq!(parameter(stack, "MinTasks"), "2");
+    assert_eq!(parameter(stack, "AssignPublicIp"), "ENABLED");
+    let tags = stack["Tags"].to_string();
+    assert!(
+        tags.contains(r#"{"Key":"project","Value":"rust-container-reference"}"#),
+        "{tags}"
+    );
 }
 
 /// The log group's retention, the task definition's container as the template writes it, and

@@ -174,17 +174,21 @@ impl Deploy {
                 println!("  {logical:<26} {kind}");
             }
         }
-        println!("\nthe same with the AWS CLI:");
-        println!(
-            "aws cloudformation deploy --template-file {TEMPLATE_PATH} --stack-name {} \\\n  \
-             --tags project={} service={} \\\n  --parameter-overrides",
+        let role = (self.cloudformation_role.as_ref())
+            .map(|role| format!(" \\\n  --role-arn {role}"))
+            .unwrap_or_default();
+        print!(
+            "\nthe same with the AWS CLI:\naws cloudformation deploy --template-file \
+             {TEMPLATE_PATH} --stack-name {}{role} \\\n  --tags project={} service={} \\\n  \
+             --parameter-overrides",
             self.stack_name(),
             project_name(),
             self.service
         );
         for (key, value) in parameters {
-            println!("    {key}={value:?}");
+            print!(" \\\n    {key}={value:?}");
         }
+        println!();
         let task = bill::Task {
             cpu_units: self.cpu,
             memory_mib: self.memory,
