@@ -15,9 +15,7 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{
-    Stack, StackDescription, busy, change_set_name, project_name, stack_name,
-};
+use crate::aws::cloudformation::{Stack, StackDescription, busy, change_set_name, project_name};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -47,12 +45,12 @@ impl Deploy {
             // What the flags alone decide fails before any call.
             return preflight.report();
         }
-        let aws = Aws::new(self.region.as_deref())?;
+        let aws = Aws::new(self.target.region.as_deref())?;
         let vpc = preflight.remote(&self, &aws, &image)?;
         preflight.report()?;
         let stack = Stack {
             aws: &aws,
-            name: self.stack_name(),
+            name: self.target.stack_name(),
         };
         let found = stack.describe()?;
         let create = self.creates(&stack, found.as_ref())?;
@@ -79,8 +77,8 @@ impl Deploy {
                 "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
                  it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
                 stack.name,
-                self.cluster,
-                self.service
+                self.target.cluster,
+                self.target.service
             ),
             Some(status) if busy(status) => bail!(
                 "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
@@ -91,8 +89,9 @@ impl Deploy {
         }
     }
 
-    fn stack_name(&self) -> String {
-        stack_name(&self.cluster, &self.service)
+    /// `--alb-subnets`, else `--subnets`.
+    fn balancer_subnets(&self) -> &[String] {
+        [&self.alb_subnets, &self.subnets][usize::from(self.alb_subnets.is_empty())]
     }
 
     /// The template's parameters from the flags: every one given, none left to its default or
@@ -102,19 +101,10 @@ impl Deploy {
         let seconds = |d: std::time::Duration| d.as_secs().to_string();
         let n = |value: u32| value.to_string();
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let alb = if self.alb_subnets.is_empty() {
-            &self.subnets
-        } else {
-            &self.alb_subnets
-        };
-        let public_ip = if self.public_ip {
-            "ENABLED"
-        } else {
-            "DISABLED"
-        };
+        let public_ip = ["DISABLED", "ENABLED"][usize::from(self.public_ip)];
         vec![
-            ("Cluster", self.cluster.clone()),
-            ("ServiceName", self.service.clone()),
+            ("Cluster", self.target.cluster.clone()),
+            ("ServiceName", self.target.service.clone()),
             ("Family", self.family.clone()),
             ("Image", image.to_owned()),
             ("PreviousImage", previous.to_owned()),
@@ -124,7 +114,7 @@ impl Deploy {
             ("ExecutionRoleArn", self.execution_role.clone()),
             ("VpcId", vpc.to_owned()),
             ("Subnets", self.subnets.join(",")),
-            ("LoadBalancerSubnets", alb.join(",")),
+            ("LoadBalancerSubnets", self.balancer_subnets().join(",")),
             ("ExtraSecurityGroups", self.security_groups.join(",")),
             ("AssignPublicIp", public_ip.to_owned()),
             ("MinTasks", n(self.min)),
@@ -168,7 +158,7 @@ impl Deploy {
     /// The resources these flags make of the template, the plain-CLI command that deploys the
     /// same, and the monthly cost.
     fn print_plan(&self, parameters: &Parameters) {
-        println!("{TEMPLATE_PATH} as the stack {}:", self.stack_name());
+        println!("{TEMPLATE_PATH} as the stack {}:", self.target.stack_name());
         for (logical, kind, condition) in resources(TEMPLATE) {
             if condition.is_none_or(|name| self.condition(name)) {
                 println!("  {logical:<26} {kind}");
@@ -181,9 +171,9 @@ impl Deploy {
             "\nthe same with the AWS CLI:\naws cloudformation deploy --template-file \
              {TEMPLATE_PATH} --stack-name {}{role} \\\n  --tags project={} service={} \\\n  \
              --parameter-overrides",
-            self.stack_name(),
+            self.target.stack_name(),
             project_name(),
-            self.service
+            self.target.service
         );
         for (key, value) in parameters {
             print!(" \\\n    {key}={value:?}");
@@ -233,7 +223,7 @@ impl Deploy {
     /// deleted.
     fn change_set(&self, stack: &Stack, create: bool, parameters: &Parameters) -> Result<()> {
         let name = change_set_name()?;
-        let (project, service) = (project_name(), &self.service);
+        let (project, service) = (project_name(), &self.target.service);
         let tags = format!(
             r#"[{{"Key":"project","Value":"{project}"}},{{"Key":"service","Value":"{service}"}}]"#
         );
@@ -250,13 +240,13 @@ impl Deploy {
             stack.delete_change_set(&name)?;
             if create {
                 // The stack a first change set makes holds nothing until it is executed.
-                stack.delete(self.wait_secs, &extra[2..])?;
+                stack.delete(self.target.wait_secs, &extra[2..])?;
             }
             println!("--dry-run: the change set was deleted, nothing was changed");
             return Ok(());
         } else {
-            stack.execute_change_set(&name, self.wait_secs)?;
-            if self.wait_secs == 0 {
+            stack.execute_change_set(&name, self.target.wait_secs)?;
+            if self.target.wait_secs == 0 {
                 return Ok(());
             }
         }

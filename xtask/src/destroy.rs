@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, role_of, stack_name};
+use crate::aws::cloudformation::{Stack, role_of};
 use crate::flags::Destroy;
 
 impl Destroy {
@@ -14,7 +14,7 @@ impl Destroy {
         let aws = Aws::new(target.region.as_deref())?;
         let stack = Stack {
             aws: &aws,
-            name: stack_name(&target.cluster, &target.service),
+            name: target.stack_name(),
         };
         let Some(found) = stack.describe()? else {
             println!("no stack {}: nothing to delete", stack.name);

@@ -345,9 +345,8 @@ impl Push {
 #[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, as on the command line
 pub(crate) struct Deploy {
-    /// The ECS cluster, which exists already
-    #[arg(long)]
-    pub(crate) cluster: String,
+    #[command(flatten)]
+    pub(crate) target: EcsService,
     /// The tasks' subnet ids, comma-separated (private ones, unless --public-ip)
     #[arg(long, required = true, value_delimiter = ',', value_parser = non_empty)]
     pub(crate) subnets: Vec<String>,
@@ -365,9 +364,6 @@ pub(crate) struct Deploy {
     /// `CloudFormation` acts with the caller's own permissions
     #[arg(long, value_name = "ARN")]
     pub(crate) cloudformation_role: Option<String>,
-    /// The ECS service
-    #[arg(long, default_value = "app")]
-    pub(crate) service: String,
     /// The task definition family
     #[arg(long, default_value = "app")]
     pub(crate) family: String,
@@ -392,9 +388,6 @@ pub(crate) struct Deploy {
     /// URI@sha256:... (default: what the last push printed)
     #[arg(long)]
     pub(crate) image: Option<String>,
-    /// The AWS region (default: the AWS CLI's: `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's)
-    #[arg(long)]
-    pub(crate) region: Option<String>,
     /// Days `CloudWatch` Logs keeps the tasks' logs (a value `CloudWatch` offers: 1, 3, 5, 7, 14,
     /// 30, 60, 90, ...)
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
@@ -431,19 +424,16 @@ pub(crate) struct Deploy {
     /// The share of 5xx answers (percent, over two minutes) that rolls a release back
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) max_5xx_percent: u32,
-    /// Seconds to follow the stack's events until it settles (0: do not follow)
-    #[arg(long = "wait", default_value_t = 1800, value_name = "SECS")]
-    pub(crate) wait_secs: u32,
     /// Print the template's resources, the parameters and the monthly cost; with AWS
     /// credentials at hand, also create the change set, print its changes and delete it
     #[arg(long)]
     pub(crate) dry_run: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = COST_HEADING)]
     pub(crate) prices: Prices,
 }
 
-/// Where `--help` lists the flags: on a field, not the struct, whose heading would also cover
-/// the flags declared after it is flattened.
+/// Where `--help` lists the price flags. `Deploy` sets it where it flattens them, and it also
+/// covers any flag declared after them: `prices` stays `Deploy`'s last field.
 const COST_HEADING: &str = "Cost estimate (deploy --dry-run prints it)";
 
 /// The cost estimate's assumptions: AWS list prices in us-east-1 as of 2025, and how much the
@@ -451,157 +441,61 @@ const COST_HEADING: &str = "Cost estimate (deploy --dry-run prints it)";
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Prices {
     /// Fargate price in USD per vCPU-hour, Linux on x86
-    #[arg(
-        long,
-        default_value_t = 0.04048,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.04048, value_name = "USD", value_parser = price)]
     pub(crate) fargate_vcpu_price: f64,
     /// Fargate price in USD per GB-hour of memory, Linux on x86
-    #[arg(
-        long,
-        default_value_t = 0.004445,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.004445, value_name = "USD", value_parser = price)]
     pub(crate) fargate_gb_price: f64,
     /// Fargate price in USD per vCPU-hour, Linux on arm64 (Graviton, 20 % below x86)
-    #[arg(
-        long,
-        default_value_t = 0.03238,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.03238, value_name = "USD", value_parser = price)]
     pub(crate) fargate_arm_vcpu_price: f64,
     /// Fargate price in USD per GB-hour of memory, Linux on arm64
-    #[arg(
-        long,
-        default_value_t = 0.00356,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.00356, value_name = "USD", value_parser = price)]
     pub(crate) fargate_arm_gb_price: f64,
-    /// Application Load Balancer price in USD per hour (not counted with --load-balancer)
-    #[arg(
-        long,
-        default_value_t = 0.0225,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    /// Application Load Balancer price in USD per hour (not counted with --shared-listener)
+    #[arg(long, default_value_t = 0.0225, value_name = "USD", value_parser = price)]
     pub(crate) alb_price: f64,
     /// Application Load Balancer price in USD per LCU-hour
-    #[arg(
-        long,
-        default_value_t = 0.008,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.008, value_name = "USD", value_parser = price)]
     pub(crate) lcu_price: f64,
     /// LCUs the service's traffic uses in an average hour (one is 25 new connections a second,
     /// 3000 open connections or 1 GB an hour)
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        value_name = "N",
-        value_parser = amount,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = amount)]
     pub(crate) lcus: f64,
     /// NAT gateway price in USD per hour
-    #[arg(
-        long,
-        default_value_t = 0.045,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.045, value_name = "USD", value_parser = price)]
     pub(crate) nat_price: f64,
     /// NAT gateway price in USD per GB processed
-    #[arg(
-        long,
-        default_value_t = 0.045,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.045, value_name = "USD", value_parser = price)]
     pub(crate) nat_gb_price: f64,
     /// Interface endpoint price in USD per endpoint per AZ-hour
-    #[arg(
-        long,
-        default_value_t = 0.01,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.01, value_name = "USD", value_parser = price)]
     pub(crate) endpoint_price: f64,
     /// Interface endpoint price in USD per GB processed
-    #[arg(
-        long,
-        default_value_t = 0.01,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.01, value_name = "USD", value_parser = price)]
     pub(crate) endpoint_gb_price: f64,
     /// Public IPv4 address price in USD per hour (charged for every address since February 2024)
-    #[arg(
-        long,
-        default_value_t = 0.005,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.005, value_name = "USD", value_parser = price)]
     pub(crate) ipv4_price: f64,
     /// Log ingestion price in USD per GB (the standard log class)
-    #[arg(
-        long,
-        default_value_t = 0.50,
-        value_name = "USD",
-        value_parser = price,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 0.50, value_name = "USD", value_parser = price)]
     pub(crate) log_price: f64,
     /// GB of logs each task writes a month
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        value_name = "GB",
-        value_parser = amount,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 1.0, value_name = "GB", value_parser = amount)]
     pub(crate) log_gb: f64,
     /// GB each task moves a month through the NAT gateways or interface endpoints besides its
     /// logs (image pulls, AWS API calls, calls out)
-    #[arg(
-        long,
-        default_value_t = 10.0,
-        value_name = "GB",
-        value_parser = amount,
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 10.0, value_name = "GB", value_parser = amount)]
     pub(crate) egress_gb: f64,
     /// Availability zones: NAT gateways and each interface endpoint are billed once per AZ
-    #[arg(
-        long,
-        default_value_t = 2,
-        value_name = "N",
-        value_parser = positive(),
-        help_heading = COST_HEADING
-    )]
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = positive())]
     pub(crate) azs: u32,
 }
 
 /// Which service's stack, in which cluster and region.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct EcsService {
-    /// The ECS cluster
+    /// The ECS cluster, which exists already
     #[arg(long)]
     pub(crate) cluster: String,
     /// The ECS service
@@ -615,9 +509,15 @@ pub(crate) struct EcsService {
     pub(crate) wait_secs: u32,
 }
 
+impl EcsService {
+    pub(crate) fn stack_name(&self) -> String {
+        crate::aws::cloudformation::stack_name(&self.cluster, &self.service)
+    }
+}
+
 /// Put the service back through its stack: an update in progress cancelled (`CloudFormation`
-/// rolls it back), else the image of the task definition revision before the current one
-/// deployed again, every other parameter as the stack has it
+/// rolls it back), else the image the last deploy replaced (the stack's `PreviousImage`) deployed
+/// again, every other parameter as the stack has it
 #[derive(Debug, Args)]
 pub(crate) struct Rollback {
     #[command(flatten)]
@@ -932,7 +832,7 @@ mod tests {
         };
         assert_eq!(deploy.subnets, ["a", "b"]);
         assert_eq!(
-            (deploy.cpu, deploy.memory, deploy.wait_secs),
+            (deploy.cpu, deploy.memory, deploy.target.wait_secs),
             (256, 512, 1800)
         );
         assert_eq!((deploy.min, deploy.max, deploy.cpu_target), (1, 10, 60));

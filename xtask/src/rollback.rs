@@ -9,15 +9,17 @@
 use anyhow::{Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, change_set_name, role_of, stack_name};
+use crate::aws::cloudformation::{Stack, busy, change_set_name, role_of};
 use crate::flags::Rollback;
 
 impl Rollback {
     pub(crate) fn run(self) -> Result<()> {
         let target = &self.target;
         let aws = Aws::new(target.region.as_deref())?;
-        let name = stack_name(&target.cluster, &target.service);
-        let stack = Stack { aws: &aws, name };
+        let stack = Stack {
+            aws: &aws,
+            name: target.stack_name(),
+        };
         let Some(found) = stack.describe()? else {
             bail!(
                 "no stack {}: nothing to roll back (`cargo xtask deploy` creates it)",
@@ -49,19 +51,11 @@ impl Rollback {
             "rolling {} back to {previous} (now {image})",
             target.service
         );
-        let swapped = |key: &str, value: &str| match key {
-            "Image" => previous.to_owned(),
-            "PreviousImage" => image.to_owned(),
-            _ => value.to_owned(),
-        };
-        let values: Vec<(&str, String)> = found
-            .parameters
-            .iter()
-            .map(|p| {
-                (
-                    p.parameter_key.as_str(),
-                    swapped(&p.parameter_key, &p.parameter_value),
-                )
+        let values: Vec<(&str, String)> = (found.parameters.iter())
+            .map(|(key, value)| match key.as_str() {
+                "Image" => (key.as_str(), previous.to_owned()),
+                "PreviousImage" => (key.as_str(), image.to_owned()),
+                _ => (key.as_str(), value.clone()),
             })
             .collect();
         let change_set = change_set_name()?;

@@ -56,67 +56,27 @@ pub(crate) fn role_of(stack: &StackDescription) -> Vec<&str> {
 // The answers below are read through the AWS CLI's `--query`, which picks the list or the
 // object out of AWS's envelope (`Stacks[0]`, `StackEvents`): only the fields xtask uses.
 
-/// A stack as `describe-stacks` describes it.
+/// A stack as `describe-stacks` describes it: its parameters as (key, value) pairs.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct StackDescription {
     pub(crate) stack_status: String,
     #[serde(rename = "RoleARN")]
     pub(crate) role_arn: Option<String>,
-    #[serde(default)]
-    pub(crate) parameters: Vec<Parameter>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct Parameter {
-    pub(crate) parameter_key: String,
-    #[serde(default)]
-    pub(crate) parameter_value: String,
+    pub(crate) parameters: Vec<(String, String)>,
 }
 
 impl StackDescription {
     /// The value the stack holds for the parameter `key` (empty when it has none).
     pub(crate) fn parameter(&self, key: &str) -> &str {
-        self.parameters
-            .iter()
-            .find(|p| p.parameter_key == key)
-            .map_or("", |p| p.parameter_value.as_str())
+        let found = self.parameters.iter().find(|(k, _)| k == key);
+        found.map_or("", |(_, value)| value)
     }
 }
 
-/// A change set as `describe-change-set` describes it, each change its `ResourceChange`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ChangeSet {
-    status: String,
-    status_reason: Option<String>,
-    #[serde(default)]
-    changes: Vec<ResourceChange>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ResourceChange {
-    action: String,
-    logical_resource_id: String,
-    resource_type: String,
-    #[serde(default)]
-    replacement: String,
-}
-
-/// One stack event: a resource (or the stack itself) reaching a status.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Event {
-    #[serde(rename = "EventId")]
-    id: String,
-    logical_resource_id: String,
-    resource_type: String,
-    resource_status: String,
-    #[serde(default)]
-    resource_status_reason: String,
-}
+/// The stack's fields `StackDescription` reads.
+const DESCRIBED: &str = "Stacks[0].{StackStatus: StackStatus, RoleARN: RoleARN, Parameters: \
+                         Parameters[].[ParameterKey, ParameterValue || ''] || `[]`}";
 
 pub(crate) struct Stack<'a> {
     pub(crate) aws: &'a Aws,
@@ -126,7 +86,7 @@ pub(crate) struct Stack<'a> {
 impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
     pub(crate) fn describe(&self) -> Result<Option<StackDescription>> {
-        match self.call("describe-stacks", &["--query", "Stacks[0]"])? {
+        match self.call("describe-stacks", &["--query", DESCRIBED])? {
             Ok(found) => Ok(Some(found)),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
@@ -177,21 +137,17 @@ impl Stack<'_> {
         }
         self.read::<Value>("create-change-set", &[&args[..], extra].concat())?;
         let named = ["--change-set-name", name];
-        let query = [
-            &named[..],
-            &["--query", "{Status: Status, StatusReason: StatusReason, Changes: Changes[].ResourceChange || `[]`}"],
-        ]
-        .concat();
-        let described = wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
-            let described: ChangeSet = self.read("describe-change-set", &query)?;
-            let computing = described.status.ends_with("PENDING") || busy(&described.status);
-            Ok((!computing).then_some(described))
-        })?
-        .context("CloudFormation did not compute the change set within 5 minutes")?;
-        if described.status == "FAILED" {
-            let reason = described
-                .status_reason
-                .unwrap_or_else(|| "no reason given".to_owned());
+        // Status, its reason, and each change: action, logical id, type, replacement.
+        let query = "[Status, StatusReason || 'no reason given', Changes[].ResourceChange.\
+                     [Action, LogicalResourceId, ResourceType, Replacement || ''] || `[]`]";
+        let query = [&named[..], &["--query", query]].concat();
+        let (status, reason, changes): (String, String, Vec<[String; 4]>) =
+            wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
+                let described: (String, String, _) = self.read("describe-change-set", &query)?;
+                Ok((!described.0.ends_with("PENDING") && !busy(&described.0)).then_some(described))
+            })?
+            .context("CloudFormation did not compute the change set within 5 minutes")?;
+        if status == "FAILED" {
             self.read::<Value>("delete-change-set", &named)?;
             if reason.contains("didn't contain changes") || reason.contains("No updates") {
                 return Ok(false);
@@ -199,16 +155,13 @@ impl Stack<'_> {
             bail!("CloudFormation refused the change set: {reason}");
         }
         println!("changes to the stack {}:", self.name);
-        for change in &described.changes {
-            let replaced = match change.replacement.as_str() {
+        for [action, logical, kind, replacement] in &changes {
+            let replaced = match replacement.as_str() {
                 "True" => " (replaced)",
                 "Conditional" => " (maybe replaced)",
                 _ => "",
             };
-            println!(
-                "  {:<8} {:<26} {}{replaced}",
-                change.action, change.logical_resource_id, change.resource_type
-            );
+            println!("  {action:<8} {logical:<26} {kind}{replaced}");
         }
         Ok(true)
     }
@@ -240,8 +193,11 @@ impl Stack<'_> {
     }
 
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
-    fn events(&self) -> Result<Option<Vec<Event>>> {
-        let query = ["--max-items", "100", "--query", "StackEvents"];
+    /// Each: id, logical id, type, status, reason.
+    fn events(&self) -> Result<Option<Vec<[String; 5]>>> {
+        let query = "StackEvents[].[EventId, LogicalResourceId, ResourceType, ResourceStatus, \
+                     ResourceStatusReason || '']";
+        let query = ["--max-items", "100", "--query", query];
         Ok(self.call("describe-stack-events", &query)?.ok())
     }
 
@@ -254,7 +210,7 @@ impl Stack<'_> {
             .events()?
             .unwrap_or_default()
             .into_iter()
-            .map(|event| event.id)
+            .map(|[id, ..]| id)
             .collect();
         self.read::<Value>(operation, extra)?;
         if wait_secs == 0 {
@@ -267,11 +223,11 @@ impl Stack<'_> {
             let Some(events) = self.events()? else {
                 return Ok(Some("DELETE_COMPLETE".to_owned()));
             };
-            for event in events.iter().rev().filter(|e| seen.insert(e.id.clone())) {
-                let (state, reason) = (&event.resource_status, &event.resource_status_reason);
-                let logical = &event.logical_resource_id;
+            for [_, logical, kind, state, reason] in
+                events.iter().rev().filter(|e| seen.insert(e[0].clone()))
+            {
                 println!("  {logical:<26} {state:<28} {reason}");
-                if event.resource_type == "AWS::CloudFormation::Stack" {
+                if kind == "AWS::CloudFormation::Stack" {
                     status.clone_from(state);
                 } else if state.ends_with("_FAILED") && !reason.contains("cancelled") {
                     cause.get_or_insert(format!("{logical}: {reason}"));

@@ -25,8 +25,6 @@ impl std::fmt::Display for AwsError {
     }
 }
 
-impl std::error::Error for AwsError {}
-
 const CREDENTIAL_CODES: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidClientTokenId",

@@ -1,7 +1,7 @@
 //! What the service `deploy` creates costs a month, from assumptions that flags change
 //! (defaults: us-east-1 list prices of 2025, 730 hours a month). Per task: Fargate vCPU- and
 //! GB-hours (arm64 at its own, lower prices) and the logs' ingestion. The load balancer: its
-//! hours and a public IPv4 address per AZ (at least two), unless `--load-balancer` shares one;
+//! hours and a public IPv4 address per AZ (at least two), unless `--shared-listener` shares one;
 //! the LCUs this service's traffic adds either way. The way to ECR and `CloudWatch` Logs: a NAT
 //! gateway in each AZ (so that one AZ's outage strands no other), each with an address, and
 //! its per-GB charge; or the interface endpoints, billed per AZ-hour, and theirs (the s3 gateway
@@ -284,22 +284,18 @@ mod tests {
 
     /// The estimate's lines against hand-computed ones, to a billionth of a dollar.
     fn assert_lines(estimate: &Estimate, expected: &[(&str, f64)], total: f64) {
-        let labels: Vec<&str> = estimate
-            .items
-            .iter()
-            .map(|item| item.label.as_str())
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let lines: Vec<(&str, f64)> = (estimate.items.iter())
+            .map(|item| (item.label.as_str(), item.usd))
             .collect();
-        let wanted: Vec<&str> = expected.iter().map(|(label, _)| *label).collect();
-        assert_eq!(labels, wanted);
-        for (item, (label, usd)) in estimate.items.iter().zip(expected) {
-            assert!(
-                (item.usd - usd).abs() < 1e-9,
-                "{label}: {} not {usd}",
-                item.usd
-            );
-        }
+        let same = lines.len() == expected.len()
+            && lines
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| a.0 == b.0 && near(a.1, b.1));
+        assert!(same, "{lines:?} not {expected:?}");
         assert!(
-            (estimate.total() - total).abs() < 1e-9,
+            near(estimate.total(), total),
             "total {} not {total}",
             estimate.total()
         );

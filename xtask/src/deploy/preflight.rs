@@ -74,7 +74,7 @@ impl Preflight {
             ("task size", task_size(deploy.cpu, deploy.memory)),
             ("stop timeout", stop_timeout(shutdown)),
             ("health check", health_check(shutdown)),
-            ("stack name", stack_name(&deploy.stack_name())),
+            ("stack name", stack_name(&deploy.target.stack_name())),
             ("scaling", scaling(deploy)),
             ("deregistration delay", deregistration_delay(deploy)),
             ("health check grace", health_check_grace(deploy)),
@@ -416,22 +416,17 @@ struct Subnet {
     availability_zone: String,
 }
 
+/// A route table, as `TABLES` reshapes it: the subnets it is associated with, whether it is
+/// the VPC's main one, and its routes.
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct RouteTable {
-    #[serde(default)]
-    associations: Vec<Association>,
-    #[serde(default)]
+    subnets: Vec<String>,
+    main: bool,
     routes: Vec<Route>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Association {
-    subnet_id: Option<String>,
-    #[serde(default)]
-    main: bool,
-}
+const TABLES: &str = "RouteTables[].{subnets: Associations[].SubnetId || `[]`, \
+                      main: Associations[?Main] | [0] != null, routes: Routes || `[]`}";
 
 /// A route; where it sends traffic is whichever target it names.
 #[derive(Debug, Deserialize)]
@@ -489,7 +484,7 @@ impl Network {
             .vpc_id
             .clone();
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let args = ["--filters", &filter, "--query", "RouteTables"];
+        let args = ["--filters", &filter, "--query", TABLES];
         let tables = aws.answer("ec2", "describe-route-tables", &args)?;
         Ok(Self {
             vpc,
@@ -501,13 +496,9 @@ impl Network {
     /// The target of the subnet's default route (0.0.0.0/0), from its own route table, else
     /// the VPC's main one.
     fn default_route(&self, subnet: &str) -> Option<String> {
-        let table = |test: &dyn Fn(&Association) -> bool| {
-            self.tables
-                .iter()
-                .find(|table| table.associations.iter().any(test))
-        };
-        let table =
-            table(&|a| a.subnet_id.as_deref() == Some(subnet)).or_else(|| table(&|a| a.main))?;
+        let tables = || self.tables.iter();
+        let table = (tables().find(|table| table.subnets.iter().any(|id| id == subnet)))
+            .or_else(|| tables().find(|table| table.main))?;
         table
             .routes
             .iter()
@@ -576,14 +567,9 @@ impl Network {
     /// An internet-facing load balancer needs one subnet in each of two or more zones (ELB
     /// refuses two in one zone), each routed to an internet gateway.
     fn balancer_subnets(&self, deploy: &Deploy) -> Verdict {
-        let subnets = if deploy.alb_subnets.is_empty() {
-            &deploy.subnets
-        } else {
-            &deploy.alb_subnets
-        };
         let mut zones: Vec<(&str, &str)> = Vec::new();
         let mut private = Vec::new();
-        for id in subnets {
+        for id in deploy.balancer_subnets() {
             let subnet = self.subnets.iter().find(|s| s.id == *id);
             let zone = subnet.map_or("?", |s| s.availability_zone.as_str());
             if let Some((_, other)) = zones.iter().find(|(known, _)| *known == zone) {

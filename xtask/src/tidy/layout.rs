@@ -223,7 +223,8 @@ fn expand_tree(prefix: &[&str], tree: &str, out: &mut Vec<(Vec<String>, String)>
             .split("::")
             .filter(|s| !s.trim().is_empty())
             .collect();
-        let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+        let close = tree.rfind('}').filter(|close| *close > open);
+        let inner = &tree[open + 1..close.unwrap_or(tree.len())];
         let (mut depth, mut from) = (0, 0);
         let mut items = Vec::new();
         for (at, c) in inner.char_indices() {
@@ -287,12 +288,20 @@ fn named_paths(file: &str, text: &str) -> Vec<Vec<String>> {
     let code = code_of(text);
     let own = module_of(file);
     let mut imported = Vec::new();
-    for (at, _) in code.match_indices("use ") {
-        if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-            continue;
+    // A `use` starts a line (a string's `use` mostly does not, and names nothing in the crate).
+    let mut line_start = 0;
+    for line in code.split_inclusive('\n') {
+        let body = line.trim_start();
+        let body = ["pub(crate) ", "pub(super) ", "pub "]
+            .iter()
+            .find_map(|visibility| body.strip_prefix(visibility))
+            .unwrap_or(body);
+        if let Some(rest) = body.strip_prefix("use ") {
+            let at = line_start + line.len() - rest.len();
+            let statement = code[at..].split(';').next().unwrap_or_default();
+            expand_tree(&[], statement, &mut imported, &own);
         }
-        let statement = code[at + 4..].split(';').next().unwrap_or_default();
-        expand_tree(&[], statement, &mut imported, &own);
+        line_start += line.len();
     }
     let mut paths: Vec<Vec<String>> = imported.iter().map(|(path, _)| path.clone()).collect();
     let starts_path =
