@@ -15,7 +15,9 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, StackDescription, busy, change_set_name, project_name};
+use crate::aws::cloudformation::{
+    Stack, StackDescription, busy, change_set_name, project_name, role_arn,
+};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -227,10 +229,8 @@ impl Deploy {
         let tags = format!(
             r#"[{{"Key":"project","Value":"{project}"}},{{"Key":"service","Value":"{service}"}}]"#
         );
-        let mut extra = vec!["--tags", &tags];
-        if let Some(role) = &self.cloudformation_role {
-            extra.extend(["--role-arn", role]);
-        }
+        let role = role_arn(self.cloudformation_role.as_deref());
+        let extra = [&["--tags", &tags][..], &role].concat();
         if !stack.change_set(&name, create, TEMPLATE, parameters, &extra)? {
             println!(
                 "no changes: the stack {} already is what these flags say",
@@ -240,7 +240,7 @@ impl Deploy {
             stack.delete_change_set(&name)?;
             if create {
                 // The stack a first change set makes holds nothing until it is executed.
-                stack.delete(self.target.wait_secs, &extra[2..])?;
+                stack.delete(self.target.wait_secs, &role)?;
             }
             println!("--dry-run: the change set was deleted, nothing was changed");
             return Ok(());
@@ -278,14 +278,17 @@ fn credentials_at_hand() -> bool {
             .any(|file| home.join(".aws").join(file).is_file())
 }
 
+/// The lines of the template's top-level section `name` (`Parameters`, `Resources`).
+fn section<'a>(template: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    let start = template.split(&format!("\n{name}:\n")).nth(1);
+    let lines = start.unwrap_or_default().lines();
+    lines.take_while(|line| line.is_empty() || line.starts_with([' ', '#']))
+}
+
 /// The template's resources: logical id, type and condition, read from its two-space layout.
-pub(crate) fn resources(template: &str) -> Vec<(&str, &str, Option<&str>)> {
-    let section = template
-        .split_once("\nResources:\n")
-        .map_or("", |(_, rest)| rest);
-    let section = section.split("\nOutputs:").next().unwrap_or_default();
+fn resources(template: &str) -> Vec<(&str, &str, Option<&str>)> {
     let mut found: Vec<(&str, &str, Option<&str>)> = Vec::new();
-    for line in section.lines() {
+    for line in section(template, "Resources") {
         if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
             && !name.starts_with([' ', '#'])
         {

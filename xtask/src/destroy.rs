@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, role_of};
+use crate::aws::cloudformation::{Stack, role_arn};
 use crate::flags::Destroy;
 
 impl Destroy {
@@ -22,7 +22,7 @@ impl Destroy {
         };
         let logs = stack.resource("LogGroup").ok();
         println!("deleting the stack {}", stack.name);
-        stack.delete(target.wait_secs, &role_of(&found))?;
+        stack.delete(target.wait_secs, &role_arn(found.role_arn.as_deref()))?;
         if let Some(logs) = logs {
             println!(
                 "kept the log group {logs} and its logs: `aws logs delete-log-group \

@@ -9,7 +9,7 @@
 use anyhow::{Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, change_set_name, role_of};
+use crate::aws::cloudformation::{Stack, busy, change_set_name, role_arn};
 use crate::flags::Rollback;
 
 impl Rollback {
@@ -59,7 +59,13 @@ impl Rollback {
             })
             .collect();
         let change_set = change_set_name()?;
-        if stack.change_set(&change_set, false, "", &values, &role_of(&found))? {
+        if stack.change_set(
+            &change_set,
+            false,
+            "",
+            &values,
+            &role_arn(found.role_arn.as_deref()),
+        )? {
             stack.execute_change_set(&change_set, target.wait_secs)?;
         }
         Ok(())

@@ -44,13 +44,10 @@ fn failed(status: &str) -> bool {
     status.contains("ROLLBACK") || status.ends_with("_FAILED")
 }
 
-/// `--role-arn` of the role the stack acts with, for a call that should keep it (a deploy
-/// identity may be allowed stack changes only through that role).
-pub(crate) fn role_of(stack: &StackDescription) -> Vec<&str> {
-    stack
-        .role_arn
-        .as_deref()
-        .map_or_else(Vec::new, |role| vec!["--role-arn", role])
+/// `--role-arn ROLE`, the role `CloudFormation` acts with (a deploy identity may be allowed
+/// stack changes only through it); nothing without one.
+pub(crate) fn role_arn(role: Option<&str>) -> Vec<&str> {
+    role.map_or_else(Vec::new, |role| vec!["--role-arn", role])
 }
 
 // The answers below are read through the AWS CLI's `--query`, which picks the list or the

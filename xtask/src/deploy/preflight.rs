@@ -282,12 +282,8 @@ fn health_check(shutdown: &Shutdown) -> Verdict {
 /// Every parameter's value against the template's own limits (`AllowedValues`, `MinValue`,
 /// `MaxValue`), which `CloudFormation` applies only once it has AWS to create a change set with.
 fn limits(template: &str, parameters: &Parameters) -> Verdict {
-    let declared = template.split("\nParameters:\n").nth(1).unwrap_or_default();
     let (mut name, mut broken) = ("", Vec::new());
-    for line in declared
-        .lines()
-        .take_while(|line| line.is_empty() || line.starts_with(' '))
-    {
+    for line in super::section(template, "Parameters") {
         if let Some(parameter) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
             name = parameter;
             continue;
