@@ -134,19 +134,12 @@ fn some_image() -> String {
     )
 }
 
-/// `cargo xtask deploy ARGS` with no AWS credentials, profile or endpoint at all.
-fn deploy_without_aws(args: &[&str]) -> Output {
-    let mut all = vec![
-        "deploy",
-        "--cluster",
-        "web",
-        "--subnets",
-        "subnet-a,subnet-b",
-        "--execution-role",
-        ROLE,
-        "--dry-run",
-    ];
-    all.extend_from_slice(args);
+/// `cargo xtask deploy --dry-run WORDS` with no AWS credentials, profile or endpoint at all.
+fn deploy_without_aws(words: &str) -> Output {
+    let words = format!(
+        "deploy --cluster web --subnets subnet-a,subnet-b --execution-role {ROLE} --dry-run {words}"
+    );
+    let all: Vec<&str> = words.split_whitespace().collect();
     let home = scratch_path("no-aws-home");
     xtask(&all)
         .setup(|command| {
@@ -179,18 +172,10 @@ fn deploy_without_aws(args: &[&str]) -> Output {
 /// --min and --max tasks; and a shared load balancer's flags make a host rule, not a balancer.
 pub(crate) fn dry_run_without_aws_prints_resources_parameters_and_cost() {
     let image = some_image();
-    let own = deploy_without_aws(&[
-        "--image",
-        &image,
-        "--certificate-arn",
-        "arn:aws:acm:eu-west-1:123456789012:certificate/x",
-        "--requests-per-target",
-        "500",
-        "--min",
-        "2",
-        "--max",
-        "6",
-    ]);
+    let own = deploy_without_aws(&format!(
+        "--image {image} --certificate-arn arn:aws:acm:eu-west-1:123456789012:certificate/x \
+         --requests-per-target 500 --min 2 --max 6"
+    ));
     assert!(own.status.success(), "{}", stderr(&own));
     let said = stdout(&own);
     said_all(
@@ -217,16 +202,11 @@ pub(crate) fn dry_run_without_aws_prints_resources_parameters_and_cost() {
         ],
     );
 
-    let shared = deploy_without_aws(&[
-        "--image",
-        &image,
-        "--shared-listener",
-        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2",
-        "--shared-security-group",
-        "sg-0123456789abcdef0",
-        "--host",
-        "api.example.test",
-    ]);
+    let shared = deploy_without_aws(&format!(
+        "--image {image} --shared-listener \
+         arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2 \
+         --shared-security-group sg-0123456789abcdef0 --host api.example.test"
+    ));
     assert!(shared.status.success(), "{}", stderr(&shared));
     let said = stdout(&shared);
     assert!(said.contains("  HostRule  "), "{said}");
@@ -241,26 +221,10 @@ pub(crate) fn dry_run_without_aws_prints_resources_parameters_and_cost() {
 pub(crate) fn preflight_refuses_what_the_template_cannot_see() {
     let image = some_image();
     // Every check runs, so one deploy shows them all.
-    let refused = deploy_without_aws(&[
-        "--image",
-        &image,
-        "--cpu",
-        "256",
-        "--memory",
-        "4096",
-        "--deregistration-delay",
-        "5",
-        "--health-check-grace",
-        "4",
-        "--min",
-        "3",
-        "--max",
-        "2",
-        "--log-retention-days",
-        "31",
-        "--service",
-        "my_app",
-    ]);
+    let refused = deploy_without_aws(&format!(
+        "--image {image} --cpu 256 --memory 4096 --deregistration-delay 5 \
+         --health-check-grace 4 --min 3 --max 2 --log-retention-days 31 --service my_app"
+    ));
     assert!(!refused.status.success());
     assert!(stdout(&refused).is_empty(), "{}", stdout(&refused));
     let said = stderr(&refused);
@@ -280,17 +244,17 @@ pub(crate) fn preflight_refuses_what_the_template_cannot_see() {
             "{expected:?} missing from:\n{said}"
         );
     }
-    let eight = deploy_without_aws(&["--image", &image, "--cpu", "8192", "--memory", "18432"]);
+    let eight = deploy_without_aws(&format!("--image {image} --cpu 8192 --memory 18432"));
     assert!(
         stderr(&eight).contains("task size: Fargate does not offer --cpu 8192 with --memory 18432"),
         "{}",
         stderr(&eight)
     );
     for (cpu, memory) in [("8192", "20480"), ("16384", "65536")] {
-        let output = deploy_without_aws(&["--image", &image, "--cpu", cpu, "--memory", memory]);
+        let output = deploy_without_aws(&format!("--image {image} --cpu {cpu} --memory {memory}"));
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let tag = deploy_without_aws(&["--image", "app:latest"]);
+    let tag = deploy_without_aws("--image app:latest");
     assert!(stderr(&tag).contains("deploy runs images by digest"));
 }
 
@@ -457,33 +421,18 @@ pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
     let registry = Registry::start(None);
     let first = image_in(&registry, "deploy/app", "amd64");
     let run = |args: &[&str]| xtask(args).setup(|c| moto.env(c)).run();
-    let deploy = |image: &str, subnets: &str, alb: &str, extra: &[&str]| {
-        let args = [
-            "deploy",
-            "--cluster",
-            "web",
-            "--subnets",
-            subnets,
-            "--alb-subnets",
-            alb,
-            "--execution-role",
-            ROLE,
-            "--image",
-            image,
-            "--requests-per-target",
-            "500",
-            "--min",
-            "2",
-            "--max",
-            "6",
-        ];
-        run(&[&args[..], extra].concat())
+    let deploy = |image: &str, subnets: &str, alb: &str, extra: &str| {
+        let words = format!(
+            "deploy --cluster web --subnets {subnets} --alb-subnets {alb} --execution-role {ROLE} \
+             --image {image} --requests-per-target 500 --min 2 --max 6 {extra}"
+        );
+        run(&words.split_whitespace().collect::<Vec<_>>())
     };
     let public = format!("{},{}", network.public_a, network.public_b);
 
     let plain_cli = refused_then_previewed(&moto, &deploy, &network, &first);
 
-    let created = deploy(&first, &public, &public, &["--public-ip"]);
+    let created = deploy(&first, &public, &public, "--public-ip");
     assert!(created.status.success(), "{}", stderr(&created));
     assert!(
         stdout(&created).contains("the stack rust-container-reference-web-app is CREATE_COMPLETE"),
@@ -493,7 +442,7 @@ pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
     created_as_the_template_says(&moto, &first);
 
     let second = image_in(&registry, "deploy/moved", "amd64");
-    let updated = deploy(&second, &public, &public, &["--public-ip"]);
+    let updated = deploy(&second, &public, &public, "--public-ip");
     assert!(updated.status.success(), "{}", stderr(&updated));
     assert!(
         stdout(&updated).contains("the stack rust-container-reference-web-app is UPDATE_COMPLETE"),
@@ -543,7 +492,7 @@ fn refused_then_previewed(
         "{},{},{}",
         network.public_a, network.public_a2, network.public_b
     );
-    let refused = deploy(first, &network.private_a, &crowded, &[]);
+    let refused = deploy(first, &network.private_a, &crowded, "");
     assert!(!refused.status.success());
     said_all(
         &stderr(&refused),
@@ -559,7 +508,7 @@ fn refused_then_previewed(
         ],
     );
 
-    let dry = deploy(first, &public, &public, &["--public-ip", "--dry-run"]);
+    let dry = deploy(first, &public, &public, "--public-ip --dry-run");
     assert!(dry.status.success(), "{}", stderr(&dry));
     said_all(
         &stderr(&dry),
@@ -655,7 +604,7 @@ fn task_as_the_template_says(logs: &Value, definition: &Value, services: &Value,
 }
 
 /// `cargo xtask deploy` of an image into subnets, load balancer subnets, with more flags.
-type Deploy<'a> = dyn Fn(&str, &str, &str, &[&str]) -> Output + 'a;
+type Deploy<'a> = dyn Fn(&str, &str, &str, &str) -> Output + 'a;
 
 /// `rollback` swaps the stack's `Image` and `PreviousImage` by a change set that keeps every
 /// other parameter, so a second rollback undoes the first. (moto lists no changes in an
