@@ -35,7 +35,10 @@ impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
         // The subnets' VPC and the image this one replaces only AWS knows.
-        let unknown = ["<the stack's Image, if it has one>", "<the subnets' VPC>"];
+        let unknown = [
+            "<the Image the stack runs, if any>",
+            "<the VPC of the subnets>",
+        ];
         let offline = self.parameters(&image, unknown[0], unknown[1]);
         let mut preflight = Preflight::local(&self, &image, &offline);
         if self.dry_run && !credentials_at_hand() {
@@ -57,12 +60,11 @@ impl Deploy {
         let found = stack.describe()?;
         let create = self.creates(&stack, found.as_ref())?;
         // A deploy of the image the stack runs keeps the one rollback goes back to.
-        let previous = found
-            .as_ref()
-            .map_or("", |found| match found.parameter("Image") {
-                current if current == image => found.parameter("PreviousImage"),
-                current => current,
-            });
+        let previous = match found.as_ref().filter(|_| !create) {
+            None => "",
+            Some(found) if found.parameter("Image") == image => found.parameter("PreviousImage"),
+            Some(found) => found.parameter("Image"),
+        };
         let parameters = self.parameters(&image, previous, &vpc);
         if self.dry_run {
             self.print_plan(&parameters);
@@ -178,7 +180,8 @@ impl Deploy {
             self.target.service
         );
         for (key, value) in parameters {
-            print!(" \\\n    {key}={value:?}");
+            // Single quotes keep every character but the quote itself, which ends and reopens.
+            print!(" \\\n    {key}='{}'", value.replace('\'', r"'\''"));
         }
         println!();
         let task = bill::Task {

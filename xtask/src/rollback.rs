@@ -43,8 +43,15 @@ impl Rollback {
         let (image, previous) = (found.parameter("Image"), found.parameter("PreviousImage"));
         if previous.is_empty() {
             bail!(
-                "the stack {} has run only {image}: there is no image to roll back to",
+                "the stack {} records no image before {image} (its PreviousImage is empty): \
+                 rollback goes back to the image a deploy replaced, so deploy another first",
                 stack.name
+            );
+        }
+        if let Some((hidden, _)) = found.parameters.iter().find(|(_, value)| value == "****") {
+            bail!(
+                "the stack's parameter {hidden} is NoEcho, so its value cannot be read back: roll \
+                 back with `cargo xtask deploy --image {previous}`"
             );
         }
         println!(

@@ -83,7 +83,16 @@ pub(crate) struct Stack<'a> {
 impl Stack<'_> {
     /// The stack, or `None` when there is none of that name.
     pub(crate) fn describe(&self) -> Result<Option<StackDescription>> {
-        match self.call("describe-stacks", &["--query", DESCRIBED])? {
+        self.unless_gone("describe-stacks", &["--query", DESCRIBED])
+    }
+
+    /// `call`, with `None` when there is no stack of that name; any other error explained.
+    fn unless_gone<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        extra: &[&str],
+    ) -> Result<Option<T>> {
+        match self.call(operation, extra)? {
             Ok(found) => Ok(Some(found)),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
@@ -195,7 +204,7 @@ impl Stack<'_> {
         let query = "StackEvents[].[EventId, LogicalResourceId, ResourceType, ResourceStatus, \
                      ResourceStatusReason || '']";
         let query = ["--max-items", "100", "--query", query];
-        Ok(self.call("describe-stack-events", &query)?.ok())
+        self.unless_gone("describe-stack-events", &query)
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles

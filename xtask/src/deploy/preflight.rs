@@ -422,7 +422,7 @@ struct RouteTable {
 }
 
 const TABLES: &str = "RouteTables[].{subnets: Associations[].SubnetId || `[]`, \
-                      main: Associations[?Main] | [0] != null, routes: Routes || `[]`}";
+                      main: Associations[?Main] | [0] != `null`, routes: Routes || `[]`}";
 
 /// A route; where it sends traffic is whichever target it names.
 #[derive(Debug, Deserialize)]

@@ -292,10 +292,11 @@ fn named_paths(file: &str, text: &str) -> Vec<Vec<String>> {
     let mut line_start = 0;
     for line in code.split_inclusive('\n') {
         let body = line.trim_start();
-        let body = ["pub(crate) ", "pub(super) ", "pub "]
-            .iter()
-            .find_map(|visibility| body.strip_prefix(visibility))
-            .unwrap_or(body);
+        // Past any visibility: `pub`, `pub(crate)`, `pub(in crate::x)`.
+        let body = match body.strip_prefix("pub(") {
+            Some(rest) => rest.split_once(") ").map_or(body, |(_, rest)| rest),
+            None => body.strip_prefix("pub ").unwrap_or(body),
+        };
         if let Some(rest) = body.strip_prefix("use ") {
             let at = line_start + line.len() - rest.len();
             let statement = code[at..].split(';').next().unwrap_or_default();
@@ -467,10 +468,12 @@ fn an_upward_use_a_sideways_use_and_a_circle_are_each_refused() {
         .clone();
     let commands = command_files();
     sources.extend([
-        // The ground using a layer above it.
+        // The ground using a layer above it, past a string whose line starts with `use`.
         (
             "process/upward.rs".to_owned(),
-            "use crate::docker::stand_ins;\n".to_owned(),
+            "const WHY: &str = \"a message, then\n    use public subnets } with { a flag\";\n\
+             pub(in crate::process) use crate::docker::stand_ins;\n"
+                .to_owned(),
         ),
         // Two modules of one layer.
         (
