@@ -34,12 +34,9 @@ type Parameters = Vec<(&'static str, String)>;
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        // The subnets' VPC and the image this one replaces only AWS knows.
-        let unknown = [
-            "<the Image the stack runs, if any>",
-            "<the VPC of the subnets>",
-        ];
-        let offline = self.parameters(&image, unknown[0], unknown[1]);
+        // The image this one replaces and the subnets' VPC only AWS knows.
+        let previous = "<the Image the stack runs, if any>";
+        let offline = self.parameters(&image, previous, "<the VPC of the subnets>");
         let mut preflight = Preflight::local(&self, &image, &offline);
         if self.dry_run && !credentials_at_hand() {
             preflight.report()?;

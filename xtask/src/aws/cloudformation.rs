@@ -192,7 +192,7 @@ impl Stack<'_> {
     /// what was asked for.
     pub(crate) fn cancel_update(&self, wait_secs: u32) -> Result<()> {
         let status = self.act("cancel-update-stack", &[], wait_secs)?;
-        if wait_secs > 0 && status != "UPDATE_ROLLBACK_COMPLETE" {
+        if let Some(status) = status.filter(|status| status != "UPDATE_ROLLBACK_COMPLETE") {
             bail!("the stack {} ended {status}, not rolled back", self.name);
         }
         Ok(())
@@ -209,9 +209,14 @@ impl Stack<'_> {
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles
     /// (the stack's own events carry its status, so one call a look does); its last status, or
-    /// nothing with `wait_secs` 0, which only starts the operation.
+    /// `None` with `wait_secs` 0, which only starts the operation.
     /// A failure's first failing resource and its reason are the error.
-    fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<String> {
+    fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<Option<String>> {
+        if wait_secs == 0 {
+            self.read::<Value>(operation, extra)?;
+            println!("{operation}: not following the stack's events (--wait 0)");
+            return Ok(None);
+        }
         let mut seen: HashSet<String> = self
             .events()?
             .unwrap_or_default()
@@ -219,10 +224,6 @@ impl Stack<'_> {
             .map(|[id, ..]| id)
             .collect();
         self.read::<Value>(operation, extra)?;
-        if wait_secs == 0 {
-            println!("{operation}: not following the stack's events (--wait 0)");
-            return Ok(String::new());
-        }
         let (mut status, mut cause) = (String::new(), None);
         let limit = Duration::from_secs(u64::from(wait_secs));
         let settled = wait::until(limit, Duration::from_secs(5), || {
@@ -253,7 +254,7 @@ impl Stack<'_> {
             bail!("the stack {} ended {status}, caused by {cause}", self.name);
         }
         println!("the stack {} is {status}", self.name);
-        Ok(status)
+        Ok(Some(status))
     }
 
     /// The value of the first of the stack's outputs `keys` it has.
