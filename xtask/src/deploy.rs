@@ -15,9 +15,7 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{
-    Stack, StackDescription, busy, change_set_name, project_name, role_arn,
-};
+use crate::aws::cloudformation::{Stack, StackDescription, busy, deploy_command, role_arn};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -165,22 +163,8 @@ impl Deploy {
                 println!("  {logical:<26} {kind}");
             }
         }
-        let role = (self.cloudformation_role.as_ref())
-            .map(|role| format!(" \\\n  --role-arn {role}"))
-            .unwrap_or_default();
-        print!(
-            "\nthe same with the AWS CLI:\naws cloudformation deploy --template-file \
-             {TEMPLATE_PATH} --stack-name {}{role} \\\n  --tags project={} service={} \\\n  \
-             --parameter-overrides",
-            self.target.stack_name(),
-            project_name(),
-            self.target.service
-        );
-        for (key, value) in parameters {
-            // Single quotes keep every character but the quote itself, which ends and reopens.
-            print!(" \\\n    {key}='{}'", value.replace('\'', r"'\''"));
-        }
-        println!();
+        let words = self.command(TEMPLATE_PATH, parameters);
+        println!("\nthe same with the AWS CLI:\n{}", shell_command(&words));
         let task = bill::Task {
             cpu_units: self.cpu,
             memory_mib: self.memory,
@@ -221,41 +205,68 @@ impl Deploy {
         Ok(image)
     }
 
+    /// The words of `aws cloudformation deploy` for the template in the file `template`.
+    fn command(&self, template: &str, parameters: &Parameters) -> Vec<String> {
+        let stack = self.target.stack_name();
+        let role = self.cloudformation_role.as_deref();
+        deploy_command(&stack, template, &self.target.service, role, parameters)
+    }
+
     /// The change set: created and shown; then executed and followed, or with `--dry-run`
     /// deleted.
     fn change_set(&self, stack: &Stack, create: bool, parameters: &Parameters) -> Result<()> {
-        let name = change_set_name()?;
-        let (project, service) = (project_name(), &self.target.service);
-        let tags = format!(
-            r#"[{{"Key":"project","Value":"{project}"}},{{"Key":"service","Value":"{service}"}}]"#
-        );
-        let role = role_arn(self.cloudformation_role.as_deref());
-        let extra = [&["--tags", &tags][..], &role].concat();
-        if !stack.change_set(&name, create, TEMPLATE, parameters, &extra)? {
+        let template = crate::files::root().join(TEMPLATE_PATH);
+        let words = self.command(&template.to_string_lossy(), parameters);
+        let Some(id) = stack.change_set(&words)? else {
             println!(
                 "no changes: the stack {} already is what these flags say",
                 stack.name
             );
-        } else if self.dry_run {
-            stack.delete_change_set(&name)?;
+            return Ok(());
+        };
+        if self.dry_run {
+            stack.delete_change_set(&id)?;
             if create {
                 // The stack a first change set makes holds nothing until it is executed.
+                let role = role_arn(self.cloudformation_role.as_deref());
                 stack.delete(self.target.wait_secs, &role)?;
             }
             println!("--dry-run: the change set was deleted, nothing was changed");
             return Ok(());
-        } else {
-            stack.execute_change_set(&name, self.target.wait_secs)?;
-            if self.target.wait_secs == 0 {
-                return Ok(());
-            }
         }
-        match stack.output(&["Url", "Host"])? {
-            Some(url) => println!("URL: {url}"),
-            None => println!("the stack has no Url output yet"),
+        stack.execute_change_set(&id, self.target.wait_secs)?;
+        if self.target.wait_secs > 0 {
+            match stack.output(&["Url", "Host"])? {
+                Some(url) => println!("URL: {url}"),
+                None => println!("the stack has no Url output yet"),
+            }
         }
         Ok(())
     }
+}
+
+/// `aws cloudformation deploy WORDS` as a shell takes it: a flag a line, and each parameter.
+fn shell_command(words: &[String]) -> String {
+    let mut command = "aws cloudformation deploy".to_owned();
+    let mut parameters = false;
+    for word in words {
+        let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b));
+        // Single quotes keep every character but the quote itself, which ends and reopens.
+        let word = if plain {
+            word.clone()
+        } else {
+            format!("'{}'", word.replace('\'', r"'\''"))
+        };
+        let start = match (word.starts_with("--"), parameters) {
+            (true, _) => " \\\n  ",
+            (false, true) => " \\\n    ",
+            (false, false) => " ",
+        };
+        parameters |= word == "--parameter-overrides";
+        command.push_str(start);
+        command.push_str(&word);
+    }
+    command
 }
 
 /// Whether the AWS CLI has credentials to sign with, from where it looks first: the

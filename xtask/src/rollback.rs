@@ -1,15 +1,16 @@
 //! `cargo xtask rollback`: the service put back through its stack, never around it. An update
 //! still in progress is cancelled, and `CloudFormation` rolls it back to the stack as it was.
-//! Otherwise the last update succeeded and is unwanted: a change set swaps the stack's `Image`
-//! and `PreviousImage` (which `deploy` sets to the image it replaced) and keeps every other
-//! parameter and the template, so only the image goes back, and a second rollback undoes the
-//! first. (The circuit breaker and the 5xx alarm already roll back a release that fails while
-//! it deploys, and `CloudFormation`'s update with it.)
+//! Otherwise the last update succeeded and is unwanted: the stack's own template is deployed
+//! again (`aws cloudformation deploy`, as `deploy` runs it) with its `Image` and `PreviousImage`
+//! (which `deploy` sets to the image it replaced) swapped and every other parameter kept, so
+//! only the image goes back, and a second rollback undoes the first. (The circuit breaker and
+//! the 5xx alarm already roll back a release that fails while it deploys, and
+//! `CloudFormation`'s update with it.)
 
 use anyhow::{Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, change_set_name, role_arn};
+use crate::aws::cloudformation::{Stack, busy, deploy_command};
 use crate::flags::Rollback;
 
 impl Rollback {
@@ -65,15 +66,13 @@ impl Rollback {
                 _ => (key.as_str(), value.clone()),
             })
             .collect();
-        let change_set = change_set_name()?;
-        if stack.change_set(
-            &change_set,
-            false,
-            "",
-            &values,
-            &role_arn(found.role_arn.as_deref()),
-        )? {
-            stack.execute_change_set(&change_set, target.wait_secs)?;
+        let template = crate::files::target_dir().join(format!("xtask/{}.yaml", stack.name));
+        stack.save_template(&template)?;
+        let role = found.role_arn.as_deref();
+        let (template, service) = (template.to_string_lossy(), &target.service);
+        let words = deploy_command(&stack.name, &template, service, role, &values);
+        if let Some(id) = stack.change_set(&words)? {
+            stack.execute_change_set(&id, target.wait_secs)?;
         }
         Ok(())
     }

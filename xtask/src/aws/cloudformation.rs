@@ -3,12 +3,12 @@
 //! it settles. `CloudFormation` does the creating, comparing, rolling back and deleting.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Aws;
 use crate::process::wait;
@@ -25,15 +25,6 @@ pub(crate) fn stack_name(cluster: &str, service: &str) -> String {
     format!("{}-{cluster}-{service}", project_name())
 }
 
-/// A change set's name, unique to the second: `xtask-1767225600`.
-pub(crate) fn change_set_name() -> Result<String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH);
-    Ok(format!(
-        "xtask-{}",
-        now.context("the clock is before 1970")?.as_secs()
-    ))
-}
-
 /// Whether a status is on the way somewhere (`UPDATE_IN_PROGRESS`, `REVIEW_IN_PROGRESS`).
 pub(crate) fn busy(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
@@ -48,6 +39,32 @@ fn failed(status: &str) -> bool {
 /// stack changes only through it); nothing without one.
 pub(crate) fn role_arn(role: Option<&str>) -> Vec<&str> {
     role.map_or_else(Vec::new, |role| vec!["--role-arn", role])
+}
+
+/// The words after `aws cloudformation deploy` that deploy the template in the file `template`
+/// as the stack `stack` of `service`, with every one of its `parameters` given (none left to
+/// the stack's previous value). The same command deploys it without xtask.
+pub(crate) fn deploy_command(
+    stack: &str,
+    template: &str,
+    service: &str,
+    role: Option<&str>,
+    parameters: &[(&str, String)],
+) -> Vec<String> {
+    let mut words = vec!["--template-file", template, "--stack-name", stack];
+    words.extend(role_arn(role));
+    let tags = ["--tags".to_owned(), format!("project={}", project_name())];
+    (words.into_iter().map(str::to_owned).chain(tags))
+        .chain([
+            format!("service={service}"),
+            "--parameter-overrides".to_owned(),
+        ])
+        .chain(
+            parameters
+                .iter()
+                .map(|(key, value)| format!("{key}={value}")),
+        )
+        .collect()
 }
 
 // The answers below are read through the AWS CLI's `--query`, which picks the list or the
@@ -86,80 +103,55 @@ impl Stack<'_> {
         self.unless_gone("describe-stacks", &["--query", DESCRIBED])
     }
 
-    /// `call`, with `None` when there is no stack of that name; any other error explained.
+    /// `aws cloudformation OPERATION --stack-name NAME EXTRA`, read as `T`; `None` when there is
+    /// no stack of that name, any other error explained.
     fn unless_gone<T: DeserializeOwned>(
         &self,
         operation: &str,
         extra: &[&str],
     ) -> Result<Option<T>> {
-        match self.call(operation, extra)? {
+        let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
+        match self.aws.call("cloudformation", operation, &args)? {
             Ok(found) => Ok(Some(found)),
             Err(error) if error.message.contains("does not exist") => Ok(None),
             Err(error) => Err(super::explain(&error)),
         }
     }
 
-    /// `aws cloudformation OPERATION --stack-name NAME EXTRA`, read as `T`; `Err(AwsError)` is
-    /// AWS's answer.
-    fn call<T: DeserializeOwned>(
-        &self,
-        operation: &str,
-        extra: &[&str],
-    ) -> Result<std::result::Result<T, super::AwsError>> {
-        let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
-        self.aws.call("cloudformation", operation, &args)
-    }
-
-    /// Like `call`, every AWS error explained as a failure.
+    /// Like `unless_gone`, every AWS error explained as a failure.
     fn read<T: DeserializeOwned>(&self, operation: &str, extra: &[&str]) -> Result<T> {
         let args = [&["--stack-name", self.name.as_str()][..], extra].concat();
         self.aws.answer("cloudformation", operation, &args)
     }
 
-    /// Creates the change set `name` of `template` (empty: the stack's own) with every one of
-    /// the template's `parameters` (none left to the stack's previous value), waits until
-    /// `CloudFormation` has computed it and prints its changes. `false`: nothing would change,
-    /// and the change set is deleted.
-    pub(crate) fn change_set(
-        &self,
-        name: &str,
-        create: bool,
-        template: &str,
-        parameters: &[(&str, String)],
-        extra: &[&str],
-    ) -> Result<bool> {
-        let parameters: Vec<Value> = parameters
-            .iter()
-            .map(|(key, value)| json!({"ParameterKey": key, "ParameterValue": value}))
-            .collect();
-        let parameters = Value::from(parameters).to_string();
-        let kind = if create { "CREATE" } else { "UPDATE" };
-        let mut args = vec!["--change-set-name", name, "--change-set-type", kind];
-        args.extend(["--parameters", &parameters]);
-        if template.is_empty() {
-            args.push("--use-previous-template");
-        } else {
-            args.extend(["--template-body", template]);
+    /// Runs `aws cloudformation deploy WORDS` as far as the change set
+    /// (`--no-execute-changeset`): the CLI creates it for the stack or for a new one, waits
+    /// until `CloudFormation` has computed it, and deletes it when nothing would change. Prints
+    /// its changes; its id, or `None` when nothing would change.
+    pub(crate) fn change_set(&self, words: &[String]) -> Result<Option<String>> {
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        args.extend(["--no-execute-changeset", "--no-fail-on-empty-changeset"]);
+        let said = match self.aws.run("cloudformation", "deploy", &args)? {
+            Ok(said) => said,
+            Err(error) => match error.message.split_once("Reason: ") {
+                Some((_, reason)) => bail!("CloudFormation refused the change set: {reason}"),
+                None => return Err(super::explain(&error)),
+            },
+        };
+        if said.contains("No changes to deploy") {
+            return Ok(None);
         }
-        self.read::<Value>("create-change-set", &[&args[..], extra].concat())?;
-        let named = ["--change-set-name", name];
-        // Status, its reason, and each change: action, logical id, type, replacement.
-        let query = "[Status, StatusReason || 'no reason given', Changes[].ResourceChange.\
-                     [Action, LogicalResourceId, ResourceType, Replacement || ''] || `[]`]";
-        let query = [&named[..], &["--query", query]].concat();
-        let (status, reason, changes): (String, String, Vec<[String; 4]>) =
-            wait::until(Duration::from_mins(5), Duration::from_secs(2), || {
-                let described: (String, String, _) = self.read("describe-change-set", &query)?;
-                Ok((!described.0.ends_with("PENDING") && !busy(&described.0)).then_some(described))
-            })?
-            .context("CloudFormation did not compute the change set within 5 minutes")?;
-        if status == "FAILED" {
-            self.read::<Value>("delete-change-set", &named)?;
-            if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                return Ok(false);
-            }
-            bail!("CloudFormation refused the change set: {reason}");
-        }
+        let id = (said
+            .split_once("--change-set-name ")
+            .map(|(_, id)| id.trim()))
+        .with_context(|| format!("aws cloudformation deploy named no change set: {said}"))?;
+        // Each change: action, logical id, type, replacement.
+        let query = "Changes[].ResourceChange.[Action, LogicalResourceId, ResourceType, \
+                     Replacement || ''] || `[]`";
+        let changes: Vec<[String; 4]> = self.read(
+            "describe-change-set",
+            &["--change-set-name", id, "--query", query],
+        )?;
         println!("changes to the stack {}:", self.name);
         for [action, logical, kind, replacement] in &changes {
             let replaced = match replacement.as_str() {
@@ -169,11 +161,11 @@ impl Stack<'_> {
             };
             println!("  {action:<8} {logical:<26} {kind}{replaced}");
         }
-        Ok(true)
+        Ok(Some(id.to_owned()))
     }
 
-    pub(crate) fn delete_change_set(&self, name: &str) -> Result<()> {
-        self.read("delete-change-set", &["--change-set-name", name])
+    pub(crate) fn delete_change_set(&self, id: &str) -> Result<()> {
+        self.read("delete-change-set", &["--change-set-name", id])
             .map(|_: Value| ())
     }
 
@@ -255,6 +247,15 @@ impl Stack<'_> {
         }
         println!("the stack {} is {status}", self.name);
         Ok(Some(status))
+    }
+
+    /// Writes the stack's template, as it was last deployed, to `path`.
+    pub(crate) fn save_template(&self, path: &std::path::Path) -> Result<()> {
+        let body: Value = self.read("get-template", &["--query", "TemplateBody"])?;
+        let text = body
+            .as_str()
+            .map_or_else(|| body.to_string(), str::to_owned);
+        crate::files::write_atomically(path, text.as_bytes())
     }
 
     /// The value of the first of the stack's outputs `keys` it has.

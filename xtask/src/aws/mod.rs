@@ -25,41 +25,34 @@ impl std::fmt::Display for AwsError {
     }
 }
 
-const CREDENTIAL_CODES: &[&str] = &[
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "AuthFailure",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "NoCredentials",
-    "403",
-];
+/// The codes of an answer that refuses the credentials themselves.
+const CREDENTIAL_CODES: &str = "UnrecognizedClientException InvalidClientTokenId AuthFailure \
+    InvalidSignatureException SignatureDoesNotMatch ExpiredToken ExpiredTokenException \
+    NoCredentials 403";
 
 /// Reads the error line of the CLI's stderr.
 pub(crate) fn parse_error(stderr: &str) -> AwsError {
     let text = stderr.trim();
-    let last = text.lines().last().unwrap_or(text).to_owned();
-    let error = |code: &str, message: String| AwsError {
-        code: code.to_owned(),
-        message,
-    };
     let Some((code, rest)) = text
         .split("An error occurred (")
         .nth(1)
         .and_then(|rest| rest.split_once(')'))
     else {
-        return if text.contains("Unable to locate credentials")
+        let code = if text.contains("Unable to locate credentials")
             || text.contains("could not be found") && text.contains("profile")
         {
-            error("NoCredentials", last)
+            "NoCredentials"
         } else if text.contains("Could not connect to the endpoint URL")
             || text.contains("Connect timeout")
         {
-            error("EndpointUnreachable", last)
+            "EndpointUnreachable"
         } else {
-            error("Error", last)
+            "Error"
+        };
+        let last = text.lines().last().unwrap_or(text);
+        return AwsError {
+            code: code.to_owned(),
+            message: last.to_owned(),
         };
     };
     let message = rest.split_once(": ").map_or(rest, |(_, m)| m).trim();
@@ -78,7 +71,7 @@ pub(crate) fn parse_error(stderr: &str) -> AwsError {
 
 /// What to do about an error, in one line.
 pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
-    if CREDENTIAL_CODES.contains(&error.code.as_str()) {
+    if CREDENTIAL_CODES.split(' ').any(|code| code == error.code) {
         anyhow!(
             "AWS refused the credentials ({error}): check `aws sts get-caller-identity`, \
              AWS_PROFILE or `aws configure`"
