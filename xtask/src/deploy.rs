@@ -32,13 +32,12 @@ type Parameters = Vec<(&'static str, String)>;
 impl Deploy {
     pub(crate) fn run(self) -> Result<()> {
         let image = self.image()?;
-        // The image this one replaces and the subnets' VPC only AWS knows.
-        let previous = "<the Image the stack runs, if any>";
-        let offline = self.parameters(&image, previous, "<the VPC of the subnets>");
-        let mut preflight = Preflight::local(&self, &image, &offline);
+        let mut preflight = Preflight::local(&self);
         if self.dry_run && !credentials_at_hand() {
             preflight.report()?;
-            self.print_plan(&offline);
+            // The image this one replaces and the subnets' VPC only AWS knows.
+            let previous = "<the Image the stack runs, if any>";
+            self.print_plan(&self.parameters(&image, previous, "<the VPC of the subnets>"));
             return Ok(());
         }
         if preflight.failed() {
