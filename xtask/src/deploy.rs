@@ -15,7 +15,7 @@ mod preflight;
 use preflight::Preflight;
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, StackDescription, busy, deploy_command, role_arn};
+use crate::aws::cloudformation::{Stack, deploy_command, role_arn};
 use crate::flags::Deploy;
 use crate::stack::shutdown::Shutdown;
 
@@ -51,10 +51,22 @@ impl Deploy {
             aws: &aws,
             name: self.target.stack_name(),
         };
-        let found = stack.describe()?;
-        let create = self.creates(&stack, found.as_ref())?;
+        // A stack in review holds nothing: a change set made it and was never executed.
+        let found = (stack.describe()?).filter(|found| found.stack_status != "REVIEW_IN_PROGRESS");
+        if found
+            .as_ref()
+            .is_some_and(|found| found.stack_status == "ROLLBACK_COMPLETE")
+        {
+            bail!(
+                "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
+                 it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
+                stack.name,
+                self.target.cluster,
+                self.target.service
+            );
+        }
         // A deploy of the image the stack runs keeps the one rollback goes back to.
-        let previous = match found.as_ref().filter(|_| !create) {
+        let previous = match &found {
             None => "",
             Some(found) if found.parameter("Image") == image => found.parameter("PreviousImage"),
             Some(found) => found.parameter("Image"),
@@ -63,28 +75,7 @@ impl Deploy {
         if self.dry_run {
             self.print_plan(&parameters);
         }
-        self.change_set(&stack, create, &parameters)
-    }
-
-    /// Whether the change set creates the stack (none yet) or updates it; an error when the
-    /// stack can take neither.
-    fn creates(&self, stack: &Stack, found: Option<&StackDescription>) -> Result<bool> {
-        match found.map(|found| found.stack_status.as_str()) {
-            None | Some("REVIEW_IN_PROGRESS") => Ok(true),
-            Some("ROLLBACK_COMPLETE") => bail!(
-                "the stack {}'s first create failed and rolled back; CloudFormation cannot update \
-                 it: `cargo xtask destroy --cluster {} --service {}`, then deploy again",
-                stack.name,
-                self.target.cluster,
-                self.target.service
-            ),
-            Some(status) if busy(status) => bail!(
-                "the stack {} is {status}: wait until it settles (`cargo xtask rollback` cancels \
-                 an update)",
-                stack.name
-            ),
-            Some(_) => Ok(false),
-        }
+        self.change_set(&stack, found.is_none(), &parameters)
     }
 
     /// `--alb-subnets`, else `--subnets`.
@@ -100,6 +91,8 @@ impl Deploy {
         let n = |value: u32| value.to_string();
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
         let public_ip = ["DISABLED", "ENABLED"][usize::from(self.public_ip)];
+        let requests = n(self.requests_per_target.unwrap_or(0));
+        let shared_group = text(&self.shared_security_group);
         vec![
             ("Cluster", self.target.cluster.clone()),
             ("ServiceName", self.target.service.clone()),
@@ -118,16 +111,10 @@ impl Deploy {
             ("MinTasks", n(self.min)),
             ("MaxTasks", n(self.max)),
             ("CpuTarget", n(self.cpu_target)),
-            (
-                "RequestsPerTarget",
-                n(self.requests_per_target.unwrap_or(0)),
-            ),
+            ("RequestsPerTarget", requests),
             ("CertificateArn", text(&self.certificate_arn)),
             ("SharedListenerArn", text(&self.shared_listener)),
-            (
-                "SharedLoadBalancerSecurityGroup",
-                text(&self.shared_security_group),
-            ),
+            ("SharedLoadBalancerSecurityGroup", shared_group),
             ("Host", text(&self.host)),
             ("RulePriority", n(self.rule_priority)),
             ("DeregistrationDelay", n(self.deregistration_delay)),
@@ -244,26 +231,23 @@ impl Deploy {
     }
 }
 
-/// `aws cloudformation deploy WORDS` as a shell takes it: a flag a line, and each parameter.
+/// `aws cloudformation deploy WORDS` as a shell takes it: a line for each flag, tag and parameter.
 fn shell_command(words: &[String]) -> String {
     let mut command = "aws cloudformation deploy".to_owned();
-    let mut parameters = false;
     for word in words {
-        let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b));
-        // Single quotes keep every character but the quote itself, which ends and reopens.
-        let word = if plain {
-            word.clone()
-        } else {
-            format!("'{}'", word.replace('\'', r"'\''"))
-        };
-        let start = match (word.starts_with("--"), parameters) {
+        let start = match (word.starts_with("--"), word.contains('=')) {
             (true, _) => " \\\n  ",
             (false, true) => " \\\n    ",
             (false, false) => " ",
         };
-        parameters |= word == "--parameter-overrides";
-        command.push_str(start);
-        command.push_str(&word);
+        let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b));
+        // Single quotes keep every character but the quote itself, which ends and reopens.
+        let quoted = word.replace('\'', r"'\''");
+        command += &if plain {
+            format!("{start}{word}")
+        } else {
+            format!("{start}'{quoted}'")
+        };
     }
     command
 }
@@ -272,6 +256,8 @@ fn shell_command(words: &[String]) -> String {
 /// environment, a profile, a web identity, the container's role, or the files `aws configure`
 /// writes. (An instance role alone is not seen: pass --region and `AWS_PROFILE` there.)
 fn credentials_at_hand() -> bool {
+    let set = |name: &&str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    let aws = std::path::Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".aws");
     let variables = [
         "AWS_ACCESS_KEY_ID",
         "AWS_PROFILE",
@@ -279,13 +265,10 @@ fn credentials_at_hand() -> bool {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     ];
-    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    variables
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    variables.iter().any(set)
         || ["credentials", "config"]
             .iter()
-            .any(|file| home.join(".aws").join(file).is_file())
+            .any(|f| aws.join(f).is_file())
 }
 
 /// The lines of the template's top-level section `name` (`Parameters`, `Resources`).

@@ -51,19 +51,18 @@ pub(crate) fn deploy_command(
     role: Option<&str>,
     parameters: &[(&str, String)],
 ) -> Vec<String> {
+    let project = format!("project={}", project_name());
+    let service = format!("service={service}");
     let mut words = vec!["--template-file", template, "--stack-name", stack];
     words.extend(role_arn(role));
-    let tags = ["--tags".to_owned(), format!("project={}", project_name())];
-    (words.into_iter().map(str::to_owned).chain(tags))
-        .chain([
-            format!("service={service}"),
-            "--parameter-overrides".to_owned(),
-        ])
-        .chain(
-            parameters
-                .iter()
-                .map(|(key, value)| format!("{key}={value}")),
-        )
+    words.extend(["--tags", &project, &service, "--parameter-overrides"]);
+    let parameters = parameters
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"));
+    words
+        .into_iter()
+        .map(str::to_owned)
+        .chain(parameters)
         .collect()
 }
 

@@ -71,27 +71,22 @@ pub(crate) fn parse_error(stderr: &str) -> AwsError {
 
 /// What to do about an error, in one line.
 pub(crate) fn explain(error: &AwsError) -> anyhow::Error {
-    if CREDENTIAL_CODES.split(' ').any(|code| code == error.code) {
-        anyhow!(
-            "AWS refused the credentials ({error}): check `aws sts get-caller-identity`, \
-             AWS_PROFILE or `aws configure`"
-        )
+    let (what, todo) = if CREDENTIAL_CODES.split(' ').any(|code| code == error.code) {
+        let todo = "check `aws sts get-caller-identity`, AWS_PROFILE or `aws configure`";
+        ("AWS refused the credentials", todo)
     } else if error.code.starts_with("AccessDenied") {
-        anyhow!(
-            "AWS denied the call ({error}): the credentials work but lack a permission; grant \
-             the action it names to the role or user"
-        )
+        let todo = "the credentials work but lack a permission; grant the action it names";
+        ("AWS denied the call", todo)
     } else if error.message.contains("must specify a region") {
-        anyhow!("the AWS CLI has no region: give --region, set AWS_REGION, or `aws configure`")
+        let todo = "give --region, set AWS_REGION, or `aws configure`";
+        ("the AWS CLI has no region", todo)
     } else if error.code == "EndpointUnreachable" {
-        let message = &error.message;
-        anyhow!(
-            "the AWS endpoint is unreachable ({message}): check the network, --region and \
-             AWS_ENDPOINT_URL"
-        )
+        let todo = "check the network, --region and AWS_ENDPOINT_URL";
+        ("the AWS endpoint is unreachable", todo)
     } else {
-        anyhow!("AWS: {error}")
-    }
+        return anyhow!("AWS: {error}");
+    };
+    anyhow!("{what} ({error}): {todo}")
 }
 
 /// The AWS CLI, with the region when one is given (else the CLI's own: `AWS_REGION`,
