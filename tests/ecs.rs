@@ -84,7 +84,8 @@ pub(crate) fn cfn_lint_passes_the_template_and_refuses_broken_copies() {
 }
 
 /// The template's timing defaults are compose.yaml's `x-shutdown`, so a person deploying it
-/// with the plain AWS CLI gets the values `deploy` passes.
+/// with the plain AWS CLI gets the values `deploy` passes; and the container's start period in
+/// the template covers its first health check, or a task starting slowly is replaced before it.
 pub(crate) fn the_template_defaults_are_the_shutdown_settings() {
     let compose = fs::read_to_string(project_root().join("compose.yaml")).expect("compose.yaml");
     let block = compose.split_once("\nx-shutdown:\n").expect("x-shutdown").1;
@@ -124,6 +125,14 @@ pub(crate) fn the_template_defaults_are_the_shutdown_settings() {
             "{parameter} against x-shutdown's {key}"
         );
     }
+    let start_period: u64 = (template.lines())
+        .find_map(|line| line.trim().strip_prefix("StartPeriod: ")?.parse().ok())
+        .expect("the container's health check has a StartPeriod");
+    let interval: u64 = setting("health-interval").parse().expect("seconds");
+    assert!(
+        start_period >= interval,
+        "StartPeriod {start_period} s is shorter than x-shutdown's health-interval {interval} s"
+    );
 }
 
 /// A digest no registry needs to hold: the checks that need no AWS never read it.

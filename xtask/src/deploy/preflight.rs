@@ -18,7 +18,6 @@ use super::{Deploy, REQUEST_TIMEOUT_SECS, TEMPLATE, TEMPLATE_PATH};
 use crate::aws::Aws;
 use crate::oci::distribution::{Credentials, Reference, Repository};
 use crate::oci::documents::{ImageConfig, IndexOrManifest};
-use crate::stack::shutdown::Shutdown;
 
 /// The VPC endpoints a task without a public IP needs when no route leads out: the ECR API and
 /// registry (the image manifest and config), S3 (ECR keeps layers there) and `CloudWatch` Logs.
@@ -59,11 +58,8 @@ pub(super) struct Preflight {
 impl Preflight {
     /// The checks of the flags and the template.
     pub(super) fn local(deploy: &Deploy) -> Self {
-        let shutdown = Shutdown::get();
         let mut checks = vec![
             ("task size", task_size(deploy.cpu, deploy.memory)),
-            ("stop timeout", stop_timeout(shutdown)),
-            ("health check", health_check(shutdown)),
             ("stack name", stack_name(&deploy.target.stack_name())),
             ("scaling", scaling(deploy)),
             ("deregistration delay", deregistration_delay(deploy)),
@@ -243,32 +239,6 @@ fn health_check_grace(deploy: &Deploy) -> Verdict {
             "the health check grace period ({grace} s) ends before a new task can pass the load \
              balancer's checks ({needed} s), so ECS replaces healthy tasks: give \
              --health-check-grace {needed} or more"
-        ),
-    )
-}
-
-/// On ECS the shutdown delay is 0 (the task leaves the load balancer before SIGTERM).
-fn stop_timeout(shutdown: &Shutdown) -> Verdict {
-    let (stop, grace) = (shutdown.stop_timeout.as_secs(), shutdown.grace.as_secs());
-    verdict(
-        stop > grace,
-        format!("{stop} s, above the app's shutdown grace ({grace} s)"),
-        format!(
-            "the stop timeout ({stop} s) must exceed the shutdown grace ({grace} s), or ECS \
-             kills tasks that are still draining: change compose.yaml's x-shutdown"
-        ),
-    )
-}
-
-/// The container's start period covers its first check.
-fn health_check(shutdown: &Shutdown) -> Verdict {
-    let (start, interval) = (literal("StartPeriod"), shutdown.health_interval.as_secs());
-    verdict(
-        start >= interval,
-        format!("its {start} s start period covers the first check ({interval} s after start)"),
-        format!(
-            "the health check's start period ({start} s) must cover at least one interval \
-             ({interval} s), or a task starting slowly is replaced before its first check"
         ),
     )
 }
