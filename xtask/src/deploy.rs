@@ -242,12 +242,9 @@ fn shell_command(words: &[String]) -> String {
         };
         let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b));
         // Single quotes keep every character but the quote itself, which ends and reopens.
-        let quoted = word.replace('\'', r"'\''");
-        command += &if plain {
-            format!("{start}{word}")
-        } else {
-            format!("{start}'{quoted}'")
-        };
+        let quoted = format!("'{}'", word.replace('\'', r"'\''"));
+        command.push_str(start);
+        command.push_str(if plain { word } else { &quoted });
     }
     command
 }
