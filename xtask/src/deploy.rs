@@ -9,7 +9,7 @@
 
 use anyhow::{Result, bail};
 
-pub(crate) mod bill;
+mod bill;
 mod preflight;
 
 use preflight::Preflight;
@@ -151,27 +151,7 @@ impl Deploy {
         }
         let words = self.command(TEMPLATE_PATH, parameters);
         println!("\nthe same with the AWS CLI:\n{}", shell_command(&words));
-        let task = bill::Task {
-            cpu_units: self.cpu,
-            memory_mib: self.memory,
-            arm64: self.arch == crate::flags::Arch::Arm64,
-        };
-        let own = self.shared_listener.is_none();
-        let egress = [bill::Egress::Nat, bill::Egress::PublicIp][usize::from(self.public_ip)];
-        for tasks in [self.min, self.max] {
-            let estimate = bill::monthly(&self.prices, task, tasks, egress, own);
-            println!("\nmonthly cost at {tasks} task(s):");
-            print!("{}", estimate.render());
-            if egress == bill::Egress::Nat {
-                let endpoints =
-                    bill::monthly(&self.prices, task, tasks, bill::Egress::Endpoints, own);
-                println!(
-                    "with VPC endpoints instead of NAT gateways: {:.2} USD a month",
-                    endpoints.total()
-                );
-            }
-        }
-        println!("{}", bill::note(&self.prices));
+        bill::print(self);
     }
 
     /// `--image`, or the digest the last `push` printed; always by digest.

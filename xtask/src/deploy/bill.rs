@@ -10,22 +10,22 @@
 //! Savings Plans and Spot. A pure function of the flags: `deploy --dry-run` prints it without
 //! calling AWS.
 
-pub(crate) use crate::flags::Prices;
+use crate::flags::{Arch, Deploy, Prices};
 use crate::output::Table;
 
 /// As AWS's pricing calculator counts a month: 365 × 24 / 12.
-pub(crate) const HOURS_A_MONTH: f64 = 730.0;
+const HOURS_A_MONTH: f64 = 730.0;
 
 /// The interface endpoints a task in a private subnet without a NAT gateway needs, each billed
 /// per AZ-hour; the s3 gateway endpoint it also needs is free.
-pub(crate) const INTERFACE_ENDPOINTS: [&str; 3] = ["ecr.api", "ecr.dkr", "logs"];
+const INTERFACE_ENDPOINTS: [&str; 3] = ["ecr.api", "ecr.dkr", "logs"];
 
 /// A load balancer needs subnets in at least two AZs, and holds a public IPv4 address in each.
 const MIN_LOAD_BALANCER_AZS: u32 = 2;
 
 /// How tasks reach ECR, S3 and `CloudWatch` Logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Egress {
+enum Egress {
     /// Private subnets routed through a NAT gateway in each AZ.
     Nat,
     /// Private subnets with the interface endpoints and the s3 gateway endpoint.
@@ -34,47 +34,49 @@ pub(crate) enum Egress {
     PublicIp,
 }
 
-/// One task's size, as the task definition states it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Task {
-    /// 1024 units are one vCPU.
-    pub(crate) cpu_units: u32,
-    pub(crate) memory_mib: u32,
-    pub(crate) arm64: bool,
-}
-
 /// One line of an estimate.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Item {
-    pub(crate) label: String,
+struct Item {
+    label: String,
     /// How the amount is reached: `2 × 730 h × $0.045`.
-    pub(crate) basis: String,
-    pub(crate) usd: f64,
+    basis: String,
+    usd: f64,
 }
 
 /// A month's cost, line by line.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Estimate {
-    pub(crate) items: Vec<Item>,
+struct Estimate {
+    items: Vec<Item>,
 }
 
-/// What `tasks` tasks of this size cost a month, reaching AWS by `egress`; the load balancer's
-/// hours and addresses only when the service has its own.
-pub(crate) fn monthly(
-    prices: &Prices,
-    task: Task,
-    tasks: u32,
-    egress: Egress,
-    own_load_balancer: bool,
-) -> Estimate {
-    let (arch, vcpu_price, gb_price) = if task.arm64 {
+/// The monthly cost at `--min` and at `--max` tasks; through NAT gateways, also what the VPC
+/// endpoints would cost instead; then the assumptions.
+pub(super) fn print(deploy: &Deploy) {
+    let egress = [Egress::Nat, Egress::PublicIp][usize::from(deploy.public_ip)];
+    for tasks in [deploy.min, deploy.max] {
+        println!("\nmonthly cost at {tasks} task(s):");
+        print!("{}", monthly(deploy, tasks, egress).render());
+        if egress == Egress::Nat {
+            let endpoints = monthly(deploy, tasks, Egress::Endpoints).total();
+            println!("with VPC endpoints instead of NAT gateways: {endpoints:.2} USD a month");
+        }
+    }
+    println!("{}", note(&deploy.prices));
+}
+
+/// What `tasks` of the deploy's tasks cost a month, reaching AWS by `egress`; the load
+/// balancer's hours and addresses only when the service has its own.
+fn monthly(deploy: &Deploy, tasks: u32, egress: Egress) -> Estimate {
+    let prices = &deploy.prices;
+    let (arch, vcpu_price, gb_price) = if deploy.arch == Arch::Arm64 {
         let arm = (prices.fargate_arm_vcpu_price, prices.fargate_arm_gb_price);
         ("arm64", arm.0, arm.1)
     } else {
         ("x86_64", prices.fargate_vcpu_price, prices.fargate_gb_price)
     };
-    let vcpu = f64::from(task.cpu_units) / 1024.0;
-    let gigabytes = f64::from(task.memory_mib) / 1024.0;
+    let vcpu = f64::from(deploy.cpu) / 1024.0;
+    let gigabytes = f64::from(deploy.memory) / 1024.0;
+    let own_load_balancer = deploy.shared_listener.is_none();
     let each = plural(tasks, "task");
     let mut items = vec![
         Item::hourly(
@@ -92,21 +94,17 @@ pub(crate) fn monthly(
     ];
 
     if own_load_balancer {
+        let addresses = prices.azs.max(MIN_LOAD_BALANCER_AZS);
         items.push(Item::hourly("load balancer", "", 1.0, prices.alb_price));
+        items.push(Item::addresses("load balancer IPv4", addresses, prices));
     }
+    let lcus = format!("{} LCU", prices.lcus);
     items.push(Item::hourly(
         "load balancer LCUs",
-        &format!("{} LCU", prices.lcus),
+        &lcus,
         prices.lcus,
         prices.lcu_price,
     ));
-    if own_load_balancer {
-        items.push(Item::addresses(
-            "load balancer IPv4",
-            prices.azs.max(MIN_LOAD_BALANCER_AZS),
-            prices,
-        ));
-    }
 
     let azs = f64::from(prices.azs);
     let processed_gb = prices.egress_gb + prices.log_gb;
@@ -146,12 +144,8 @@ pub(crate) fn monthly(
         Egress::PublicIp => items.push(Item::addresses("tasks' IPv4", tasks, prices)),
     }
 
-    items.push(Item::per_gb(
-        "log ingestion",
-        tasks,
-        prices.log_gb,
-        prices.log_price,
-    ));
+    let logs = Item::per_gb("log ingestion", tasks, prices.log_gb, prices.log_price);
+    items.push(logs);
     Estimate { items }
 }
 
@@ -196,12 +190,12 @@ impl Item {
 }
 
 impl Estimate {
-    pub(crate) fn total(&self) -> f64 {
+    fn total(&self) -> f64 {
         self.items.iter().map(|item| item.usd).sum()
     }
 
     /// One line per item, then the total, in US dollars to the cent.
-    pub(crate) fn render(&self) -> String {
+    fn render(&self) -> String {
         let mut table = Table::new(["item", "basis", "USD a month"]).numeric(&[2]);
         for item in &self.items {
             table.row([item.label.clone(), item.basis.clone(), cents(item.usd)]);
@@ -212,7 +206,7 @@ impl Estimate {
 }
 
 /// The assumptions in a sentence, and the flags that change them.
-pub(crate) fn note(prices: &Prices) -> String {
+fn note(prices: &Prices) -> String {
     format!(
         "Cost estimate: us-east-1 list prices of 2025 over {HOURS_A_MONTH} hours a month; {} \
          with a NAT gateway or the {} interface endpoints in each; {} LCU; {} GB of logs and {} \
@@ -263,24 +257,17 @@ mod tests {
     #[derive(Debug, Parser)]
     struct Flags {
         #[command(flatten)]
-        prices: Prices,
+        deploy: Deploy,
     }
 
-    fn prices(words: &str) -> Prices {
-        Flags::try_parse_from(std::iter::once("deploy").chain(words.split_whitespace()))
+    /// `deploy --cluster web --subnets subnet-a --execution-role role WORDS`: 0.25 vCPU and
+    /// 0.5 GB on x86 by default.
+    fn deploy(words: &str) -> Deploy {
+        let required = "deploy --cluster web --subnets subnet-a --execution-role role";
+        Flags::try_parse_from(required.split(' ').chain(words.split_whitespace()))
             .expect(words)
-            .prices
+            .deploy
     }
-
-    const SMALL_X86: Task = Task {
-        cpu_units: 256,
-        memory_mib: 512,
-        arm64: false,
-    };
-    const SMALL_ARM: Task = Task {
-        arm64: true,
-        ..SMALL_X86
-    };
 
     /// The estimate's lines against hand-computed ones, to a billionth of a dollar.
     fn assert_lines(estimate: &Estimate, expected: &[(&str, f64)], total: f64) {
@@ -303,7 +290,7 @@ mod tests {
 
     #[test]
     fn one_small_x86_task_through_nat_in_two_azs() {
-        let estimate = monthly(&prices(""), SMALL_X86, 1, Egress::Nat, true);
+        let estimate = monthly(&deploy(""), 1, Egress::Nat);
         assert_lines(
             &estimate,
             &[
@@ -311,8 +298,8 @@ mod tests {
                 ("Fargate vCPU (x86_64)", 7.3876),
                 ("Fargate memory (x86_64)", 1.622_425),
                 ("load balancer", 16.425),
-                ("load balancer LCUs", 5.84),
                 ("load balancer IPv4", 7.3),
+                ("load balancer LCUs", 5.84),
                 // Two gateways, one per AZ, each with its address.
                 ("NAT gateways", 65.7),
                 ("NAT gateways' IPv4", 7.3),
@@ -324,9 +311,12 @@ mod tests {
         );
     }
 
+    const SHARED_ARM: &str = "--arch arm64 --shared-listener arn:listener \
+                              --shared-security-group sg-1 --host api.example.test";
+
     #[test]
     fn ten_arm_tasks_through_endpoints_behind_a_shared_load_balancer() {
-        let estimate = monthly(&prices(""), SMALL_ARM, 10, Egress::Endpoints, false);
+        let estimate = monthly(&deploy(SHARED_ARM), 10, Egress::Endpoints);
         assert_lines(
             &estimate,
             &[
@@ -347,16 +337,16 @@ mod tests {
 
     #[test]
     fn public_ips_cost_an_address_per_task_and_the_balancer_keeps_two() {
-        let estimate = monthly(&prices("--azs 1"), SMALL_X86, 3, Egress::PublicIp, true);
+        let estimate = monthly(&deploy("--azs 1"), 3, Egress::PublicIp);
         assert_lines(
             &estimate,
             &[
                 ("Fargate vCPU (x86_64)", 22.1628),
                 ("Fargate memory (x86_64)", 4.867_275),
                 ("load balancer", 16.425),
-                ("load balancer LCUs", 5.84),
                 // One AZ asked for, but a load balancer spans two.
                 ("load balancer IPv4", 7.3),
+                ("load balancer LCUs", 5.84),
                 ("tasks' IPv4", 10.95),
                 ("log ingestion", 1.5),
             ],
@@ -366,7 +356,7 @@ mod tests {
 
     #[test]
     fn the_table_shows_how_each_line_is_reached_and_rounds_to_the_cent() {
-        let table = monthly(&prices(""), SMALL_X86, 1, Egress::Nat, true).render();
+        let table = monthly(&deploy(""), 1, Egress::Nat).render();
         let words: Vec<String> = (table.lines())
             .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
