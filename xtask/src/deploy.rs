@@ -184,10 +184,8 @@ impl Deploy {
         let template = crate::files::root().join(TEMPLATE_PATH);
         let words = self.command(&template.to_string_lossy(), parameters);
         let Some(id) = stack.change_set(&words)? else {
-            println!(
-                "no changes: the stack {} already is what these flags say",
-                stack.name
-            );
+            let name = &stack.name;
+            println!("no changes: the stack {name} already is what these flags say");
             return Ok(());
         };
         if self.dry_run {
@@ -242,23 +240,17 @@ fn credentials_at_hand() -> bool {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     ];
-    variables.iter().any(set)
-        || ["credentials", "config"]
-            .iter()
-            .any(|f| aws.join(f).is_file())
-}
-
-/// The lines of the template's top-level section `name` (`Parameters`, `Resources`).
-fn section<'a>(template: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
-    let start = template.split(&format!("\n{name}:\n")).nth(1);
-    let lines = start.unwrap_or_default().lines();
-    lines.take_while(|line| line.is_empty() || line.starts_with([' ', '#']))
+    let files = ["credentials", "config"];
+    variables.iter().any(set) || files.iter().any(|file| aws.join(file).is_file())
 }
 
 /// The template's resources: logical id, type and condition, read from its two-space layout.
 fn resources(template: &str) -> Vec<(&str, &str, Option<&str>)> {
+    let section = template.split("\nResources:\n").nth(1).unwrap_or_default();
+    let lines =
+        (section.lines()).take_while(|line| line.is_empty() || line.starts_with([' ', '#']));
     let mut found: Vec<(&str, &str, Option<&str>)> = Vec::new();
-    for line in section(template, "Resources") {
+    for line in lines {
         if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
             && !name.starts_with([' ', '#'])
         {

@@ -10,7 +10,7 @@
 use anyhow::{Result, bail};
 
 use crate::aws::Aws;
-use crate::aws::cloudformation::{Stack, busy, deploy_command};
+use crate::aws::cloudformation::{Stack, deploy_command};
 use crate::flags::Rollback;
 
 impl Rollback {
@@ -27,19 +27,11 @@ impl Rollback {
                 stack.name
             );
         };
-        match found.stack_status.as_str() {
-            "UPDATE_IN_PROGRESS" => {
-                println!(
-                    "the stack {} is updating: cancelling, CloudFormation rolls it back",
-                    stack.name
-                );
-                return stack.cancel_update(target.wait_secs);
-            }
-            status if busy(status) => bail!(
-                "the stack {} is {status}: wait until it settles",
-                stack.name
-            ),
-            _ => {}
+        // Any other state in progress is CloudFormation's to refuse, in one line.
+        if found.stack_status == "UPDATE_IN_PROGRESS" {
+            let name = &stack.name;
+            println!("the stack {name} is updating: cancelling, CloudFormation rolls it back");
+            return stack.cancel_update(target.wait_secs);
         }
         let (image, previous) = (found.parameter("Image"), found.parameter("PreviousImage"));
         if previous.is_empty() {
@@ -55,10 +47,8 @@ impl Rollback {
                  back with `cargo xtask deploy --image {previous}`"
             );
         }
-        println!(
-            "rolling {} back to {previous} (now {image})",
-            target.service
-        );
+        let service = &target.service;
+        println!("rolling {service} back to {previous} (now {image})");
         let values: Vec<(&str, String)> = (found.parameters.iter())
             .map(|(key, value)| match key.as_str() {
                 "Image" => (key.as_str(), previous.to_owned()),
@@ -69,8 +59,13 @@ impl Rollback {
         let template = crate::files::target_dir().join(format!("xtask/{}.yaml", stack.name));
         stack.save_template(&template)?;
         let role = found.role_arn.as_deref();
-        let (template, service) = (template.to_string_lossy(), &target.service);
-        let words = deploy_command(&stack.name, &template, service, role, &values);
+        let words = deploy_command(
+            &stack.name,
+            &template.to_string_lossy(),
+            service,
+            role,
+            &values,
+        );
         if let Some(id) = stack.change_set(&words)? {
             stack.execute_change_set(&id, target.wait_secs)?;
         }

@@ -1,6 +1,7 @@
-//! One `CloudFormation` stack, as `deploy`, `rollback` and `destroy` share it: a change set
-//! created, shown, executed or deleted, and the stack's events followed as progress lines until
-//! it settles. `CloudFormation` does the creating, comparing, rolling back and deleting.
+//! One `CloudFormation` stack, as `deploy`, `rollback` and `destroy` share it: the `aws
+//! cloudformation deploy` command that deploys a template, run as far as its change set, which
+//! is shown and then executed or deleted; and the stack's events followed as progress lines
+//! until it settles. `CloudFormation` does the creating, comparing, rolling back and deleting.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub(crate) fn stack_name(cluster: &str, service: &str) -> String {
 }
 
 /// Whether a status is on the way somewhere (`UPDATE_IN_PROGRESS`, `REVIEW_IN_PROGRESS`).
-pub(crate) fn busy(status: &str) -> bool {
+fn busy(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
 }
 
@@ -140,17 +141,16 @@ impl Stack<'_> {
         if said.contains("No changes to deploy") {
             return Ok(None);
         }
-        let id = (said
+        let id = said
             .split_once("--change-set-name ")
-            .map(|(_, id)| id.trim()))
-        .with_context(|| format!("aws cloudformation deploy named no change set: {said}"))?;
+            .map(|(_, id)| id.trim());
+        let id =
+            id.with_context(|| format!("aws cloudformation deploy named no change set: {said}"))?;
         // Each change: action, logical id, type, replacement.
         let query = "Changes[].ResourceChange.[Action, LogicalResourceId, ResourceType, \
                      Replacement || ''] || `[]`";
-        let changes: Vec<[String; 4]> = self.read(
-            "describe-change-set",
-            &["--change-set-name", id, "--query", query],
-        )?;
+        let args = ["--change-set-name", id, "--query", query];
+        let changes: Vec<[String; 4]> = self.read("describe-change-set", &args)?;
         println!("changes to the stack {}:", self.name);
         for [action, logical, kind, replacement] in &changes {
             let replaced = match replacement.as_str() {

@@ -382,12 +382,8 @@ struct Network {
 
 impl Network {
     fn read(deploy: &Deploy, aws: &Aws) -> Result<Self> {
-        let mut ids: Vec<&str> = deploy
-            .subnets
-            .iter()
-            .chain(&deploy.alb_subnets)
-            .map(String::as_str)
-            .collect();
+        let all = deploy.subnets.iter().chain(&deploy.alb_subnets);
+        let mut ids: Vec<&str> = all.map(String::as_str).collect();
         ids.sort_unstable();
         ids.dedup();
         let args = [&["--query", "Subnets", "--subnet-ids"][..], &ids].concat();
@@ -451,12 +447,8 @@ impl Network {
             )));
         }
         let filter = format!("Name=vpc-id,Values={vpc}");
-        let args = [
-            "--filters",
-            &filter,
-            "--query",
-            "VpcEndpoints[].ServiceName",
-        ];
+        let query = "VpcEndpoints[].ServiceName";
+        let args = ["--filters", &filter, "--query", query];
         let services: Vec<String> = aws.answer("ec2", "describe-vpc-endpoints", &args)?;
         let missing: Vec<&str> = ENDPOINTS
             .into_iter()
