@@ -203,6 +203,23 @@ pub(crate) fn dry_run_without_aws_prints_resources_parameters_and_cost() {
         ],
     );
     assert!(!said.contains("HostRule"), "{said}");
+    // Every parameter the template declares, in its order, and no other: the AWS CLI drops a
+    // key the template lacks, and leaves one not given at the stack's previous value.
+    let given: Vec<&str> = (said.split("--parameter-overrides \\\n").nth(1))
+        .expect("the parameters")
+        .lines()
+        .map_while(|line| line.trim_start().trim_start_matches('\'').split_once('='))
+        .map(|(key, _)| key)
+        .collect();
+    let template = template();
+    let declared: Vec<&str> = (template.split("\nParameters:\n").nth(1))
+        .expect("a Parameters section")
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with([' ', '#']))
+        .filter_map(|line| line.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| !name.starts_with([' ', '#']))
+        .collect();
+    assert_eq!(given, declared);
     said_all(
         &stderr(&own),
         &[
@@ -404,7 +421,8 @@ fn network(moto: &Moto) -> Network {
 }
 
 /// On moto: a deploy the preflight refuses creates nothing; `--dry-run` shows the change set
-/// and deletes it; a deploy creates the stack; one with a new image updates it; `rollback`
+/// and deletes it; a deploy creates the stack, and the same again changes nothing and leaves no
+/// change set behind; one with a new image updates it; `rollback`
 /// puts the first image back, and again the second; `destroy` deletes the stack, and
 /// `rollback` then finds nothing to roll back.
 ///
@@ -449,6 +467,27 @@ pub(crate) fn a_stack_on_moto_is_created_updated_and_deleted() {
         stdout(&created)
     );
     created_as_the_template_says(&moto, &first);
+
+    // The same flags again: nothing to change, and the change set that says so not left behind.
+    let again = deploy(&first, &public, &public, "--public-ip");
+    assert!(again.status.success(), "{}", stderr(&again));
+    let said = stdout(&again);
+    assert!(
+        said.contains("no changes: the stack rust-container-reference-web-app already is"),
+        "{said}"
+    );
+    let [failed] = read_all(
+        &moto,
+        [&[
+            "cloudformation",
+            "list-change-sets",
+            "--stack-name",
+            "rust-container-reference-web-app",
+            "--query",
+            "Summaries[?Status=='FAILED']",
+        ]],
+    );
+    assert_eq!(failed, Value::Array(Vec::new()));
 
     let second = image_in(&registry, "deploy/moved", "amd64");
     let updated = deploy(&second, &public, &public, "--public-ip");

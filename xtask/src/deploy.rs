@@ -200,7 +200,7 @@ impl Deploy {
         }
         stack.execute_change_set(&id, self.target.wait_secs)?;
         if self.target.wait_secs > 0 {
-            match stack.output(&["Url", "Host"])? {
+            match stack.url()? {
                 Some(url) => println!("URL: {url}"),
                 None => println!("the stack has no Url output yet"),
             }
@@ -218,7 +218,8 @@ fn shell_command(words: &[String]) -> String {
             (false, true) => " \\\n    ",
             (false, false) => " ",
         };
-        let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b));
+        let plain = (word.bytes()).all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b))
+            && !word.is_empty();
         // Single quotes keep every character but the quote itself, which ends and reopens.
         let quoted = format!("'{}'", word.replace('\'', r"'\''"));
         command.push_str(start);

@@ -21,7 +21,9 @@ impl Rollback {
             aws: &aws,
             name: target.stack_name(),
         };
-        let Some(found) = stack.describe()? else {
+        // A stack in review holds nothing: a change set made it and was never executed.
+        let found = (stack.describe()?).filter(|found| found.stack_status != "REVIEW_IN_PROGRESS");
+        let Some(found) = found else {
             bail!(
                 "no stack {}: nothing to roll back (`cargo xtask deploy` creates it)",
                 stack.name
@@ -48,7 +50,6 @@ impl Rollback {
             );
         }
         let service = &target.service;
-        println!("rolling {service} back to {previous} (now {image})");
         let values: Vec<(&str, String)> = (found.parameters.iter())
             .map(|(key, value)| match key.as_str() {
                 "Image" => (key.as_str(), previous.to_owned()),
@@ -67,6 +68,7 @@ impl Rollback {
             &values,
         );
         if let Some(id) = stack.change_set(&words)? {
+            println!("rolling {service} back to {previous} (now {image})");
             stack.execute_change_set(&id, target.wait_secs)?;
         }
         Ok(())

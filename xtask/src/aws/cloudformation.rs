@@ -125,20 +125,24 @@ impl Stack<'_> {
     }
 
     /// Runs `aws cloudformation deploy WORDS` as far as the change set
-    /// (`--no-execute-changeset`): the CLI creates it for the stack or for a new one, waits
-    /// until `CloudFormation` has computed it, and deletes it when nothing would change. Prints
-    /// its changes; its id, or `None` when nothing would change.
+    /// (`--no-execute-changeset`): the CLI creates it for the stack or for a new one and waits
+    /// until `CloudFormation` has computed it. Prints its changes; its id, or `None` when
+    /// nothing would change.
     pub(crate) fn change_set(&self, words: &[String]) -> Result<Option<String>> {
         let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
         args.extend(["--no-execute-changeset", "--no-fail-on-empty-changeset"]);
         let said = match self.aws.run("cloudformation", "deploy", &args)? {
             Ok(said) => said,
             Err(error) => match error.message.split_once("Reason: ") {
-                Some((_, reason)) => bail!("CloudFormation refused the change set: {reason}"),
-                None => return Err(super::explain(&error)),
+                Some((_, reason)) => {
+                    self.delete_failed_change_sets()?;
+                    bail!("CloudFormation refused the change set: {reason}")
+                }
+                None => return Err(super::explain(&error).context("aws cloudformation deploy")),
             },
         };
         if said.contains("No changes to deploy") {
+            self.delete_failed_change_sets()?;
             return Ok(None);
         }
         let id = said
@@ -163,6 +167,14 @@ impl Stack<'_> {
         Ok(Some(id.to_owned()))
     }
 
+    /// The CLI's `deploy` leaves the change set it made behind, FAILED, when nothing would
+    /// change or `CloudFormation` refused it.
+    fn delete_failed_change_sets(&self) -> Result<()> {
+        let query = "Summaries[?Status=='FAILED'].ChangeSetId";
+        let failed: Vec<String> = self.read("list-change-sets", &["--query", query])?;
+        failed.iter().try_for_each(|id| self.delete_change_set(id))
+    }
+
     pub(crate) fn delete_change_set(&self, id: &str) -> Result<()> {
         self.read("delete-change-set", &["--change-set-name", id])
             .map(|_: Value| ())
@@ -171,22 +183,18 @@ impl Stack<'_> {
     /// Executes the change set and follows the stack until it settles where it was going.
     pub(crate) fn execute_change_set(&self, name: &str, wait_secs: u32) -> Result<()> {
         let named = ["--change-set-name", name];
-        self.act("execute-change-set", &named, wait_secs).map(drop)
+        self.act("execute-change-set", &named, wait_secs)
     }
 
     /// `delete-stack`, followed until the stack is gone.
     pub(crate) fn delete(&self, wait_secs: u32, extra: &[&str]) -> Result<()> {
-        self.act("delete-stack", extra, wait_secs).map(drop)
+        self.act("delete-stack", extra, wait_secs)
     }
 
     /// `cancel-update-stack`: `CloudFormation` rolls the update in progress back, which is
     /// what was asked for.
     pub(crate) fn cancel_update(&self, wait_secs: u32) -> Result<()> {
-        let status = self.act("cancel-update-stack", &[], wait_secs)?;
-        if let Some(status) = status.filter(|status| status != "UPDATE_ROLLBACK_COMPLETE") {
-            bail!("the stack {} ended {status}, not rolled back", self.name);
-        }
-        Ok(())
+        self.act("cancel-update-stack", &[], wait_secs)
     }
 
     /// The newest events, newest first (`CloudFormation`'s order); `None` once the stack is gone.
@@ -199,14 +207,14 @@ impl Stack<'_> {
     }
 
     /// Runs `operation`, then prints each new event as a progress line until the stack settles
-    /// (the stack's own events carry its status, so one call a look does); its last status, or
-    /// `None` with `wait_secs` 0, which only starts the operation.
-    /// A failure's first failing resource and its reason are the error.
-    fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<Option<String>> {
+    /// (the stack's own events carry its status, so one call a look does); with `wait_secs` 0
+    /// it only starts the operation. A failure's first failing resource and its reason are the
+    /// error; but a cancelled update rolled back is what was asked for.
+    fn act(&self, operation: &str, extra: &[&str], wait_secs: u32) -> Result<()> {
         if wait_secs == 0 {
             self.read::<Value>(operation, extra)?;
             println!("{operation}: not following the stack's events (--wait 0)");
-            return Ok(None);
+            return Ok(());
         }
         let mut seen: HashSet<String> = self
             .events()?
@@ -240,12 +248,13 @@ impl Stack<'_> {
                 self.name
             );
         };
-        if failed(&status) && operation != "cancel-update-stack" {
+        let asked = operation == "cancel-update-stack" && status == "UPDATE_ROLLBACK_COMPLETE";
+        if failed(&status) && !asked {
             let cause = cause.as_deref().unwrap_or("no failed resource reported");
             bail!("the stack {} ended {status}, caused by {cause}", self.name);
         }
         println!("the stack {} is {status}", self.name);
-        Ok(Some(status))
+        Ok(())
     }
 
     /// Writes the stack's template, as it was last deployed, to `path`.
@@ -257,14 +266,10 @@ impl Stack<'_> {
         crate::files::write_atomically(path, text.as_bytes())
     }
 
-    /// The value of the first of the stack's outputs `keys` it has.
-    pub(crate) fn output(&self, keys: &[&str]) -> Result<Option<String>> {
-        let keys: Vec<String> = keys.iter().map(|k| format!("OutputKey=='{k}'")).collect();
-        let query = format!(
-            "Stacks[0].Outputs[?{}].OutputValue | [0]",
-            keys.join(" || ")
-        );
-        self.read("describe-stacks", &["--query", &query])
+    /// The stack's `Url` output, or with a shared load balancer its `Host`.
+    pub(crate) fn url(&self) -> Result<Option<String>> {
+        let query = "Stacks[0].Outputs[?OutputKey=='Url' || OutputKey=='Host'].OutputValue | [0]";
+        self.read("describe-stacks", &["--query", query])
     }
 
     /// The physical id of the stack's resource `logical` (an ARN, a name). All are read and

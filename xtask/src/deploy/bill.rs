@@ -224,10 +224,10 @@ fn note(prices: &Prices) -> String {
 /// A price as written: `$0.50`, `$0.0225`, `$0.004445`.
 fn dollars(usd: f64) -> String {
     let text = usd.to_string();
-    if text
+    let decimals = text
         .split_once('.')
-        .is_some_and(|(_, decimals)| decimals.len() >= 2)
-    {
+        .map_or(0, |(_, decimals)| decimals.len());
+    if decimals >= 2 {
         format!("${text}")
     } else {
         format!("${usd:.2}")
@@ -272,20 +272,14 @@ mod tests {
     /// The estimate's lines against hand-computed ones, to a billionth of a dollar.
     fn assert_lines(estimate: &Estimate, expected: &[(&str, f64)], total: f64) {
         let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
-        let lines: Vec<(&str, f64)> = (estimate.items.iter())
-            .map(|item| (item.label.as_str(), item.usd))
-            .collect();
-        let same = lines.len() == expected.len()
-            && lines
-                .iter()
-                .zip(expected)
-                .all(|(a, b)| a.0 == b.0 && near(a.1, b.1));
-        assert!(same, "{lines:?} not {expected:?}");
-        assert!(
-            near(estimate.total(), total),
-            "total {} not {total}",
-            estimate.total()
-        );
+        let items = &estimate.items;
+        let same = |(item, (label, usd)): (&Item, &(&str, f64))| {
+            item.label == *label && near(item.usd, *usd)
+        };
+        let all_same = items.len() == expected.len() && items.iter().zip(expected).all(same);
+        assert!(all_same, "{items:?} not {expected:?}");
+        let sum = estimate.total();
+        assert!(near(sum, total), "total {sum} not {total}");
     }
 
     #[test]

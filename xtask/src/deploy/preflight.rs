@@ -85,10 +85,8 @@ impl Preflight {
     /// The checks that read AWS or a registry, in place of the skipped ones; the subnets' VPC.
     pub(super) fn remote(&mut self, deploy: &Deploy, aws: &Aws, image: &str) -> Result<String> {
         let network = Network::read(deploy, aws)?;
-        for (what, verdict) in &mut self.checks {
-            if !matches!(verdict, Verdict::Skipped(_)) {
-                continue;
-            }
+        let skipped = |(_, verdict): &&mut (_, Verdict)| matches!(verdict, Verdict::Skipped(_));
+        for (what, verdict) in self.checks.iter_mut().filter(skipped) {
             *verdict = match *what {
                 "architecture" => match registry_platform(aws, image) {
                     Ok(platform) => architecture(&platform, deploy.arch.ecs()),
@@ -320,15 +318,15 @@ fn architecture(platforms: &str, runtime: &str) -> Verdict {
 // The answers below are read through the AWS CLI's `--query`, which picks the list out of
 // AWS's envelope (`Subnets`, `RouteTables`): only the fields xtask uses.
 
+/// A subnet, as `SUBNETS` reshapes it.
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct Subnet {
-    #[serde(rename = "SubnetId")]
     id: String,
-    vpc_id: String,
-    #[serde(default)]
-    availability_zone: String,
+    vpc: String,
+    zone: String,
 }
+
+const SUBNETS: &str = "Subnets[].{id: SubnetId, vpc: VpcId, zone: AvailabilityZone || '?'}";
 
 /// A route table, as `TABLES` reshapes it: the subnets it is associated with, whether it is
 /// the VPC's main one, and its routes.
@@ -386,12 +384,12 @@ impl Network {
         let mut ids: Vec<&str> = all.map(String::as_str).collect();
         ids.sort_unstable();
         ids.dedup();
-        let args = [&["--query", "Subnets", "--subnet-ids"][..], &ids].concat();
+        let args = [&["--query", SUBNETS, "--subnet-ids"][..], &ids].concat();
         let subnets: Vec<Subnet> = aws.answer("ec2", "describe-subnets", &args)?;
         let vpc = subnets
             .first()
             .context("describe-subnets named no subnet")?
-            .vpc_id
+            .vpc
             .clone();
         let filter = format!("Name=vpc-id,Values={vpc}");
         let args = ["--filters", &filter, "--query", TABLES];
@@ -477,7 +475,7 @@ impl Network {
         let mut private = Vec::new();
         for id in deploy.balancer_subnets() {
             let subnet = self.subnets.iter().find(|s| s.id == *id);
-            let zone = subnet.map_or("?", |s| s.availability_zone.as_str());
+            let zone = subnet.map_or("?", |s| s.zone.as_str());
             if let Some((_, other)) = zones.iter().find(|(known, _)| *known == zone) {
                 return Verdict::Fail(format!(
                     "{other} and {id} are both in {zone}, and a load balancer takes one subnet per \
