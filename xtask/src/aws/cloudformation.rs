@@ -167,8 +167,8 @@ impl Stack<'_> {
         Ok(Some(id.to_owned()))
     }
 
-    /// The CLI's `deploy` leaves the change set it made behind, FAILED, when nothing would
-    /// change or `CloudFormation` refused it.
+    /// Deletes the stack's FAILED change sets: the CLI's `deploy` leaves the one it made behind
+    /// when nothing would change or `CloudFormation` refused it.
     fn delete_failed_change_sets(&self) -> Result<()> {
         let query = "Summaries[?Status=='FAILED'].ChangeSetId";
         let failed: Vec<String> = self.read("list-change-sets", &["--query", query])?;
