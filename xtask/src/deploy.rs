@@ -51,8 +51,7 @@ impl Deploy {
             aws: &aws,
             name: self.target.stack_name(),
         };
-        // A stack in review holds nothing: a change set made it and was never executed.
-        let found = (stack.describe()?).filter(|found| found.stack_status != "REVIEW_IN_PROGRESS");
+        let found = stack.deployed()?;
         if found
             .as_ref()
             .is_some_and(|found| found.stack_status == "ROLLBACK_COMPLETE")

@@ -21,9 +21,7 @@ impl Rollback {
             aws: &aws,
             name: target.stack_name(),
         };
-        // A stack in review holds nothing: a change set made it and was never executed.
-        let found = (stack.describe()?).filter(|found| found.stack_status != "REVIEW_IN_PROGRESS");
-        let Some(found) = found else {
+        let Some(found) = stack.deployed()? else {
             bail!(
                 "no stack {}: nothing to roll back (`cargo xtask deploy` creates it)",
                 stack.name
@@ -60,13 +58,8 @@ impl Rollback {
         let template = crate::files::target_dir().join(format!("xtask/{}.yaml", stack.name));
         stack.save_template(&template)?;
         let role = found.role_arn.as_deref();
-        let words = deploy_command(
-            &stack.name,
-            &template.to_string_lossy(),
-            service,
-            role,
-            &values,
-        );
+        let template = template.to_string_lossy();
+        let words = deploy_command(&stack.name, &template, service, role, &values);
         if let Some(id) = stack.change_set(&words)? {
             println!("rolling {service} back to {previous} (now {image})");
             stack.execute_change_set(&id, target.wait_secs)?;

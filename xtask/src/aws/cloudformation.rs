@@ -103,6 +103,13 @@ impl Stack<'_> {
         self.unless_gone("describe-stacks", &["--query", DESCRIBED])
     }
 
+    /// The stack, unless it holds nothing: there is none of that name, or only one a change set
+    /// made that was never executed (`REVIEW_IN_PROGRESS`).
+    pub(crate) fn deployed(&self) -> Result<Option<StackDescription>> {
+        let found = self.describe()?;
+        Ok(found.filter(|found| found.stack_status != "REVIEW_IN_PROGRESS"))
+    }
+
     /// `aws cloudformation OPERATION --stack-name NAME EXTRA`, read as `T`; `None` when there is
     /// no stack of that name, any other error explained.
     fn unless_gone<T: DeserializeOwned>(
